@@ -1,0 +1,7 @@
+package main
+
+// commands is the one registry of subcommands. Each entry's code lives in a
+// file named after it.
+var commands = []command{
+	versionCommand,
+}

@@ -1,0 +1,166 @@
+package tracefmt
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// FormatVersion is the value of the microwiper.format metadata key.
+const FormatVersion = "trace/v1"
+
+// Metadata keys stored in the Parquet file's key-value metadata.
+const (
+	KeyFormat    = "microwiper.format"
+	KeyPageSize  = "page_size"
+	KeyPages     = "pages"
+	KeyEpochNS   = "epoch_ns"
+	KeyBackend   = "backend"
+	KeyWorkload  = "workload"
+	KeyKernel    = "kernel"
+	KeyStartedAt = "started_at"
+	KeyRegions   = "regions"
+)
+
+// Capture backends, the values of the backend metadata key.
+const (
+	BackendUffdAsync = "uffd-wp-async"
+	BackendUffdSync  = "uffd-wp-sync"
+	BackendSoftDirty = "soft-dirty"
+	BackendSynthetic = "synthetic"
+)
+
+// Region maps a run of the dense page index back to the address range of
+// the captured process it came from.
+type Region struct {
+	// FirstPage is the dense index of the region's first page.
+	FirstPage int64 `json:"first_page"`
+	// Pages is the region's length in pages.
+	Pages int64 `json:"pages"`
+	// StartAddr is the virtual address of the region's first page.
+	StartAddr uint64 `json:"start_addr"`
+	// Perms is the mapping's permission string from /proc/PID/maps ("rw-p").
+	Perms string `json:"perms"`
+	// Path is the mapping's path or pseudo-path ("[heap]"), empty if anonymous.
+	Path string `json:"path"`
+}
+
+// Header is the typed form of a trace's metadata.
+type Header struct {
+	// PageSize is the page size in bytes (4096 on x86-64).
+	PageSize int64
+	// Pages is the memory size in pages: every page in [0, Pages) must be
+	// migrated once, written or not.
+	Pages int64
+	// EpochNS is the capture epoch in nanoseconds: a row (t, p) means p was
+	// written at least once in (t-EpochNS, t].
+	EpochNS int64
+	// Backend names how the trace was recorded (Backend* constants).
+	Backend string
+	// Workload is the command line of the traced process.
+	Workload string
+	// Kernel is the kernel release the trace was captured on.
+	Kernel string
+	// StartedAt is the wall-clock time the capture began.
+	StartedAt time.Time
+	// Regions maps the dense page index back to address ranges; may be empty
+	// for synthetic traces.
+	Regions []Region
+}
+
+// MemoryBytes is the traced memory size in bytes.
+func (h Header) MemoryBytes() int64 { return h.Pages * h.PageSize }
+
+// Check reports the first inconsistency in h, or nil.
+func (h Header) Check() error {
+	switch {
+	case h.PageSize <= 0 || h.PageSize&(h.PageSize-1) != 0:
+		return fmt.Errorf("metadata %s = %d: want a positive power of two", KeyPageSize, h.PageSize)
+	case h.Pages <= 0:
+		return fmt.Errorf("metadata %s = %d: want a positive page count", KeyPages, h.Pages)
+	case h.EpochNS <= 0:
+		return fmt.Errorf("metadata %s = %d: want a positive epoch", KeyEpochNS, h.EpochNS)
+	case h.Backend == "":
+		return fmt.Errorf("metadata %s is empty", KeyBackend)
+	}
+	var next int64
+	for i, r := range h.Regions {
+		if r.Pages <= 0 || r.FirstPage < next || r.FirstPage+r.Pages > h.Pages {
+			return fmt.Errorf("metadata %s[%d] = pages [%d, %d): want sorted, disjoint, non-empty ranges inside [0, %d)",
+				KeyRegions, i, r.FirstPage, r.FirstPage+r.Pages, h.Pages)
+		}
+		next = r.FirstPage + r.Pages
+	}
+	return nil
+}
+
+// encode returns the header as Parquet key-value metadata.
+func (h Header) encode() (map[string]string, error) {
+	regions := h.Regions
+	if regions == nil {
+		regions = []Region{}
+	}
+	rj, err := json.Marshal(regions)
+	if err != nil {
+		return nil, fmt.Errorf("encode regions: %w", err)
+	}
+	started := ""
+	if !h.StartedAt.IsZero() {
+		started = h.StartedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return map[string]string{
+		KeyFormat:    FormatVersion,
+		KeyPageSize:  strconv.FormatInt(h.PageSize, 10),
+		KeyPages:     strconv.FormatInt(h.Pages, 10),
+		KeyEpochNS:   strconv.FormatInt(h.EpochNS, 10),
+		KeyBackend:   h.Backend,
+		KeyWorkload:  h.Workload,
+		KeyKernel:    h.Kernel,
+		KeyStartedAt: started,
+		KeyRegions:   string(rj),
+	}, nil
+}
+
+// decodeHeader parses key-value metadata; lookup returns a key's value.
+func decodeHeader(lookup func(string) (string, bool)) (Header, error) {
+	var h Header
+	format, ok := lookup(KeyFormat)
+	if !ok {
+		return h, fmt.Errorf("metadata key %s missing: not a microwiper trace (convert foreign data with 'microwiper trace convert')", KeyFormat)
+	}
+	if format != FormatVersion {
+		return h, fmt.Errorf("metadata %s = %q: this build reads %s only", KeyFormat, format, FormatVersion)
+	}
+	ints := []struct {
+		key string
+		dst *int64
+	}{{KeyPageSize, &h.PageSize}, {KeyPages, &h.Pages}, {KeyEpochNS, &h.EpochNS}}
+	for _, f := range ints {
+		v, ok := lookup(f.key)
+		if !ok {
+			return h, fmt.Errorf("metadata key %s missing", f.key)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return h, fmt.Errorf("metadata %s = %q: not an integer", f.key, v)
+		}
+		*f.dst = n
+	}
+	h.Backend, _ = lookup(KeyBackend)
+	h.Workload, _ = lookup(KeyWorkload)
+	h.Kernel, _ = lookup(KeyKernel)
+	if v, _ := lookup(KeyStartedAt); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return h, fmt.Errorf("metadata %s = %q: not an RFC 3339 time", KeyStartedAt, v)
+		}
+		h.StartedAt = t
+	}
+	if v, _ := lookup(KeyRegions); v != "" {
+		if err := json.Unmarshal([]byte(v), &h.Regions); err != nil {
+			return h, fmt.Errorf("metadata %s: %w", KeyRegions, err)
+		}
+	}
+	return h, h.Check()
+}
