@@ -1,0 +1,31 @@
+package tracefmt
+
+// row is the on-disk shape of one trace row. Delta encoding keeps sorted
+// times and pages to a few bits a row; see doc.go for the layout.
+type row struct {
+	TNS    int64 `parquet:"t_ns,delta"`
+	Page   int64 `parquet:"page,delta"`
+	Writes int32 `parquet:"writes,delta"`
+}
+
+// Column names, as stored in the Parquet schema.
+const (
+	ColumnTNS    = "t_ns"
+	ColumnPage   = "page"
+	ColumnWrites = "writes"
+)
+
+// Epoch is the pages observed written in one epoch, or the initial image.
+type Epoch struct {
+	// TNS is the epoch's time in ns since the trace start (0 for the
+	// initial image).
+	TNS int64
+	// Pages lists the pages, ascending and unique, each below Header.Pages.
+	Pages []int64
+	// Writes is parallel to Pages: writes seen per page in the epoch, 1 when
+	// unknown, 0 in the initial image.
+	Writes []int32
+	// Initial marks the initial image: the pages that held data when the
+	// capture began (rows with t_ns = 0 and writes = 0).
+	Initial bool
+}
