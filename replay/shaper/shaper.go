@@ -1,0 +1,108 @@
+package shaper
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// DefaultBurst is the burst used when New gets 0: large enough that a
+// writer sleeps once per batch rather than once per packet, small enough
+// (tens of milliseconds at 100 Mbit/s) not to distort a round's timing.
+const DefaultBurst = 256 << 10
+
+// Bucket is a token bucket that refills at a fixed rate. It is safe for
+// concurrent use.
+type Bucket struct {
+	nsPerByte float64
+	burst     time.Duration
+
+	mu  sync.Mutex
+	tat time.Time // when the bucket would be full again if nothing more were sent
+	now func() time.Time
+}
+
+// New returns a bucket passing bitsPerSec bits per second with a burst of
+// burstBytes bytes (DefaultBurst when 0).
+func New(bitsPerSec float64, burstBytes int) (*Bucket, error) {
+	if !(bitsPerSec > 0) {
+		return nil, fmt.Errorf("shaper rate %v bit/s: want a positive rate", bitsPerSec)
+	}
+	if burstBytes < 0 {
+		return nil, fmt.Errorf("shaper burst %d bytes: want zero (default) or positive", burstBytes)
+	}
+	if burstBytes == 0 {
+		burstBytes = DefaultBurst
+	}
+	ns := 8e9 / bitsPerSec
+	return &Bucket{nsPerByte: ns, burst: time.Duration(float64(burstBytes) * ns), now: time.Now}, nil
+}
+
+// Reserve charges n bytes and returns how long the caller must wait before
+// sending them.
+func (b *Bucket) Reserve(n int) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if b.tat.Before(now) {
+		b.tat = now
+	}
+	b.tat = b.tat.Add(time.Duration(float64(n) * b.nsPerByte))
+	return b.tat.Sub(now) - b.burst
+}
+
+// Wait blocks until n bytes may be sent, or ctx ends.
+func (b *Bucket) Wait(ctx context.Context, n int) error {
+	d := b.Reserve(n)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// chunk is the most a Writer passes on per wait, so a large write is
+// spread over time instead of leaving in one burst after one long sleep.
+const chunk = 64 << 10
+
+// Writer shapes the writes to W through a Bucket.
+type Writer struct {
+	// W receives the bytes.
+	W io.Writer
+	// B paces them; nil passes them unshaped.
+	B *Bucket
+	// Ctx cancels a wait; nil means never.
+	Ctx context.Context
+}
+
+// Write writes p in chunks, waiting for the bucket before each.
+func (w *Writer) Write(p []byte) (int, error) {
+	if w.B == nil {
+		return w.W.Write(p)
+	}
+	ctx := w.Ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	done := 0
+	for done < len(p) {
+		n := min(len(p)-done, chunk)
+		if err := w.B.Wait(ctx, n); err != nil {
+			return done, fmt.Errorf("shaped write: %w", err)
+		}
+		m, err := w.W.Write(p[done : done+n])
+		done += m
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
