@@ -2,7 +2,7 @@ package shaper
 
 import (
 	"context"
-		"io"
+	"io"
 	"testing"
 	"time"
 
