@@ -1,0 +1,184 @@
+package algorithms
+
+import (
+	"fmt"
+	"time"
+)
+
+// QemuPrecopyParams are QEMU's migration defaults (migration/options.c,
+// migration/migration.c, migration/ram.c).
+type QemuPrecopyParams struct {
+	// MaxBandwidth caps the live rounds, in bytes per second
+	// (max-bandwidth, MAX_THROTTLE = 128 MiB/s). At switch-over QEMU lifts
+	// the cap (RATE_LIMIT_DISABLED), so the final round runs at link speed.
+	MaxBandwidth int64 `param:"max_bandwidth" doc:"live-round rate cap in bytes/s (max-bandwidth, MAX_THROTTLE = 128 MiB/s); lifted at switch-over"`
+	// DowntimeLimit is the downtime QEMU aims at (downtime-limit,
+	// DEFAULT_MIGRATE_SET_DOWNTIME = 300 ms).
+	DowntimeLimit time.Duration `param:"downtime_limit" doc:"switch over when remaining bytes < throughput x this (DEFAULT_MIGRATE_SET_DOWNTIME = 300ms)"`
+	// BufferDelay is how often throughput is sampled (BUFFER_DELAY = 100 ms).
+	BufferDelay time.Duration `param:"buffer_delay" doc:"throughput sampling period (BUFFER_DELAY = 100ms)"`
+	// MaxWait bounds one iteration of ram_save_iterate (MAX_WAIT = 50 ms);
+	// it sets the batch length, i.e. how often the switch-over test runs.
+	MaxWait time.Duration `param:"max_wait" doc:"time per iteration between switch-over checks (ram_save_iterate MAX_WAIT = 50ms)"`
+	// AutoConverge throttles the workload when it dirties faster than the
+	// link drains (capability auto-converge, off by default).
+	AutoConverge bool `param:"auto_converge" doc:"throttle the workload when it outpaces the link (capability auto-converge; default off)"`
+	// ThrottleInitial is the first throttle step in percent
+	// (DEFAULT_MIGRATE_CPU_THROTTLE_INITIAL = 20).
+	ThrottleInitial int `param:"throttle_initial" doc:"first throttle, percent (cpu-throttle-initial = 20)"`
+	// ThrottleIncrement is each further step in percent
+	// (DEFAULT_MIGRATE_CPU_THROTTLE_INCREMENT = 10).
+	ThrottleIncrement int `param:"throttle_increment" doc:"throttle step, percent (cpu-throttle-increment = 10)"`
+	// ThrottleMax caps the throttle (DEFAULT_MIGRATE_MAX_CPU_THROTTLE = 99).
+	ThrottleMax int `param:"throttle_max" doc:"throttle cap, percent (max-cpu-throttle = 99)"`
+	// ThrottleTrigger is the share of bytes sent that bytes dirtied in a
+	// period must exceed (DEFAULT_MIGRATE_THROTTLE_TRIGGER_THRESHOLD = 50).
+	ThrottleTrigger int `param:"throttle_trigger" doc:"dirtied > this % of sent in a period counts as high (throttle-trigger-threshold = 50)"`
+	// SyncPeriod is the least time between auto-converge checks
+	// (migration_bitmap_sync: 1000 ms since the last checked sync).
+	SyncPeriod time.Duration `param:"sync_period" doc:"least time between auto-converge checks at bitmap syncs (ram.c: 1000ms)"`
+}
+
+// DefaultQemuPrecopyParams returns QEMU's defaults.
+func DefaultQemuPrecopyParams() QemuPrecopyParams {
+	return QemuPrecopyParams{
+		MaxBandwidth:      128 << 20,
+		DowntimeLimit:     300 * time.Millisecond,
+		BufferDelay:       100 * time.Millisecond,
+		MaxWait:           50 * time.Millisecond,
+		ThrottleInitial:   20,
+		ThrottleIncrement: 10,
+		ThrottleMax:       99,
+		ThrottleTrigger:   50,
+		SyncPeriod:        time.Second,
+	}
+}
+
+// Check reports the first bad field.
+func (p QemuPrecopyParams) Check() error {
+	switch {
+	case p.MaxBandwidth < 0:
+		return fmt.Errorf("max_bandwidth = %d: want 0 (no cap) or more bytes/s", p.MaxBandwidth)
+	case p.DowntimeLimit <= 0 || p.BufferDelay <= 0 || p.MaxWait <= 0 || p.SyncPeriod < 0:
+		return fmt.Errorf("downtime_limit, buffer_delay and max_wait must be positive, sync_period not negative")
+	case p.ThrottleInitial < 1 || p.ThrottleMax > 99 || p.ThrottleInitial > p.ThrottleMax || p.ThrottleIncrement < 1:
+		return fmt.Errorf("throttle_initial = %d, throttle_increment = %d, throttle_max = %d: want 1 <= initial <= max <= 99, increment >= 1",
+			p.ThrottleInitial, p.ThrottleIncrement, p.ThrottleMax)
+	}
+	return nil
+}
+
+// QemuPrecopy is QEMU's RAM pre-copy. A round is one pass over the dirty
+// bitmap after a sync: the pending pages in page order, never skipped, the
+// never-written ones as headers only. Throughput is sampled every
+// BufferDelay and sets the switch-over threshold throughput × downtime
+// limit. Before each batch (one MaxWait of sending) the remaining bytes of
+// the pass are compared with the threshold; when below, the exact count
+// (remaining plus dirty-log pages, an upper bound of their union) decides
+// the switch-over. At each sync (round start) the pending bytes decide too.
+//
+// Deviation from QEMU: when the estimate is low but the exact count is not,
+// QEMU syncs the bitmap mid-pass and goes on from the current position; here
+// the pass finishes first and the next round does the sync.
+type QemuPrecopy struct {
+	P QemuPrecopyParams
+
+	m          Migration
+	batch      int
+	threshold  float64 // bytes that can go in DowntimeLimit at the sampled throughput
+	sampleNS   int64
+	sampleByte int64
+	throttle   int
+	highCount  int
+	periodNS   int64 // start of the auto-converge period
+	periodSent int64 // bytes sent at its start
+	periodDirt int64 // pages dirtied during it, summed over syncs
+}
+
+// NewQemuPrecopy returns the policy with default parameters.
+func NewQemuPrecopy() *QemuPrecopy { return &QemuPrecopy{P: DefaultQemuPrecopyParams()} }
+
+func (q *QemuPrecopy) Name() string     { return "qemu-precopy" }
+func (q *QemuPrecopy) ParamStruct() any { return &q.P }
+func (q *QemuPrecopy) Check() error     { return q.P.Check() }
+
+// ThrottlePct is the current throttle in percent.
+func (q *QemuPrecopy) ThrottlePct() int { return q.throttle }
+
+func (q *QemuPrecopy) rateBps() int64 {
+	r := q.m.LinkBps
+	if c := q.P.MaxBandwidth * 8; c > 0 && c < r {
+		r = c
+	}
+	return r
+}
+
+func (q *QemuPrecopy) Begin(m Migration) Traits {
+	q.m = m
+	q.threshold, q.sampleNS, q.sampleByte = 0, 0, 0
+	q.throttle, q.highCount = 0, 0
+	q.periodNS, q.periodSent, q.periodDirt = 0, 0, 0
+	pages := float64(q.rateBps()) * q.P.MaxWait.Seconds() / float64(m.PageBits())
+	q.batch = max(int(pages), 64)
+	return Traits{ZeroPages: true}
+}
+
+// sample updates the switch-over threshold once per BufferDelay from the
+// bytes sent since the last sample (migration_update_counters).
+func (q *QemuPrecopy) sample(now, bytes int64) {
+	if dt := now - q.sampleNS; dt >= int64(q.P.BufferDelay) {
+		bw := float64(bytes-q.sampleByte) * 1e9 / float64(dt)
+		q.threshold = bw * q.P.DowntimeLimit.Seconds()
+		q.sampleNS, q.sampleByte = now, bytes
+	}
+}
+
+func (q *QemuPrecopy) PlanRound(r *Round) Plan {
+	q.sample(r.NowNS, r.SentBytes)
+	if r.Number > 1 {
+		q.autoConverge(r)
+		pending := float64(int64(len(r.ToSend)) * q.m.PageSize)
+		if pending == 0 || pending < q.threshold {
+			return Plan{Stop: true, ThrottlePct: q.throttle}
+		}
+	}
+	return Plan{Order: r.ToSend, BatchPages: q.batch, RateBps: q.rateBps(), ThrottlePct: q.throttle}
+}
+
+// autoConverge is migration_trigger_throttle at a bitmap sync: once a
+// period of at least SyncPeriod has passed, if the bytes dirtied in it
+// exceed ThrottleTrigger% of the bytes sent in it, twice in a row, the
+// throttle steps up (DESIGN.md: "twice in a row", so a low period resets
+// the count).
+func (q *QemuPrecopy) autoConverge(r *Round) {
+	q.periodDirt += int64(len(r.Dirtied))
+	if !q.P.AutoConverge || r.NowNS-q.periodNS <= int64(q.P.SyncPeriod) {
+		return
+	}
+	dirtied := float64(q.periodDirt * q.m.PageSize)
+	sent := float64(r.SentBytes - q.periodSent)
+	if dirtied > sent*float64(q.P.ThrottleTrigger)/100 {
+		q.highCount++
+		if q.highCount >= 2 {
+			q.highCount = 0
+			if q.throttle == 0 {
+				q.throttle = q.P.ThrottleInitial
+			} else {
+				q.throttle = min(q.throttle+q.P.ThrottleIncrement, q.P.ThrottleMax)
+			}
+		}
+	} else {
+		q.highCount = 0
+	}
+	q.periodNS, q.periodSent, q.periodDirt = r.NowNS, r.SentBytes, 0
+}
+
+func (q *QemuPrecopy) BeforeBatch(b *Batch) bool {
+	q.sample(b.NowNS, b.SentBytes)
+	est := float64(b.Remaining * q.m.PageSize)
+	if q.threshold <= 0 || est >= q.threshold {
+		return false
+	}
+	exact := float64((b.Remaining + b.DirtyPages) * q.m.PageSize)
+	return exact < q.threshold
+}
