@@ -395,6 +395,14 @@ func (r *Reader) consume(n int) (int, bool) {
 		if ws != nil {
 			w = ws[i]
 		}
+		// The common row continues the current epoch, past t = 0, with a
+		// higher page in range: one cheap test admits it.
+		if inEpoch && t == prevT && p > prevP && p < pages && w > 0 && t > 0 {
+			r.epoch.Pages = append(r.epoch.Pages, p)
+			r.epoch.Writes = append(r.epoch.Writes, w)
+			prevP = p
+			continue
+		}
 		if inEpoch && t != epochT {
 			r.prevT, r.prevP, r.started = prevT, prevP, true
 			r.row += int64(i)
