@@ -1,0 +1,55 @@
+# microwiper: the two commands of the quick start are `make run` and `make test`.
+
+GO      ?= go
+BIN     := bin/microwiper
+OUT     ?= out
+PKGS    := ./...
+# Packages whose concurrency the race detector should see; the rest run
+# without it to keep `make test` well inside the CI budget.
+RACE_PKGS ?= ./tracefmt/... ./replay/...
+FUZZTIME ?= 10s
+BENCHTIME ?= 1x
+
+.PHONY: all build test vet fmt-check unit race run bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/microwiper
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+race:
+	$(GO) test -count=1 -race -short -timeout 20m $(RACE_PKGS)
+
+test: vet fmt-check unit race
+
+# run replays the shipped and synthetic traces through every policy and
+# writes the comparison under $(OUT)/.
+run: build
+	@mkdir -p $(OUT)
+	./scripts/run.sh $(BIN) $(OUT)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)
+
+# fuzz runs every fuzz target for FUZZTIME each (go test allows one target
+# per invocation).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+clean:
+	rm -rf bin $(OUT)
