@@ -4,4 +4,8 @@ package main
 // file named after it.
 var commands = []command{
 	versionCommand,
+	traceGenCommand,
+	traceInfoCommand,
+	traceValidateCommand,
+	traceConvertCommand,
 }

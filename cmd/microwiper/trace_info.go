@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+var traceInfoCommand = command{
+	name:     "trace info",
+	synopsis: "summarise a trace: size, rows, bytes per row, dirty rate over time, writable working set",
+	usage:    "[flags] trace.parquet",
+	example: `microwiper trace info hot.parquet
+microwiper trace info -window 500ms capture-dir/`,
+	setFlags: func(fs *flag.FlagSet) {
+		declareDuration(fs, "window", time.Second, "window for the dirty rate and the writable working set")
+		fs.Int64("table-rows", 20, "at most this many lines in the rate table (windows are merged to fit)")
+	},
+	run: runTraceInfo,
+}
+
+// maxInfoPages bounds the per-page table that counts distinct pages per
+// window (4 bytes a page).
+const maxInfoPages = 1 << 30
+
+// traceStats is what trace info measures in one pass.
+type traceStats struct {
+	header      tracefmt.Header
+	rows        int64
+	epochs      int64 // epochs with writes
+	lastT       int64
+	initial     int64 // initial-image rows
+	writes      int64 // sum of the writes column outside the initial image
+	everWritten int64
+	window      int64
+	binRows     []int64 // page dirtyings per window
+	binWWS      []int64 // distinct pages per window
+}
+
+func runTraceInfo(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
+	f := traceFlags{fs}
+	if fs.NArg() != 1 {
+		return usageErrorf("want exactly one trace path, got %d arguments", fs.NArg())
+	}
+	window := f.duration("window")
+	if window <= 0 {
+		return usageErrorf("-window = %v: want a positive duration", window)
+	}
+	tableRows := f.int64("table-rows")
+	if tableRows < 1 {
+		return usageErrorf("-table-rows = %d: want at least 1", tableRows)
+	}
+	path := fs.Arg(0)
+	st, err := measureTrace(path, int64(window))
+	if err != nil {
+		return err
+	}
+	size, files := traceFileBytes(path)
+	printTraceInfo(cio.stdout, path, st, size, files, int(tableRows))
+	return nil
+}
+
+func measureTrace(path string, window int64) (*traceStats, error) {
+	r, err := tracefmt.Open(path)
+	if err != nil {
+		return nil, err // tracefmt errors name the file
+	}
+	defer r.Close()
+	h := r.Header()
+	st := &traceStats{header: h, rows: r.Rows(), window: window}
+	var seen []int32 // per page: 1 + the last window it was written in
+	var ever []bool
+	if h.Pages <= maxInfoPages {
+		seen = make([]int32, h.Pages)
+		ever = make([]bool, h.Pages)
+	}
+	for r.Scan() {
+		e := r.Epoch()
+		if e.Initial {
+			st.initial += int64(len(e.Pages))
+			continue
+		}
+		st.epochs++
+		st.lastT = e.TNS
+		// An epoch covers (t-E, t]: its writes belong to the window holding t-1.
+		bin := int((max(e.TNS, 1) - 1) / window)
+		for len(st.binRows) <= bin {
+			st.binRows = append(st.binRows, 0)
+			st.binWWS = append(st.binWWS, 0)
+		}
+		st.binRows[bin] += int64(len(e.Pages))
+		for i, p := range e.Pages {
+			st.writes += int64(e.Writes[i])
+			if seen == nil {
+				continue
+			}
+			if seen[p] != int32(bin+1) {
+				seen[p] = int32(bin + 1)
+				st.binWWS[bin]++
+			}
+			if !ever[p] {
+				ever[p] = true
+				st.everWritten++
+			}
+		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("read trace %s: %w (run 'microwiper trace validate %s')", path, err, path)
+	}
+	if seen == nil {
+		st.binWWS = nil
+	}
+	return st, nil
+}
+
+// traceFileBytes is the size on disk of a trace file or segment directory.
+func traceFileBytes(path string) (int64, int) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0
+	}
+	if !fi.IsDir() {
+		return fi.Size(), 1
+	}
+	var total int64
+	files := 0
+	matches, _ := filepath.Glob(filepath.Join(path, "*.parquet"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil {
+			total += fi.Size()
+			files++
+		}
+	}
+	return total, files
+}
+
+// traceHumanBytes writes n bytes with a binary prefix.
+func traceHumanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 4 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
+}
+
+func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files int, tableRows int) {
+	h := st.header
+	orDash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	kv := func(k, format string, args ...any) { fmt.Fprintf(w, "%-12s %s\n", k, fmt.Sprintf(format, args...)) }
+	kv("trace", "%s", path)
+	plural := "s"
+	if files == 1 {
+		plural = ""
+	}
+	kv("format", "%s, %d file%s, %s (%d bytes)", tracefmt.FormatVersion, files, plural, traceHumanBytes(size), size)
+	kv("backend", "%s", orDash(h.Backend))
+	kv("workload", "%s", orDash(h.Workload))
+	kv("kernel", "%s", orDash(h.Kernel))
+	started := "-"
+	if !h.StartedAt.IsZero() {
+		started = h.StartedAt.UTC().Format(time.RFC3339)
+	}
+	kv("started", "%s", started)
+	kv("page size", "%d B", h.PageSize)
+	kv("pages", "%d (%s)", h.Pages, traceHumanBytes(h.MemoryBytes()))
+	kv("epoch", "%v", time.Duration(h.EpochNS))
+	kv("duration", "%v (time of the last epoch)", time.Duration(st.lastT))
+	kv("epochs", "%d with writes", st.epochs)
+	kv("rows", "%d (%d initial image, %d writes)", st.rows, st.initial, st.rows-st.initial)
+	kv("bytes/row", "%.3f", float64(size)/float64(max(st.rows, 1)))
+	if st.initial == 0 {
+		kv("initial", "no initial-image rows: every page holds data")
+	} else {
+		kv("initial", "%d pages hold data (%.1f%%), the rest are zero pages until written", st.initial, 100*float64(st.initial)/float64(h.Pages))
+	}
+	kv("writes", "%d counted (%.2f a row)", st.writes, float64(st.writes)/float64(max(st.rows-st.initial, 1)))
+	if st.binWWS != nil {
+		kv("written", "%d distinct pages (%.1f%% of memory)", st.everWritten, 100*float64(st.everWritten)/float64(h.Pages))
+	}
+	kv("regions", "%d", len(h.Regions))
+	for i, r := range h.Regions {
+		if i == 8 {
+			fmt.Fprintf(w, "%-12s ... %d more\n", "", len(h.Regions)-8)
+			break
+		}
+		fmt.Fprintf(w, "%-12s pages [%d, %d) at %#x %s %s\n", "", r.FirstPage, r.FirstPage+r.Pages, r.StartAddr, r.Perms, orDash(r.Path))
+	}
+	if len(st.binRows) == 0 {
+		return
+	}
+	win := time.Duration(st.window)
+	secs := win.Seconds()
+	fmt.Fprintf(w, "\ndirty rate and writable working set per %v window (%d windows)\n", win, len(st.binRows))
+	rates := make([]float64, len(st.binRows))
+	for i, n := range st.binRows {
+		rates[i] = float64(n) / secs
+	}
+	fmt.Fprintf(w, "  %-9s %s\n", "rate", sparkline(rates, 64))
+	if st.binWWS != nil {
+		wws := make([]float64, len(st.binWWS))
+		var sum, peak int64
+		for i, n := range st.binWWS {
+			wws[i] = float64(n)
+			sum += n
+			peak = max(peak, n)
+		}
+		fmt.Fprintf(w, "  %-9s %s\n", "wws", sparkline(wws, 64))
+		mean := float64(sum) / float64(len(st.binWWS))
+		fmt.Fprintf(w, "  wws mean %.0f pages (%s), max %d pages (%s)\n",
+			mean, traceHumanBytes(int64(mean*float64(h.PageSize))), peak, traceHumanBytes(peak*h.PageSize))
+	}
+	// The table merges consecutive windows so it fits in tableRows lines.
+	per := (len(st.binRows) + tableRows - 1) / tableRows
+	fmt.Fprintf(w, "\n  %-17s %14s %12s\n", "from", "dirty pages/s", "wws pages")
+	for i := 0; i < len(st.binRows); i += per {
+		j := min(i+per, len(st.binRows))
+		var rows, wwsMax int64
+		for k := i; k < j; k++ {
+			rows += st.binRows[k]
+			if st.binWWS != nil {
+				wwsMax = max(wwsMax, st.binWWS[k])
+			}
+		}
+		span := fmt.Sprintf("%v-%v", time.Duration(int64(i)*st.window), time.Duration(int64(j)*st.window))
+		wws := "-"
+		if st.binWWS != nil {
+			wws = fmt.Sprint(wwsMax)
+		}
+		fmt.Fprintf(w, "  %-17s %14.0f %12s\n", span, float64(rows)/(float64(j-i)*secs), wws)
+	}
+	if per > 1 {
+		fmt.Fprintf(w, "  (each line merges %d windows: mean rate, max wws)\n", per)
+	}
+}
+
+// sparkline draws vs in at most width cells, averaging neighbours.
+func sparkline(vs []float64, width int) string {
+	per := (len(vs) + width - 1) / width
+	var cells []float64
+	peak := 0.0
+	for i := 0; i < len(vs); i += per {
+		j := min(i+per, len(vs))
+		s := 0.0
+		for _, v := range vs[i:j] {
+			s += v
+		}
+		c := s / float64(j-i)
+		cells = append(cells, c)
+		peak = math.Max(peak, c)
+	}
+	const bars = "▁▂▃▄▅▆▇█"
+	runes := []rune(bars)
+	var b strings.Builder
+	for _, c := range cells {
+		k := 0
+		if peak > 0 {
+			k = int(math.Round(c / peak * float64(len(runes)-1)))
+		}
+		b.WriteRune(runes[k])
+	}
+	return fmt.Sprintf("%s  peak %.0f", b.String(), peak)
+}

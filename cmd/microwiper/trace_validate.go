@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+var traceValidateCommand = command{
+	name:     "trace validate",
+	synopsis: "check every invariant of a trace; print OK or the first violation and its row",
+	usage:    "trace.parquet [more traces]",
+	example: `microwiper trace validate hot.parquet
+microwiper trace validate capture-dir/ other.parquet`,
+	run: runTraceValidate,
+}
+
+func runTraceValidate(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
+	if fs.NArg() == 0 {
+		return usageErrorf("want at least one trace path")
+	}
+	bad := 0
+	for _, path := range fs.Args() {
+		if err := tracefmt.Validate(path); err != nil {
+			// A violation already names the path; other errors may not.
+			fmt.Fprintf(cio.stdout, "FAIL %v\n", err)
+			bad++
+			continue
+		}
+		rows := int64(-1)
+		if r, err := tracefmt.Open(path); err == nil {
+			rows = r.Rows()
+			r.Close()
+		}
+		fmt.Fprintf(cio.stdout, "OK %s (%d rows)\n", path, rows)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d traces invalid", bad, fs.NArg())
+	}
+	return nil
+}
