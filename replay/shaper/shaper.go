@@ -8,10 +8,17 @@ import (
 	"time"
 )
 
-// DefaultBurst is the burst used when New gets 0: large enough that a
-// writer sleeps once per batch rather than once per packet, small enough
-// (tens of milliseconds at 100 Mbit/s) not to distort a round's timing.
-const DefaultBurst = 256 << 10
+// DefaultBurst is the least burst used when New gets 0: one write chunk,
+// so a writer sleeps at most once per chunk.
+const DefaultBurst = 64 << 10
+
+// burstTime is the default burst in time: longer than a timer's overshoot
+// (a wake-up later than the burst loses tokens for good), short enough that
+// credit banked while idle barely shortens a measured transfer.
+const burstTime = 4 * time.Millisecond
+
+// catchUp bounds how far a late writer may catch up on its schedule.
+const catchUp = 20 * time.Millisecond
 
 // Bucket is a token bucket that refills at a fixed rate. It is safe for
 // concurrent use.
@@ -19,13 +26,14 @@ type Bucket struct {
 	nsPerByte float64
 	burst     time.Duration
 
-	mu  sync.Mutex
-	tat time.Time // when the bucket would be full again if nothing more were sent
-	now func() time.Time
+	mu     sync.Mutex
+	tat    time.Time // when the bucket would be full again if nothing more were sent
+	waited bool      // the last reservation had to wait
+	now    func() time.Time
 }
 
 // New returns a bucket passing bitsPerSec bits per second with a burst of
-// burstBytes bytes (DefaultBurst when 0).
+// burstBytes bytes (when 0: 4 ms of traffic, at least DefaultBurst).
 func New(bitsPerSec float64, burstBytes int) (*Bucket, error) {
 	if !(bitsPerSec > 0) {
 		return nil, fmt.Errorf("shaper rate %v bit/s: want a positive rate", bitsPerSec)
@@ -34,7 +42,7 @@ func New(bitsPerSec float64, burstBytes int) (*Bucket, error) {
 		return nil, fmt.Errorf("shaper burst %d bytes: want zero (default) or positive", burstBytes)
 	}
 	if burstBytes == 0 {
-		burstBytes = DefaultBurst
+		burstBytes = max(DefaultBurst, int(bitsPerSec/8*burstTime.Seconds()))
 	}
 	ns := 8e9 / bitsPerSec
 	return &Bucket{nsPerByte: ns, burst: time.Duration(float64(burstBytes) * ns), now: time.Now}, nil
@@ -46,11 +54,16 @@ func (b *Bucket) Reserve(n int) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	if b.tat.Before(now) {
+	// A writer that was made to wait and woke late was not idle: its bytes
+	// would have been queued on a real link, so it keeps the schedule and
+	// catches up instead of losing the oversleep.
+	if b.tat.Before(now) && !(b.waited && now.Sub(b.tat) < catchUp) {
 		b.tat = now
 	}
 	b.tat = b.tat.Add(time.Duration(float64(n) * b.nsPerByte))
-	return b.tat.Sub(now) - b.burst
+	d := b.tat.Sub(now) - b.burst
+	b.waited = d > 0
+	return d
 }
 
 // Wait blocks until n bytes may be sent, or ctx ends.

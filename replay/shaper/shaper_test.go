@@ -37,9 +37,15 @@ func TestReserveSchedule(t *testing.T) {
 	assert.Equal(t, -500*time.Microsecond, b.Reserve(500))
 	assert.Equal(t, time.Duration(0), b.Reserve(500))
 	assert.Equal(t, 2000*time.Microsecond, b.Reserve(2000))
-	// 10 ms later the debt (3000 µs) is paid and the bucket is full again:
-	// idle time must not bank more than the burst.
-	now = now.Add(10 * time.Millisecond)
+	// The writer waited 2000 µs but wakes 1000 µs late: it was not idle, so
+	// it keeps its schedule (tat 3000 µs, now 4000 µs) and may send 2000
+	// bytes at once.
+	now = now.Add(4000 * time.Microsecond)
+	assert.Equal(t, -1000*time.Microsecond, b.Reserve(1000))
+	assert.Equal(t, time.Duration(0), b.Reserve(1000))
+	// 100 ms of idleness later the bucket is full again, no fuller: idle
+	// time banks no more than the burst.
+	now = now.Add(100 * time.Millisecond)
 	assert.Equal(t, -900*time.Microsecond, b.Reserve(100))
 	assert.Equal(t, 100*time.Microsecond, b.Reserve(1000))
 }
