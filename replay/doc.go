@@ -1,0 +1,38 @@
+// Package replay migrates a trace under a policy: the in-memory trace, the
+// time model (a trace's rows as dirtying events in migration time), the
+// link model, the deterministic virtual-time engine Sim, and the Result
+// every engine returns with its writers (runs.parquet, rounds.parquet,
+// summary.json, Go benchmark lines).
+//
+// # Time model (DESIGN.md, followed to the letter)
+//
+// Trace time runs at Speed times migration time from StartNS, slowed by the
+// policy's throttle, and stops at the pause. A row (t, p) dirties p at t-E
+// and t (continuous), once at t-E + splitmix64(p XOR t) mod E (once), at t
+// (end, exact). Writes before StartNS happened before the migration: they
+// only mark pages as holding data. Past the last epoch the trace loops with
+// a period equal to the last epoch's time, or goes idle.
+//
+// Choices DESIGN.md leaves open, fixed here:
+//   - An event at migration time m is applied before a page whose send
+//     starts at m; a page's content is captured when its send starts.
+//   - Page k of a round starts at round start + floor(bits before it × 1e9
+//     / rate). A live round lasts its transfer time plus one RTT; a round
+//     the policy stops in the middle (QEMU) ends at once, with no RTT, and
+//     the final round starts there.
+//   - The final round sends every pending page in page order at the link
+//     rate with no peek; downtime = its transfer time + RTT + resume
+//     overhead.
+//   - pages_dirtied of a round counts distinct pages dirtied from its start
+//     to the next round's start (so the RTT is included); throughput is the
+//     round's bytes over its whole duration.
+//   - slowdown is the trace time lost to throttling over speed × the time
+//     until the pause.
+//
+// # Speed
+//
+// The simulator keeps per-page state in flat arrays (versions as uint32,
+// dirty/pending/data bitmaps as []uint64), applies events in groups that
+// share a time, and calls the policy once per round and once per batch, never
+// per page.
+package replay

@@ -1,0 +1,98 @@
+package replay
+
+import (
+	"fmt"
+	"math/bits"
+	"strconv"
+)
+
+// Link is the network a migration runs over.
+type Link struct {
+	// Bps is the bandwidth in bits per second.
+	Bps int64
+	// RTTNS is the round-trip time; every round costs one.
+	RTTNS int64
+	// HeaderBytes is the framing sent with every page (a zero page under
+	// zero-page detection costs this alone).
+	HeaderBytes int64
+}
+
+// Check reports the first bad field.
+func (l Link) Check() error {
+	switch {
+	case l.Bps <= 0:
+		return fmt.Errorf("bandwidth %d bit/s: want a positive rate", l.Bps)
+	case l.RTTNS < 0:
+		return fmt.Errorf("rtt %dns: want 0 or more", l.RTTNS)
+	case l.HeaderBytes < 0 || l.HeaderBytes > 1<<20:
+		return fmt.Errorf("header %d bytes: want 0 to 1MiB", l.HeaderBytes)
+	}
+	return nil
+}
+
+// Name is the bandwidth written the way people type it ("1Gbit").
+func (l Link) Name() string { return FormatBps(l.Bps) }
+
+// FormatBps writes a bit rate with the largest decimal prefix that keeps it
+// an integer: 1000000000 → "1Gbit".
+func FormatBps(bps int64) string {
+	for _, u := range []struct {
+		div  int64
+		name string
+	}{{1e12, "Tbit"}, {1e9, "Gbit"}, {1e6, "Mbit"}, {1e3, "kbit"}} {
+		if bps >= u.div && bps%u.div == 0 {
+			return strconv.FormatInt(bps/u.div, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(bps, 10) + "bit"
+}
+
+// transferNS is the time to send n units of b bits at bps: floor(n·b·1e9 /
+// bps), in 128-bit arithmetic so that no product overflows.
+func transferNS(n, b, bps int64) int64 {
+	hi, lo := bits.Mul64(uint64(n), uint64(b))
+	hi2, lo2 := bits.Mul64(lo, 1e9)
+	hi = hi*1e9 + hi2
+	if hi >= uint64(bps) {
+		return 1<<63 - 1
+	}
+	q, _ := bits.Div64(hi, lo2, uint64(bps))
+	if q > 1<<63-1 {
+		return 1<<63 - 1
+	}
+	return int64(q)
+}
+
+// pacer gives the start time of each page of a round: page k starts at
+// start + floor(bits before it · 1e9 / bps). It adds page costs with a
+// remainder instead of dividing, so a round costs no division a page.
+type pacer struct {
+	bps      int64
+	q, r     int64 // elapsed ns and remainder (in units of 1/bps ns)
+	dqF, drF int64 // one full page
+	dqZ, drZ int64 // one header-only page
+}
+
+func newPacer(bps, fullBits, zeroBits int64) pacer {
+	return pacer{bps: bps,
+		dqF: fullBits * 1e9 / bps, drF: fullBits * 1e9 % bps,
+		dqZ: zeroBits * 1e9 / bps, drZ: zeroBits * 1e9 % bps}
+}
+
+func (p *pacer) full() {
+	p.q += p.dqF
+	p.r += p.drF
+	if p.r >= p.bps {
+		p.r -= p.bps
+		p.q++
+	}
+}
+
+func (p *pacer) zero() {
+	p.q += p.dqZ
+	p.r += p.drZ
+	if p.r >= p.bps {
+		p.r -= p.bps
+		p.q++
+	}
+}

@@ -1,0 +1,105 @@
+package replay
+
+import (
+	"context"
+	"math"
+	"math/bits"
+
+	"github.com/microwiper/microwiper/algorithms"
+)
+
+// maxOraclePoints bounds the switch-over grid.
+const maxOraclePoints = 20000
+
+// runOracle evaluates algorithms.Oracle's bound on a grid of switch-over
+// times T. Each group of events gets a sequence number; a page's release is
+// the sequence of its last write, and count[seq] tracks how many pages have
+// their release there, so each T needs only a backward scan over recent
+// groups (algorithms.Unclean). Throttling does not apply: the oracle
+// never throttles.
+func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algorithms.Oracle, res *Result) error {
+	n := tr.Header.Pages
+	pageBits := (tr.Header.PageSize + cfg.Link.HeaderBytes) * 8
+	bps := cfg.Link.Bps
+	memNS := transferNS(n, pageBits, bps)
+	horizon := int64(o.P.Horizon)
+	if horizon == 0 {
+		horizon = 3 * memNS
+	}
+	step := int64(o.P.Step)
+	if step == 0 {
+		step = tr.Header.EpochNS
+	}
+	if horizon/step > maxOraclePoints {
+		step = (horizon + maxOraclePoints - 1) / maxOraclePoints
+	}
+	// slots(dt) is how many pages fit in dt ns: floor(dt·bps / (pageBits·1e9)).
+	slots := func(dt int64) int64 {
+		hi, lo := bits.Mul64(uint64(dt), uint64(bps))
+		den := uint64(pageBits) * 1e9
+		if hi >= den {
+			return math.MaxInt64
+		}
+		q, _ := bits.Div64(hi, lo, den)
+		return int64(min(q, math.MaxInt64))
+	}
+	last := make([]int32, n) // 1 + sequence of the page's last write; 0 = none
+	var seqTime, seqCount []int64
+	var rel, cnt []int64
+	overhead := cfg.Link.RTTNS + cfg.ResumeOverheadNS
+	best := CurvePoint{DowntimeNS: math.MaxInt64}
+	for T := int64(0); ; T += step {
+		if T > horizon {
+			T = horizon
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for ev.next <= T {
+			m, ps := ev.Pop()
+			seq := int32(len(seqTime))
+			seqTime = append(seqTime, m)
+			seqCount = append(seqCount, int64(len(ps)))
+			for _, p := range ps {
+				if l := last[p]; l != 0 {
+					seqCount[l-1]--
+				}
+				last[p] = seq + 1
+			}
+			res.Events += int64(len(ps))
+		}
+		// Releases at or after s, newest first, until s is far enough back
+		// that every page fits after it.
+		rel, cnt = rel[:0], cnt[:0]
+		for i := len(seqTime) - 1; i >= 0; i-- {
+			if seqCount[i] == 0 {
+				continue
+			}
+			if slots(T-seqTime[i]) >= n {
+				break
+			}
+			rel = append(rel, seqTime[i])
+			cnt = append(cnt, seqCount[i])
+		}
+		u := algorithms.Unclean(rel, cnt, n, T, slots)
+		pt := CurvePoint{SwitchNS: T, Unclean: u, DowntimeNS: transferNS(u, pageBits, bps) + overhead}
+		res.Curve = append(res.Curve, pt)
+		if pt.DowntimeNS < best.DowntimeNS {
+			best = pt
+		}
+		if T == horizon {
+			break
+		}
+	}
+	res.PagesSent = n
+	res.BytesSent = n * (tr.Header.PageSize + cfg.Link.HeaderBytes)
+	res.DowntimeNS = best.DowntimeNS
+	res.TotalNS = best.SwitchNS + best.DowntimeNS
+	if best.SwitchNS > 0 {
+		res.RoundRows = append(res.RoundRows, RoundRow{Round: 1, StartNS: 0, DurationNS: best.SwitchNS, PagesSent: n - best.Unclean})
+	}
+	res.RoundRows = append(res.RoundRows, RoundRow{Round: int64(len(res.RoundRows) + 1), StartNS: best.SwitchNS,
+		DurationNS: best.DowntimeNS, PagesSent: best.Unclean})
+	res.Rounds = int64(len(res.RoundRows))
+	return nil
+}

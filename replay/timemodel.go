@@ -1,0 +1,372 @@
+package replay
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+// DirtyModel says what a trace row (t, p) means for dirtying; see DESIGN.md
+// "Time model". E is the trace's epoch.
+type DirtyModel string
+
+const (
+	// Continuous: p was written throughout the epoch, dirtied at t-E and at
+	// t. The default for epoch traces.
+	Continuous DirtyModel = "continuous"
+	// Once: dirtied once, at t - E + splitmix64(p XOR t) mod E.
+	Once DirtyModel = "once"
+	// End: dirtied once, at t.
+	End DirtyModel = "end"
+	// Exact: dirtied at t, the real write time (uffd-wp-sync traces).
+	Exact DirtyModel = "exact"
+)
+
+// DefaultDirtyModel is exact for traces whose t is the real write time
+// (uffd-wp-sync) and continuous for the rest.
+func DefaultDirtyModel(backend string) DirtyModel {
+	if backend == tracefmt.BackendUffdSync {
+		return Exact
+	}
+	return Continuous
+}
+
+// ParseDirtyModel checks a --dirty value.
+func ParseDirtyModel(s string) (DirtyModel, error) {
+	switch d := DirtyModel(s); d {
+	case Continuous, Once, End, Exact:
+		return d, nil
+	}
+	return "", fmt.Errorf("dirty model %q: want continuous, once, end or exact", s)
+}
+
+// AfterTrace says what the workload does once the migration outlasts the
+// trace.
+type AfterTrace string
+
+const (
+	// Loop replays the trace again, shifted by its length: a workload keeps
+	// running. The default.
+	Loop AfterTrace = "loop"
+	// Idle stops writing.
+	Idle AfterTrace = "idle"
+)
+
+// ParseAfterTrace checks an --after-trace value.
+func ParseAfterTrace(s string) (AfterTrace, error) {
+	switch a := AfterTrace(s); a {
+	case Loop, Idle:
+		return a, nil
+	}
+	return "", fmt.Errorf("after-trace %q: want loop or idle", s)
+}
+
+// TimeModel places a trace's writes in migration time.
+type TimeModel struct {
+	// Dirty is the reading of a row; "" means DefaultDirtyModel.
+	Dirty DirtyModel
+	// After is what happens past the trace's end; "" means Loop.
+	After AfterTrace
+	// StartNS is the trace time at which the migration starts. Writes
+	// before it happened before the migration: they only make pages hold
+	// data.
+	StartNS int64
+	// Speed is trace time per migration time; 0 means 1.
+	Speed float64
+}
+
+func (tm TimeModel) withDefaults(h tracefmt.Header) TimeModel {
+	if tm.Dirty == "" {
+		tm.Dirty = DefaultDirtyModel(h.Backend)
+	}
+	if tm.After == "" {
+		tm.After = Loop
+	}
+	if tm.Speed == 0 {
+		tm.Speed = 1
+	}
+	return tm
+}
+
+// Check reports the first bad field.
+func (tm TimeModel) Check() error {
+	if _, err := ParseDirtyModel(string(tm.Dirty)); tm.Dirty != "" && err != nil {
+		return err
+	}
+	if _, err := ParseAfterTrace(string(tm.After)); tm.After != "" && err != nil {
+		return err
+	}
+	if tm.StartNS < 0 {
+		return fmt.Errorf("start %dns: want 0 or later", tm.StartNS)
+	}
+	if tm.Speed < 0 || math.IsNaN(tm.Speed) || math.IsInf(tm.Speed, 0) || (tm.Speed != 0 && tm.Speed < 1e-6) || tm.Speed > 1e6 {
+		return fmt.Errorf("speed %g: want a factor between 1e-6 and 1e6", tm.Speed)
+	}
+	return nil
+}
+
+// splitmix64 is DESIGN.md's mixer, in uint64 arithmetic.
+func splitmix64(x uint64) uint64 {
+	x += 0x9E3779B97F4A7C15
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+	return x ^ (x >> 31)
+}
+
+// schedule is one pass of the trace as groups of pages dirtied at the same
+// trace time: group g dirties pages[lo[g]:hi[g]] at t[g]. Groups are in
+// time order; within one time their order does not matter (each page's
+// version grows by one per event).
+type schedule struct {
+	t      []int64
+	lo, hi []int64
+	pages  []int32
+	period int64 // loop period: the last epoch's time; 0 if the trace cannot loop
+}
+
+func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
+	s := &schedule{pages: tr.Pages}
+	n := len(tr.EpochT)
+	if n > 0 {
+		s.period = tr.EpochT[n-1]
+	}
+	E := tr.Header.EpochNS
+	switch dm {
+	case End, Exact:
+		s.t = tr.EpochT
+		s.lo = tr.EpochOff[:n]
+		s.hi = tr.EpochOff[1:]
+	case Continuous:
+		// Merge the epoch starts (t-E) with the epoch ends (t); at equal
+		// times the end of the earlier epoch goes first.
+		s.t = make([]int64, 0, 2*n)
+		s.lo = make([]int64, 0, 2*n)
+		s.hi = make([]int64, 0, 2*n)
+		i, j := 0, 0 // next start, next end
+		for i < n || j < n {
+			if i < n && (j >= n || tr.EpochT[i]-E < tr.EpochT[j]) {
+				s.t = append(s.t, tr.EpochT[i]-E)
+				s.lo = append(s.lo, tr.EpochOff[i])
+				s.hi = append(s.hi, tr.EpochOff[i+1])
+				i++
+			} else {
+				s.t = append(s.t, tr.EpochT[j])
+				s.lo = append(s.lo, tr.EpochOff[j])
+				s.hi = append(s.hi, tr.EpochOff[j+1])
+				j++
+			}
+		}
+	case Once:
+		type ev struct {
+			t int64
+			p int32
+		}
+		evs := make([]ev, 0, len(tr.Pages))
+		for i := range n {
+			t, ps := tr.Epoch(i)
+			for _, p := range ps {
+				off := splitmix64(uint64(p)^uint64(t)) % uint64(E)
+				evs = append(evs, ev{t - E + int64(off), p})
+			}
+		}
+		slices.SortFunc(evs, func(a, b ev) int {
+			if c := cmp.Compare(a.t, b.t); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.p, b.p)
+		})
+		s.pages = make([]int32, len(evs))
+		for i, e := range evs {
+			s.pages[i] = e.p
+			if i == 0 || e.t != evs[i-1].t {
+				s.t = append(s.t, e.t)
+				s.lo = append(s.lo, int64(i))
+				s.hi = append(s.hi, int64(i))
+			}
+			s.hi[len(s.hi)-1]++
+		}
+	}
+	return s
+}
+
+// Events is the time model as a stream of dirtying events in migration
+// time: groups of pages dirtied at one instant, in time order, with the
+// trace clock scaled by speed, slowed by throttling, looping or idling past
+// the trace's end, and stopped at the pause. Both engines drive it: the
+// simulator pops groups as its virtual clock passes them, the socket
+// engine as real time does.
+type Events struct {
+	s     *schedule
+	loop  bool
+	speed float64
+
+	cycle int64 // loop cycle of the next group
+	g     int   // next group in the schedule
+
+	// Trace time at migration time m >= m0 is tau0 + floor((m-m0)*rho).
+	m0, tau0 int64
+	rho      float64
+	throttle int
+	lost     float64 // trace time lost to throttling, ns
+	paused   bool
+
+	next int64 // migration time of the next group; math.MaxInt64 if none
+}
+
+// NewEvents returns the event stream of tr under tm, positioned at
+// migration time 0 (trace time tm.StartNS).
+func NewEvents(tr *Trace, tm TimeModel) (*Events, error) {
+	if err := tm.Check(); err != nil {
+		return nil, err
+	}
+	tm = tm.withDefaults(tr.Header)
+	e := &Events{s: buildSchedule(tr, tm.Dirty), speed: tm.Speed, tau0: tm.StartNS, rho: tm.Speed}
+	e.loop = tm.After == Loop && e.s.period > 0
+	e.seek(tm.StartNS)
+	return e, nil
+}
+
+// DirtyModelFor resolves the default dirty model of a trace.
+func DirtyModelFor(tr *Trace, tm TimeModel) DirtyModel { return tm.withDefaults(tr.Header).Dirty }
+
+// seek skips the groups before trace time start.
+func (e *Events) seek(start int64) {
+	s := e.s
+	if len(s.t) == 0 {
+		e.next = math.MaxInt64
+		return
+	}
+	if e.loop && start > s.t[len(s.t)-1] {
+		e.cycle = (start - s.t[len(s.t)-1]) / s.period
+	}
+	for e.groupTime() < start {
+		e.advance()
+		if e.g >= len(s.t) {
+			break
+		}
+	}
+	e.next = e.migTime()
+}
+
+// Prehistory calls fn with the pages written before the migration started.
+func (e *Events) Prehistory(fn func(pages []int32)) {
+	end := e.g
+	if e.cycle > 0 {
+		end = len(e.s.t)
+	}
+	for g := 0; g < end && g < len(e.s.t); g++ {
+		fn(e.s.pages[e.s.lo[g]:e.s.hi[g]])
+	}
+}
+
+func (e *Events) groupTime() int64 {
+	if e.g >= len(e.s.t) {
+		return math.MaxInt64
+	}
+	return e.s.t[e.g] + e.cycle*e.s.period
+}
+
+func (e *Events) advance() {
+	e.g++
+	if e.g == len(e.s.t) && e.loop {
+		e.g = 0
+		e.cycle++
+	}
+}
+
+// traceAt is the trace time at migration time m >= m0.
+func (e *Events) traceAt(m int64) int64 {
+	if e.rho == 1 {
+		return e.tau0 + (m - e.m0)
+	}
+	return e.tau0 + int64(float64(m-e.m0)*e.rho)
+}
+
+// migTime is the first migration time at which the next group has
+// happened: the least m >= m0 with traceAt(m) >= its time.
+func (e *Events) migTime() int64 {
+	tau := e.groupTime()
+	if tau == math.MaxInt64 || e.paused {
+		return math.MaxInt64
+	}
+	if tau <= e.tau0 {
+		return e.m0
+	}
+	if e.rho == 1 {
+		return e.m0 + (tau - e.tau0)
+	}
+	d := float64(tau-e.tau0) / e.rho
+	if d > 9e18 {
+		return math.MaxInt64
+	}
+	m := e.m0 + int64(math.Ceil(d))
+	for m > e.m0 && e.traceAt(m-1) >= tau {
+		m--
+	}
+	for e.traceAt(m) < tau {
+		m++
+	}
+	return m
+}
+
+// NextNS is the migration time of the next group of events,
+// math.MaxInt64 when there is none (idle past the trace, or paused).
+func (e *Events) NextNS() int64 { return e.next }
+
+// Pop returns the next group: its migration time and the pages it dirties
+// (a read-only view valid until the stream is dropped).
+func (e *Events) Pop() (int64, []int32) {
+	m := e.next
+	ps := e.s.pages[e.s.lo[e.g]:e.s.hi[e.g]]
+	e.advance()
+	e.next = e.migTime()
+	return m, ps
+}
+
+// TraceNS is the trace time at migration time m (m not before the last
+// throttle change or pause).
+func (e *Events) TraceNS(m int64) int64 {
+	if e.paused {
+		return e.tau0
+	}
+	return e.traceAt(m)
+}
+
+// SetThrottle slows the trace clock to (100-pct)% of its speed from
+// migration time now on. Pop every group due by now first.
+func (e *Events) SetThrottle(now int64, pct int) {
+	if pct == e.throttle || e.paused {
+		return
+	}
+	e.rebase(now)
+	e.throttle = pct
+	e.rho = e.speed * float64(100-pct) / 100
+	e.next = e.migTime()
+}
+
+// Throttle is the throttle in effect, in percent.
+func (e *Events) Throttle() int { return e.throttle }
+
+func (e *Events) rebase(now int64) {
+	tau := e.traceAt(now)
+	e.lost += float64(now-e.m0)*e.speed - float64(tau-e.tau0)
+	e.m0, e.tau0 = now, tau
+}
+
+// Pause stops the trace clock at migration time now (stop-and-copy): no
+// more events.
+func (e *Events) Pause(now int64) {
+	if e.paused {
+		return
+	}
+	e.rebase(now)
+	e.paused = true
+	e.next = math.MaxInt64
+}
+
+// LostNS is the trace time lost to throttling so far (up to the last
+// throttle change or the pause).
+func (e *Events) LostNS() float64 { return e.lost }
