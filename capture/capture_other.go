@@ -1,0 +1,20 @@
+//go:build !linux
+
+package capture
+
+import (
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"runtime"
+)
+
+// Attach is Linux-only.
+func Attach(pid int, opts TrackerOptions, log *slog.Logger) (Tracker, error) {
+	return nil, fmt.Errorf("capture pid %d: page-write capture needs Linux, not %s: %w", pid, runtime.GOOS, ErrNotSupported)
+}
+
+// Launch is Linux-only.
+func Launch(cmd *exec.Cmd, opts TrackerOptions, log *slog.Logger) (Tracker, error) {
+	return nil, fmt.Errorf("capture %s: page-write capture needs Linux, not %s: %w", cmd.Path, runtime.GOOS, ErrNotSupported)
+}

@@ -1,0 +1,53 @@
+// Package capture records page-write traces from real, unmodified processes.
+//
+// A Tracker follows one process's memory with one backend and, each epoch,
+// reports which pages were written since the previous epoch, as indexes in a
+// dense page space that stays stable for the whole trace (see Index). Record
+// drives a Tracker in epochs and writes a tracefmt trace.
+//
+// Backends (tracefmt.Backend* names):
+//
+//   - uffd-wp-async (default): userfaultfd write protection in asynchronous
+//     mode (UFFD_FEATURE_WP_ASYNC, UFFD_FEATURE_WP_UNPOPULATED). A write to a
+//     protected page is resolved inside the kernel, which only clears the
+//     page's protection bit; each epoch one PAGEMAP_SCAN ioctl on
+//     /proc/PID/pagemap lists the pages whose bit is clear (written) and
+//     protects them again. The target never stops, so this is the cheapest.
+//   - uffd-wp-sync: the same registration without WP_ASYNC. The first write to
+//     a page in an epoch blocks the writing thread until our fault handler
+//     has recorded it with its exact time and unprotected the page. Row times
+//     are fault times, not epoch ends. Slower; exact.
+//   - soft-dirty: clear_refs 4 and bit 55 of /proc/PID/pagemap, for kernels
+//     built with CONFIG_MEM_SOFT_DIRTY. Detected at run time.
+//
+// The userfaultfd must belong to the target's address space, so it is
+// created inside the target: the tracer stops one thread with ptrace, makes
+// it run userfaultfd(), copies the descriptor out with pidfd_getfd, makes it
+// close() its own copy, restores the thread's registers exactly and detaches.
+// From then on every ioctl acts on the target's memory through our copy; if
+// the capture dies, the kernel drops the registration with the descriptor and
+// the target runs on unharmed. A launched command gets the same injection at
+// its first instruction after exec.
+//
+// Which memory is captured: private writable mappings (heap, stacks, anonymous
+// mmap, a binary's data), narrowed by a Filter. Shared mappings, and the
+// kernel's [vdso], [vvar] and [vsyscall], are not captured.
+//
+// Meaning of a row, beyond the trace format's:
+//   - New mappings are found from /proc/PID/maps at every epoch and
+//     registered. Writes made to a mapping before it was registered cannot be
+//     seen, so every page already present when it is registered counts as
+//     written in that epoch.
+//   - A page discarded with MADV_DONTNEED (or MADV_FREE, once reclaimed) loses
+//     its content: it reads back as zeros, a change the destination of a
+//     migration must learn. The async backend reports it as written at the
+//     next scan when the kernel does; the trace keeps that meaning.
+//   - Unmapped ranges stop being observed; their dense pages stay in the page
+//     space (indexes never move), and a later mapping at the same address
+//     reuses them.
+//   - A write to a protected transparent huge page splits it, so the trace
+//     stays at base-page (4 KiB) granularity.
+//
+// Linux-only code lives in _linux.go files; elsewhere every entry point
+// returns an error wrapping ErrNotSupported.
+package capture

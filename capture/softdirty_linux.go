@@ -1,0 +1,141 @@
+package capture
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+// probeSoftDirty tells whether the kernel tracks soft-dirty bits, by
+// writing a page of our own and reading its bit back: without
+// CONFIG_MEM_SOFT_DIRTY clear_refs accepts "4" but the bit never sets.
+func probeSoftDirty() error {
+	const notSupported = "backend soft-dirty: kernel built without CONFIG_MEM_SOFT_DIRTY (pagemap bit 55 never sets): use --backend uffd-wp-async (the default) or uffd-wp-sync: %w"
+	ps := os.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return fmt.Errorf("probe soft-dirty: %w", err)
+	}
+	defer unix.Munmap(mem)
+	mem[0] = 1
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("4"), 0); err != nil {
+		return fmt.Errorf(notSupported+" (write /proc/self/clear_refs: %v)", ErrNotSupported, err)
+	}
+	mem[0] = 2
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return fmt.Errorf("probe soft-dirty: %w", err)
+	}
+	defer f.Close()
+	var b [8]byte
+	addr := uintptr(unsafe.Pointer(&mem[0]))
+	if _, err := f.ReadAt(b[:], int64(addr/uintptr(ps))*8); err != nil {
+		return fmt.Errorf("probe soft-dirty: read pagemap: %w", err)
+	}
+	e, _ := DecodePagemap(b[:])
+	if !e[0].SoftDirty() {
+		return fmt.Errorf(notSupported, ErrNotSupported)
+	}
+	return nil
+}
+
+// softDirtyTracker is the soft-dirty backend. Each epoch it reads the
+// pagemap entries of the captured ranges, then clears every soft-dirty bit
+// of the process. Writes landing between the read and the clear are missed:
+// soft-dirty has no atomic read-and-clear.
+type softDirtyTracker struct {
+	pid     int
+	pagemap *os.File
+	refs    string
+	idx     *Index
+	filter  Filter
+	known   spanSet
+	initial []int64
+	out     []int64
+	buf     []byte
+	pageSz  uint64
+	log     *slog.Logger
+}
+
+func newSoftDirtyTracker(pid int, opts TrackerOptions, log *slog.Logger) (*softDirtyTracker, error) {
+	if err := probeSoftDirty(); err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("/proc/%d/pagemap", pid)
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, procErr(err))
+	}
+	ps := uint64(os.Getpagesize())
+	t := &softDirtyTracker{pid: pid, pagemap: f, refs: fmt.Sprintf("/proc/%d/clear_refs", pid), idx: NewIndex(ps),
+		filter: opts.Filter, pageSz: ps, buf: make([]byte, 8<<16), log: log}
+	if _, err := t.scan(true); err != nil {
+		f.Close()
+		return nil, err
+	}
+	t.initial = append(t.initial, t.out...)
+	return t, nil
+}
+
+func (t *softDirtyTracker) Backend() string  { return tracefmt.BackendSoftDirty }
+func (t *softDirtyTracker) Initial() []int64 { return t.initial }
+func (t *softDirtyTracker) Index() *Index    { return t.idx }
+func (t *softDirtyTracker) Close() error     { return t.pagemap.Close() }
+
+func (t *softDirtyTracker) Scan() (Scan, error) {
+	grew, err := t.scan(false)
+	return Scan{Pages: t.out, Grew: grew}, err
+}
+
+// scan reads the entries of every eligible range: at the start, the pages
+// holding data; later, the soft-dirty pages, and every page holding data in
+// a range not seen before.
+func (t *softDirtyTracker) scan(initial bool) (bool, error) {
+	ms, err := readMaps(t.pid)
+	if err != nil {
+		return false, err
+	}
+	t.out = t.out[:0]
+	grew := false
+	var alive spanSet
+	for _, m := range ms {
+		if !t.filter.Eligible(m) {
+			continue
+		}
+		s := span{m.Start, m.End}
+		alive = alive.add(s)
+		isNew := len(t.known.minus(s)) > 0
+		if t.idx.Cover(m) {
+			grew = true
+		}
+		for a := s.start; a < s.end; {
+			n := min((s.end-a)/t.pageSz, uint64(len(t.buf)/8))
+			b := t.buf[:n*8]
+			if _, err := t.pagemap.ReadAt(b, int64(a/t.pageSz*8)); err != nil {
+				return grew, fmt.Errorf("read /proc/%d/pagemap at %#x: %w", t.pid, a, procErr(err))
+			}
+			es, _ := DecodePagemap(b)
+			for i, e := range es {
+				if (initial || isNew) && e.HasData() || !initial && !isNew && e.SoftDirty() {
+					if p, ok := t.idx.Page(a + uint64(i)*t.pageSz); ok {
+						t.out = append(t.out, p)
+					}
+				}
+			}
+			a += n * t.pageSz
+		}
+	}
+	t.known = alive
+	if err := os.WriteFile(t.refs, []byte("4"), 0); err != nil {
+		return grew, fmt.Errorf("clear soft-dirty bits (%s): %w", t.refs, procErr(err))
+	}
+	slices.Sort(t.out)
+	t.out = slices.Compact(t.out)
+	return grew, nil
+}

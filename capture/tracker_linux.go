@@ -1,0 +1,339 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+// uffdTracker is the uffd-wp-async and uffd-wp-sync backends.
+type uffdTracker struct {
+	pid    int
+	sync   bool
+	fd     int
+	file   *os.File // sync: fd wrapped for the poller
+	ps     *pageScanner
+	idx    *Index
+	filter Filter
+	start  time.Time
+	log    *slog.Logger
+	pageSz uint64
+
+	registered spanSet // ranges registered and protected
+	skipped    spanSet // eligible ranges the kernel would not register
+	initial    []int64
+	pending    []int64 // pages present when their mapping was registered
+	out        []int64
+	times      []int64
+
+	// sync only: first fault time per page address in this epoch.
+	mu      sync.Mutex
+	faults  map[uint64]int64
+	handler chan struct{} // closed when the fault handler exits
+	herr    error
+}
+
+func (t *uffdTracker) Backend() string {
+	if t.sync {
+		return tracefmt.BackendUffdSync
+	}
+	return tracefmt.BackendUffdAsync
+}
+
+func (t *uffdTracker) Initial() []int64 { return t.initial }
+func (t *uffdTracker) Index() *Index    { return t.idx }
+
+func uffdFeatures(sync bool) uint64 {
+	if sync {
+		return uffdFeatureWPUnpopulated | uffdFeaturePagefaultFlagWP
+	}
+	return uffdFeatureWPAsync | uffdFeatureWPUnpopulated
+}
+
+// newUffdTracker takes ownership of fd, a userfaultfd of pid's address
+// space, and registers the target's memory.
+func newUffdTracker(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logger) (*uffdTracker, error) {
+	t := &uffdTracker{pid: pid, sync: sync, fd: fd, filter: opts.Filter, start: opts.Start, log: log,
+		pageSz: uint64(os.Getpagesize())}
+	t.idx = NewIndex(t.pageSz)
+	api := uffdioAPIArg{API: uffdAPI, Features: uffdFeatures(sync)}
+	if _, err := ioctlPtr(fd, uffdioAPI, unsafe.Pointer(&api)); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("userfaultfd handshake (UFFDIO_API): %w", err)
+	}
+	ps, err := openPageScanner(pid)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	t.ps = ps
+	if _, err := t.reconcile(true); err != nil {
+		t.Close()
+		return nil, err
+	}
+	slices.Sort(t.initial)
+	if sync {
+		t.faults = make(map[uint64]int64)
+		t.handler = make(chan struct{})
+		t.file = os.NewFile(uintptr(fd), "userfaultfd")
+		go t.handleFaults()
+	}
+	return t, nil
+}
+
+// reconcile registers eligible mappings not yet registered and forgets
+// ranges that are gone. It reports whether the index grew.
+func (t *uffdTracker) reconcile(initial bool) (bool, error) {
+	ms, err := readMaps(t.pid)
+	if err != nil {
+		return false, err
+	}
+	var alive spanSet
+	for _, m := range ms {
+		alive = alive.add(span{m.Start, m.End})
+	}
+	t.registered = t.registered.intersect(alive)
+	t.skipped = t.skipped.intersect(alive)
+	grew := false
+	for _, m := range ms {
+		if !t.filter.Eligible(m) {
+			continue
+		}
+		for _, piece := range t.registered.minus(span{m.Start, m.End}) {
+			for _, p := range t.skipped.minus(piece) {
+				g, err := t.register(p, m, initial)
+				if err != nil {
+					return grew, err
+				}
+				grew = grew || g
+			}
+		}
+	}
+	return grew, nil
+}
+
+// register registers and protects one range. Pages already present could
+// have been written before we saw the range, so they join the initial image
+// (at start) or this epoch's written pages.
+func (t *uffdTracker) register(s span, m Mapping, initial bool) (bool, error) {
+	reg := uffdioRegisterArg{Range: uffdioRange{Start: s.start, Len: s.end - s.start}, Mode: uffdioRegisterModeWP}
+	if _, err := ioctlPtr(t.fd, uffdioRegister, unsafe.Pointer(&reg)); err != nil {
+		switch {
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EBUSY), errors.Is(err, unix.EPERM):
+			// EINVAL: a kind of memory this mode cannot protect (sync mode
+			// and file-backed memory, VM_PFNMAP, ...); EBUSY: the target
+			// registered it with its own userfaultfd.
+			t.log.Debug("mapping not captured", "start", fmt.Sprintf("%#x", s.start), "end", fmt.Sprintf("%#x", s.end),
+				"perms", m.Perms, "path", m.Path, "err", err)
+			t.skipped = t.skipped.add(s)
+			return false, nil
+		case errors.Is(err, unix.ENOMEM), errors.Is(err, unix.ESRCH):
+			// The address space is gone, or the range was unmapped since we
+			// read the maps: the next epoch will see.
+			if _, gone := readMaps(t.pid); gone != nil {
+				return false, gone
+			}
+			return false, nil
+		}
+		return false, fmt.Errorf("register %#x-%#x (%s %s) with userfaultfd: %w", s.start, s.end, m.Perms, m.Path, err)
+	}
+	if err := t.protect(s); err != nil {
+		return false, err
+	}
+	grew := t.idx.Cover(Mapping{Start: s.start, End: s.end, Perms: m.Perms, Path: m.Path})
+	t.registered = t.registered.add(s)
+	dst := &t.pending
+	if initial {
+		dst = &t.initial
+	}
+	err := t.ps.scan(queryData, s.start, s.end, func(a, b uint64) { *dst = t.idx.Append(*dst, a, b) })
+	if err != nil {
+		return grew, fmt.Errorf("scan present pages of %#x-%#x: %w", s.start, s.end, procErr(err))
+	}
+	return grew, nil
+}
+
+func (t *uffdTracker) writeProtect(s span, mode uint64) error {
+	wp := uffdioWriteprotectArg{Range: uffdioRange{Start: s.start, Len: s.end - s.start}, Mode: mode}
+	for {
+		_, err := ioctlPtr(t.fd, uffdioWriteprotect, unsafe.Pointer(&wp))
+		if errors.Is(err, unix.EAGAIN) {
+			// The address space is changing under us (mremap, fork): retry.
+			continue
+		}
+		return err
+	}
+}
+
+func (t *uffdTracker) protect(s span) error {
+	if err := t.writeProtect(s, uffdioWriteprotectModeWP); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("write-protect %#x-%#x: %w", s.start, s.end, err)
+	}
+	return nil
+}
+
+func (t *uffdTracker) Scan() (Scan, error) {
+	if t.sync {
+		return t.scanSync()
+	}
+	grew, err := t.reconcile(false)
+	if err != nil {
+		return Scan{}, err
+	}
+	t.out = append(t.out[:0], t.pending...)
+	t.pending = t.pending[:0]
+	for i := 0; i < len(t.registered); i++ {
+		s := t.registered[i]
+		err := t.ps.scan(queryWritten, s.start, s.end, func(a, b uint64) { t.out = t.idx.Append(t.out, a, b) })
+		if errors.Is(err, unix.EPERM) {
+			// Part of the range was unmapped and mapped again since the last
+			// maps read: that mapping is not registered. Register the range
+			// anew; its present pages count as written.
+			t.log.Debug("range replaced under us; registering again", "start", fmt.Sprintf("%#x", s.start), "end", fmt.Sprintf("%#x", s.end))
+			t.registered = t.registered.remove(s)
+			g, rerr := t.reconcile(false)
+			if rerr != nil {
+				return Scan{}, rerr
+			}
+			grew = grew || g
+			t.out = append(t.out, t.pending...)
+			t.pending = t.pending[:0]
+			i = -1 // the set changed; rescanning a range finds nothing new
+			continue
+		}
+		if err != nil {
+			if _, gone := readMaps(t.pid); gone != nil {
+				return Scan{}, gone
+			}
+			return Scan{}, fmt.Errorf("PAGEMAP_SCAN %#x-%#x of pid %d: %w", s.start, s.end, t.pid, err)
+		}
+	}
+	slices.Sort(t.out)
+	t.out = slices.Compact(t.out)
+	return Scan{Pages: t.out, Grew: grew}, nil
+}
+
+// handleFaults is the sync backend's fault handler: it records the first
+// write to each page with its time and lets the thread go on.
+func (t *uffdTracker) handleFaults() {
+	defer close(t.handler)
+	buf := make([]byte, uffdMsgSize*128)
+	for {
+		n, err := t.file.Read(buf)
+		if err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				t.herr = fmt.Errorf("read userfaultfd: %w", err)
+			}
+			return
+		}
+		now := time.Since(t.start).Nanoseconds()
+		for off := 0; off+uffdMsgSize <= n; off += uffdMsgSize {
+			msg := buf[off : off+uffdMsgSize]
+			if msg[0] != uffdEventPagefault {
+				continue
+			}
+			flags := *(*uint64)(unsafe.Pointer(&msg[8]))
+			addr := *(*uint64)(unsafe.Pointer(&msg[16])) &^ (t.pageSz - 1)
+			if flags&uffdPagefaultFlagWP == 0 {
+				continue
+			}
+			t.mu.Lock()
+			if _, ok := t.faults[addr]; !ok {
+				t.faults[addr] = now
+			}
+			t.mu.Unlock()
+			// Un-protecting wakes the faulting thread.
+			if err := t.writeProtect(span{addr, addr + t.pageSz}, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+				t.log.Debug("un-protect after fault", "addr", fmt.Sprintf("%#x", addr), "err", err)
+			}
+		}
+	}
+}
+
+func (t *uffdTracker) scanSync() (Scan, error) {
+	grew, err := t.reconcile(false)
+	if err != nil {
+		return Scan{}, err
+	}
+	now := time.Since(t.start).Nanoseconds()
+	t.mu.Lock()
+	faults := t.faults
+	t.faults = make(map[uint64]int64, len(faults))
+	t.mu.Unlock()
+	type pt struct{ page, t int64 }
+	pts := make([]pt, 0, len(faults)+len(t.pending))
+	addrs := make([]uint64, 0, len(faults))
+	for a, ft := range faults {
+		addrs = append(addrs, a)
+		if p, ok := t.idx.Page(a); ok {
+			pts = append(pts, pt{p, ft})
+		}
+	}
+	seen := make(map[int64]bool, len(pts))
+	for _, p := range pts {
+		seen[p.page] = true
+	}
+	for _, p := range t.pending {
+		if !seen[p] {
+			pts = append(pts, pt{p, now})
+			seen[p] = true
+		}
+	}
+	t.pending = t.pending[:0]
+	// Protect the written pages again, a run of adjacent pages at a time.
+	slices.Sort(addrs)
+	for i := 0; i < len(addrs); {
+		j := i + 1
+		for j < len(addrs) && addrs[j] == addrs[j-1]+t.pageSz {
+			j++
+		}
+		if err := t.protect(span{addrs[i], addrs[j-1] + t.pageSz}); err != nil {
+			return Scan{}, err
+		}
+		i = j
+	}
+	sort.Slice(pts, func(i, j int) bool {
+		if pts[i].t != pts[j].t {
+			return pts[i].t < pts[j].t
+		}
+		return pts[i].page < pts[j].page
+	})
+	t.out, t.times = t.out[:0], t.times[:0]
+	for _, p := range pts {
+		t.out = append(t.out, p.page)
+		t.times = append(t.times, p.t)
+	}
+	select {
+	case <-t.handler:
+		if t.herr != nil {
+			return Scan{}, t.herr
+		}
+	default:
+	}
+	return Scan{Pages: t.out, TimesNS: t.times, Grew: grew}, nil
+}
+
+func (t *uffdTracker) Close() error {
+	var err error
+	if t.ps != nil {
+		t.ps.Close()
+	}
+	if t.file != nil {
+		err = t.file.Close()
+		<-t.handler
+	} else if t.fd >= 0 {
+		err = unix.Close(t.fd)
+	}
+	t.fd = -1
+	return err
+}
