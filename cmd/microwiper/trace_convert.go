@@ -213,6 +213,9 @@ func scanCSV(in string) (*csvScan, *tracecsv.Reader, error) {
 		row := r.Row()
 		s.rows++
 		s.maxPage = max(s.maxPage, row.Page)
+		if row.TNS < prevT {
+			return nil, nil, fmt.Errorf("%s: line %d: t_ns %d after %d: sort the rows by time first (sort -t, -k1,1n -k2,2n)", in, r.Line(), row.TNS, prevT)
+		}
 		if prevT >= 0 && row.TNS > prevT && (s.minGap == 0 || row.TNS-prevT < s.minGap) {
 			s.minGap = row.TNS - prevT
 		}
@@ -258,12 +261,11 @@ func csvToTrace(ctx context.Context, cio *cmdIO, f traceFlags, in, out string) e
 		}
 		return n, true, nil
 	}
-	metaStr := func(key string) string {
+	metaStr := func(key string) (string, bool) {
 		if meta == nil {
-			return ""
+			return "", false
 		}
-		v, _ := meta.Meta(key)
-		return v
+		return meta.Meta(key)
 	}
 	// Page size.
 	h.PageSize = f.int64("page-size")
@@ -314,26 +316,29 @@ func csvToTrace(ctx context.Context, cio *cmdIO, f traceFlags, in, out string) e
 	}
 	h.Backend = f.str("backend")
 	if h.Backend == "" {
-		if h.Backend = metaStr(tracefmt.KeyBackend); h.Backend == "" {
+		if h.Backend, _ = metaStr(tracefmt.KeyBackend); h.Backend == "" {
 			h.Backend = tracefmt.BackendUffdAsync
 			fmt.Fprintf(cio.stderr, "assuming -backend %s (times are epoch ends); pass -backend %s if t_ns are exact write times\n", tracefmt.BackendUffdAsync, tracefmt.BackendUffdSync)
 		}
 	}
+	// A workload comment that is present but empty stays empty: it came
+	// from a trace that had none.
 	h.Workload = f.str("workload")
-	if h.Workload == "" {
-		if h.Workload = metaStr(tracefmt.KeyWorkload); h.Workload == "" {
+	if !f.set("workload") {
+		var ok bool
+		if h.Workload, ok = metaStr(tracefmt.KeyWorkload); !ok {
 			h.Workload = "csv:" + filepath.Base(in)
 		}
 	}
-	h.Kernel = metaStr(tracefmt.KeyKernel)
-	if v := metaStr(tracefmt.KeyStartedAt); v != "" {
+	h.Kernel, _ = metaStr(tracefmt.KeyKernel)
+	if v, _ := metaStr(tracefmt.KeyStartedAt); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
 			return fmt.Errorf("read %s: comment %s=%q: not an RFC 3339 time", in, tracefmt.KeyStartedAt, v)
 		}
 		h.StartedAt = t
 	}
-	if v := metaStr(tracefmt.KeyRegions); v != "" {
+	if v, _ := metaStr(tracefmt.KeyRegions); v != "" {
 		if err := json.Unmarshal([]byte(v), &h.Regions); err != nil {
 			return fmt.Errorf("read %s: comment %s: %w", in, tracefmt.KeyRegions, err)
 		}
