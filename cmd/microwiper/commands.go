@@ -4,6 +4,8 @@ package main
 // file named after it.
 var commands = []command{
 	versionCommand,
+	replayCommand,
+	algorithmsCommand,
 	traceGenCommand,
 	traceInfoCommand,
 	traceValidateCommand,

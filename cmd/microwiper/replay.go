@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
+	"github.com/microwiper/microwiper/replay"
+)
+
+// engines maps --engine names to engines. Another engine is one line here.
+var engines = map[string]replay.Engine{
+	"sim": replay.Sim{},
+}
+
+var replayCommand = command{
+	name:     "replay",
+	synopsis: "replay traces through migration policies: downtime, traffic and rounds as a table, benchmark lines and result files",
+	usage:    "[flags] trace.parquet [trace.parquet ...]",
+	example: `microwiper replay -engine sim -alg xen-precopy,microwiper -bw 1Gbit trace.parquet
+microwiper replay -alg all -bw 100Mbit,1Gbit -rtt 1ms -param microwiper.stripe_pages=64 -out out/run1 trace.parquet`,
+	setFlags: func(fs *flag.FlagSet) {
+		fs.String("engine", "sim", "engine: "+strings.Join(engineNames(), ", "))
+		fs.String("alg", "all", "comma-separated algorithms, or all: "+strings.Join(algorithms.Names(), ", "))
+		fs.String("bw", "1Gbit", "comma-separated link bandwidths, e.g. 100Mbit,1Gbit,128MiB/s")
+		fs.String("rtt", "0", "link round-trip time, e.g. 1ms; every round costs one")
+		fs.Int64("header", 16, "per-page header bytes on the link")
+		var params multiFlag
+		fs.Var(&params, "param", "algorithm parameter alg.key=value (repeatable); see 'microwiper algorithms'")
+		fs.String("memory", "", "memory size, e.g. 4GiB (default: the trace's); may only grow it")
+		fs.String("dirty", "", "what a row means for dirtying: continuous, once, end or exact (default: exact for uffd-wp-sync traces, else continuous)")
+		fs.String("after-trace", "loop", "when the migration outlasts the trace: loop or idle")
+		fs.String("start", "0", "trace time at which the migration starts, e.g. 10s")
+		fs.Float64("speed", 1, "trace time per migration time")
+		fs.String("resume-overhead", "0", "added to the downtime after the final round, e.g. 5ms")
+		fs.String("out", "", "directory for runs.parquet, rounds.parquet and summary.json (none if empty)")
+		fs.Bool("bench", true, "print Go benchmark-format lines after the table")
+	},
+	run: runReplay,
+}
+
+func engineNames() []string {
+	var n []string
+	for k := range engines {
+		n = append(n, k)
+	}
+	// Few entries: insertion sort keeps the help text stable.
+	for i := 1; i < len(n); i++ {
+		for j := i; j > 0 && n[j] < n[j-1]; j-- {
+			n[j], n[j-1] = n[j-1], n[j]
+		}
+	}
+	return n
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Get() any           { return []string(*m) }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+func flagString(fs *flag.FlagSet, name string) string { return fs.Lookup(name).Value.String() }
+
+// replayPlan is the parsed command line.
+type replayPlan struct {
+	engine    replay.Engine
+	algs      []string
+	params    map[string][][2]string
+	bws       []int64
+	cfg       replay.Config
+	memory    int64
+	out       string
+	bench     bool
+	tracePath []string
+}
+
+func parseReplayFlags(fs *flag.FlagSet) (*replayPlan, error) {
+	p := &replayPlan{params: map[string][][2]string{}}
+	if fs.NArg() == 0 {
+		return nil, usageErrorf("no trace given: name one or more trace files")
+	}
+	p.tracePath = fs.Args()
+	eng, ok := engines[flagString(fs, "engine")]
+	if !ok {
+		return nil, usageErrorf("-engine %q: want one of %s", flagString(fs, "engine"), strings.Join(engineNames(), ", "))
+	}
+	p.engine = eng
+	seen := map[string]bool{}
+	for _, a := range strings.Split(flagString(fs, "alg"), ",") {
+		a = strings.TrimSpace(a)
+		names := []string{a}
+		if a == "all" {
+			names = algorithms.Names()
+		} else if _, err := algorithms.New(a); err != nil {
+			return nil, usageErrorf("-alg: %v", err)
+		}
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				p.algs = append(p.algs, n)
+			}
+		}
+	}
+	for _, kv := range fs.Lookup("param").Value.(flag.Getter).Get().([]string) {
+		name, rest, ok1 := strings.Cut(kv, ".")
+		key, val, ok2 := strings.Cut(rest, "=")
+		if !ok1 || !ok2 || name == "" || key == "" {
+			return nil, usageErrorf("-param %q: want alg.key=value, e.g. microwiper.stripe_pages=64", kv)
+		}
+		if !seen[name] {
+			return nil, usageErrorf("-param %q: algorithm %s is not in -alg", kv, name)
+		}
+		alg, _ := algorithms.New(name)
+		if err := algorithms.Set(alg, key, val); err != nil {
+			return nil, usageErrorf("-param %q: %v", kv, err)
+		}
+		p.params[name] = append(p.params[name], [2]string{key, val})
+	}
+	for _, b := range strings.Split(flagString(fs, "bw"), ",") {
+		bps, err := units.BitRate(b)
+		if err != nil {
+			return nil, usageErrorf("-bw: %v", err)
+		}
+		p.bws = append(p.bws, bps)
+	}
+	rtt, err := units.Duration(flagString(fs, "rtt"))
+	if err != nil {
+		return nil, usageErrorf("-rtt: %v", err)
+	}
+	header := fs.Lookup("header").Value.(flag.Getter).Get().(int64)
+	p.cfg.Link = replay.Link{RTTNS: int64(rtt), HeaderBytes: header, Bps: 1}
+	if err := p.cfg.Link.Check(); err != nil {
+		return nil, usageErrorf("-header: %v", err)
+	}
+	if m := flagString(fs, "memory"); m != "" {
+		if p.memory, err = units.Bytes(m); err != nil {
+			return nil, usageErrorf("-memory: %v", err)
+		}
+	}
+	if d := flagString(fs, "dirty"); d != "" {
+		dm, err := replay.ParseDirtyModel(d)
+		if err != nil {
+			return nil, usageErrorf("-dirty: %v", err)
+		}
+		p.cfg.Time.Dirty = dm
+	}
+	at, err := replay.ParseAfterTrace(flagString(fs, "after-trace"))
+	if err != nil {
+		return nil, usageErrorf("-after-trace: %v", err)
+	}
+	p.cfg.Time.After = at
+	start, err := units.Duration(flagString(fs, "start"))
+	if err != nil {
+		return nil, usageErrorf("-start: %v", err)
+	}
+	p.cfg.Time.StartNS = int64(start)
+	p.cfg.Time.Speed = fs.Lookup("speed").Value.(flag.Getter).Get().(float64)
+	if err := p.cfg.Time.Check(); err != nil || p.cfg.Time.Speed == 0 {
+		return nil, usageErrorf("-speed %g: want a factor between 1e-6 and 1e6", p.cfg.Time.Speed)
+	}
+	ro, err := units.Duration(flagString(fs, "resume-overhead"))
+	if err != nil {
+		return nil, usageErrorf("-resume-overhead: %v", err)
+	}
+	p.cfg.ResumeOverheadNS = int64(ro)
+	p.out = flagString(fs, "out")
+	p.bench = fs.Lookup("bench").Value.(flag.Getter).Get().(bool)
+	return p, nil
+}
+
+func runReplay(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
+	p, err := parseReplayFlags(fs)
+	if err != nil {
+		return err
+	}
+	var results []*replay.Result
+	for _, path := range p.tracePath {
+		tr, err := replay.LoadTrace(path)
+		if err != nil {
+			return err
+		}
+		if p.memory > 0 {
+			if p.memory%tr.Header.PageSize != 0 {
+				return usageErrorf("-memory %d bytes: not a multiple of the trace's %d-byte pages", p.memory, tr.Header.PageSize)
+			}
+			if err := tr.SetMemory(p.memory / tr.Header.PageSize); err != nil {
+				return usageErrorf("-memory: %v", err)
+			}
+		}
+		for _, bps := range p.bws {
+			cfg := p.cfg
+			cfg.Link.Bps = bps
+			for _, name := range p.algs {
+				alg, _ := algorithms.New(name)
+				for _, kv := range p.params[name] {
+					_ = algorithms.Set(alg, kv[0], kv[1]) // checked while parsing
+				}
+				res, err := p.engine.Run(ctx, tr, alg, cfg)
+				if err != nil {
+					return fmt.Errorf("replay %s with %s at %s: %w", path, name, cfg.Link.Name(), err)
+				}
+				results = append(results, res)
+			}
+		}
+	}
+	if err := writeReplayTable(cio.stdout, results); err != nil {
+		return err
+	}
+	if p.bench {
+		fmt.Fprintln(cio.stdout)
+		if err := replay.WriteBenchLines(cio.stdout, results); err != nil {
+			return err
+		}
+	}
+	if p.out != "" {
+		if err := replay.WriteResults(p.out, results); err != nil {
+			return err
+		}
+	}
+	var lost int64
+	for _, r := range results {
+		lost += r.LostPages
+	}
+	if lost > 0 {
+		return fmt.Errorf("%d pages lost their last update: the destination differs from the source", lost)
+	}
+	return nil
+}
+
+// writeReplayTable prints one aligned row per run.
+func writeReplayTable(w io.Writer, results []*replay.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "trace\talgorithm\tbw\trounds\tpages sent\tMiB sent\tdowntime ms\ttotal s\tslowdown\tlost\t")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.3f\t%.3f\t%d\t\n", r.Trace, r.Algorithm, r.Link, r.Rounds,
+			r.PagesSent, float64(r.BytesSent)/(1<<20), float64(r.DowntimeNS)/1e6, float64(r.TotalNS)/1e9, r.Slowdown, r.LostPages)
+	}
+	return tw.Flush()
+}
