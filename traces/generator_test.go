@@ -1,7 +1,10 @@
 package traces
 
 import (
+	"context"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -321,4 +324,25 @@ func benchGenerate(b *testing.B, cfg Config) {
 	}
 	b.ReportMetric(float64(rows), "rows")
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkWriteHotCold10M generates the 10.7-million-row hot/cold trace of
+// BenchmarkHotCold10M into a Parquet file through tracefmt.Writer: the cost
+// of 'microwiper trace gen'.
+func BenchmarkWriteHotCold10M(b *testing.B) {
+	cfg := Config{Kind: HotCold, Pages: 1 << 18, Duration: 60 * time.Second, Intensity: 1e6, Seed: 1}
+	path := filepath.Join(b.TempDir(), "hot.parquet")
+	var rows int64
+	for b.Loop() {
+		var err error
+		if rows, err = Write(context.Background(), path, cfg, tracefmt.WriterOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(fi.Size())/float64(rows), "bytes/row")
 }
