@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"github.com/microwiper/microwiper/tracefmt"
+	"github.com/stretchr/testify/require"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,4 +36,200 @@ func TestXenPrecopyHand(t *testing.T) {
 	assert.Equal(t, int64(65), res.PagesSent)
 	assert.Equal(t, 1*ms, res.DowntimeNS)
 	assert.Equal(t, 68*ms, res.TotalNS)
+}
+
+// TestStopAndCopyHand: 20 pages at 1 ms each, RTT 1 ms: one round, the
+// final one, downtime = 20 ms + 1 ms. A write at 5 ms never happens: the VM
+// is paused at 0.
+func TestStopAndCopyHand(t *testing.T) {
+	tr := newTestTrace(t, 20, epoch{5, []int32{3}})
+	res := runAlg(t, tr, "stop-and-copy", handConfig(ms, End, Loop))
+	assert.Equal(t, []row{{0, 21, 20, 0, 0, 0, 0}}, rowsOf(res))
+	assert.Equal(t, 21*ms, res.DowntimeNS)
+	assert.Equal(t, 21*ms, res.TotalNS)
+	assert.Equal(t, int64(20), res.PagesSent)
+}
+
+// TestStopAndCopyMemoryOverBandwidth: downtime is memory / bandwidth + RTT
+// for a 4 GiB VM at 1 Gbit/s with 16-byte headers: 1,048,576 pages ×
+// 4112 bytes × 8 = 34,493,956,096 bits → 34,493,956,096 ns at 1e9 bit/s, + 1 ms.
+func TestStopAndCopyMemoryOverBandwidth(t *testing.T) {
+	tr := NewTrace("idle", tracefmt.Header{PageSize: 4096, Pages: 1 << 20, EpochNS: epochMS, Backend: tracefmt.BackendSynthetic})
+	cfg := Config{Link: Link{Bps: 1e9, RTTNS: ms, HeaderBytes: 16}}
+	res := runAlg(t, tr, "stop-and-copy", cfg)
+	assert.Equal(t, int64(34_493_956_096)+ms, res.DowntimeNS)
+	assert.Equal(t, int64(1<<20), res.PagesSent)
+	assert.Equal(t, int64(1<<20)*4112, res.BytesSent)
+}
+
+// TestStopAndCopyZeroPages: with zero_pages on, the 12 pages outside the
+// initial image {0..7} cost a 1024-byte header (0.2 ms at 40.96 Mbit/s)
+// instead of a 5120-byte page (1 ms): 8 + 12×0.2 = 10.4 ms.
+func TestStopAndCopyZeroPages(t *testing.T) {
+	tr := newTestTrace(t, 20)
+	require.NoError(t, tr.SetInitial([]int32{0, 1, 2, 3, 4, 5, 6, 7}))
+	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}}
+	res := runAlg(t, tr, "stop-and-copy", cfg, "zero_pages", "true")
+	assert.Equal(t, int64(10_400_000), res.DowntimeNS)
+	assert.Equal(t, int64(8*5120+12*1024), res.BytesSent)
+	res = runAlg(t, tr, "stop-and-copy", cfg)
+	assert.Equal(t, 20*ms, res.DowntimeNS, "Xen-like default sends zero pages in full")
+}
+
+// TestXenPrecopyNoWrites: 40 pages, no writes, RTT 1 ms. Round 1 sends all
+// 40 (40 ms + 1 ms RTT); 40 < 50 stops the live phase; the final round is
+// empty: downtime = RTT.
+func TestXenPrecopyNoWrites(t *testing.T) {
+	tr := newTestTrace(t, 40)
+	res := runAlg(t, tr, "xen-precopy", handConfig(ms, Continuous, Loop))
+	assert.Equal(t, []row{{0, 41, 40, 0, 0, 0, 0}, {41, 1, 0, 0, 0, 0, 0}}, rowsOf(res))
+	assert.Equal(t, ms, res.DowntimeNS)
+}
+
+// TestXenPrecopyNoWritesLarge: with 64 pages round 1 sends >= 50, so Xen's
+// rule runs one more live round before stopping; it is empty and costs one
+// RTT. Then the empty final round.
+func TestXenPrecopyNoWritesLarge(t *testing.T) {
+	tr := newTestTrace(t, 64)
+	res := runAlg(t, tr, "xen-precopy", handConfig(ms, Continuous, Loop))
+	assert.Equal(t, []row{{0, 65, 64, 0, 0, 0, 0}, {65, 1, 0, 0, 0, 0, 0}, {66, 1, 0, 0, 0, 0, 0}}, rowsOf(res))
+}
+
+// TestXenV2Hand: 64 pages, RTT 0, dirty=end, idle, min_pages=2 (so that
+// tens of pages exercise the rule). Writes: 10 ms {1,2,3}, 20 ms {1,2},
+// 66 ms {1,2}, 68 ms {1}.
+//
+// Round 1: pages 0..63 at 0..63 ms, ends 64 ms; dirtied {1,2,3}.
+// Round 2 (64 ms): 3 dirty > 2 → go on. 1 at 64, 2 at 65, 3 at 66 ms; the
+// write at 66 ms lands before page 3 goes and re-dirties 1 and 2. Ends 67
+// ms; dirtied {1,2}. No skipping in v2.
+// Round 3 (67 ms): 2 dirty, not > 2 → stop. Final round: 1, 2 at 67, 68:
+// downtime 2 ms, total 69 ms; the write at 68 ms never happens (paused).
+func TestXenV2Hand(t *testing.T) {
+	tr := newTestTrace(t, 64, epoch{10, []int32{1, 2, 3}}, epoch{20, []int32{1, 2}}, epoch{66, []int32{1, 2}}, epoch{68, []int32{1}})
+	res := runAlg(t, tr, "xen-v2", handConfig(0, End, Idle), "min_pages", "2")
+	assert.Equal(t, []row{
+		{0, 64, 64, 0, 0, 3, 3},
+		{64, 3, 3, 0, 0, 2, 2},
+		{67, 2, 2, 0, 0, 0, 0},
+	}, rowsOf(res))
+	assert.Equal(t, int64(69), res.PagesSent)
+	assert.Equal(t, 2*ms, res.DowntimeNS)
+	assert.Equal(t, 69*ms, res.TotalNS)
+}
+
+// TestXenV2MaxRounds: a page rewritten every 1 ms keeps > min_pages=0
+// dirty forever, so v2 runs its 5 live rounds and stops.
+func TestXenV2MaxRounds(t *testing.T) {
+	var eps []epoch
+	for i := int64(1); i <= 200; i++ {
+		eps = append(eps, epoch{i, []int32{0}})
+	}
+	tr := newTestTrace(t, 8, eps...)
+	res := runAlg(t, tr, "xen-v2", handConfig(0, End, Idle), "min_pages", "0")
+	assert.Equal(t, int64(6), res.Rounds)
+}
+
+// TestMicrowiperHand: 64 pages in 8 stripes of 8 (stripe s = pages
+// 8s..8s+7), batches of 4, RTT 0, dirty=end, idle, bandwidth estimate =
+// link = 1000 pages/s, min_pages=2. Writes: 62 ms {0..7, 8, 16}; 70 ms
+// {0..7, 9, 10, 11}.
+//
+// Round 1: page order, 0..63 at 0..63 ms (peeks see nothing in their
+// windows), ends 64 ms. Dirtied: {0..7, 8, 16} = 10.
+// Round 2 (64 ms): counts s0=8, s1=1, s2=1 over 64 ms: 125, 15.6, 15.6
+// pages/s, sum < 1000, all admitted, coldest first: s1 (8), s2 (16), s0
+// (0..7). Batch at 64: 8, 16, 0, 1 at 64..67; batch at 68: 2, 3, 4, 5 at
+// 68..71 (the 70 ms write re-dirties 0..7 and 9..11); batch at 72: 6, 7
+// are dirty since 70 → skipped. Ends 72 ms: sent 8, skipped 2, dirtied
+// {0..7, 9, 10, 11} = 11.
+// Round 3 (72 ms): sent+skipped 10 >= 2, go on. Counts over 8 ms: s1 = 3
+// (375/s), s0 = 8 (1000/s). Walk: s1 → 375 <= 1000 admitted; s0 → 1375 >
+// 1000 held. 9, 10, 11 at 72..74, ends 75: sent 3, held 8.
+// Round 4 (75 ms): nothing dirtied in round 3, so s0 has rate 0: 0..7 at
+// 75..82 in two batches, ends 83. Round 5 (83 ms): nothing to send, ends at
+// once. Round 6: 0 < 2 → stop; empty final round, downtime 0.
+func TestMicrowiperHand(t *testing.T) {
+	all8 := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	tr := newTestTrace(t, 64, epoch{62, append(all8[:8:8], 8, 16)}, epoch{70, append(all8[:8:8], 9, 10, 11)})
+	res := runAlg(t, tr, "microwiper", handConfig(0, End, Idle),
+		"stripe_pages", "8", "batch_pages", "4", "bandwidth", "link", "min_pages", "2")
+	assert.Equal(t, []row{
+		{0, 64, 64, 0, 0, 10, 10},
+		{64, 8, 8, 2, 0, 11, 11},
+		{72, 3, 3, 0, 8, 0, 8},
+		{75, 8, 8, 0, 0, 0, 0},
+		{83, 0, 0, 0, 0, 0, 0},
+		{83, 0, 0, 0, 0, 0, 0},
+	}, rowsOf(res))
+	assert.Equal(t, int64(83), res.PagesSent)
+	assert.Equal(t, int64(0), res.DowntimeNS)
+	assert.Equal(t, 83*ms, res.TotalNS)
+}
+
+// TestQemuHand: 128 pages, initial image {0..63} (so 64..127 are zero
+// pages), 1024-byte headers on a 40.96 Mbit/s link: a full page (5120
+// bytes) takes 1 ms, a zero page (header only) 0.2 ms. No rate cap, RTT 0,
+// buffer_delay 10 ms, downtime_limit 5 ms, max_wait 1 ms (so batches are
+// QEMU's minimum of 64 pages). dirty=end, idle. Writes: 30 ms {10,11,12},
+// 70 ms {100}.
+//
+// Round 1: batch at 0 (no sample yet, threshold 0). 0..63 full at 0..63
+// ms. Batch at 64 ms: sample over 64 ms: 327,680 B / 0.064 s = 5.12 MB/s,
+// threshold = 5.12e6 × 0.005 = 25,600 B; remaining 64 pages × 4096 is
+// above it. Zero pages 64..99 at 0.2 ms each end at 71.2 ms; page 100 was
+// written at 70 ms so it now holds data: full, 71.2..72.2; 101..127 zero,
+// end at 77.6 ms. Dirtied: {10, 11, 12, 100}.
+// Round 2 (77.6 ms): sample over 13.6 ms: 69,632 B → 5.12 MB/s, threshold
+// 25,600 B; pending 4 × 4096 = 16,384 < 25,600 → switch over. Final round:
+// 4 full pages, downtime 4 ms, total 81.6 ms.
+func TestQemuHand(t *testing.T) {
+	tr := newTestTrace(t, 128, epoch{30, []int32{10, 11, 12}}, epoch{70, []int32{100}})
+	var img []int32
+	for p := int32(0); p < 64; p++ {
+		img = append(img, p)
+	}
+	require.NoError(t, tr.SetInitial(img))
+	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+	res := runAlg(t, tr, "qemu-precopy", cfg, "max_bandwidth", "0", "buffer_delay", "10ms",
+		"downtime_limit", "5ms", "max_wait", "1ms")
+	require.Len(t, res.RoundRows, 2)
+	r1, fin := res.RoundRows[0], res.RoundRows[1]
+	assert.Equal(t, []int64{0, 77_600_000, 128, 4, 4}, []int64{r1.StartNS, r1.DurationNS, r1.PagesSent, r1.PagesDirtied, r1.RemainingDirty})
+	assert.Equal(t, []int64{77_600_000, 4_000_000, 4}, []int64{fin.StartNS, fin.DurationNS, fin.PagesSent})
+	assert.Equal(t, int64(132), res.PagesSent)
+	assert.Equal(t, int64(64*5120+63*1024+5120+4*5120), res.BytesSent)
+	assert.Equal(t, int64(81_600_000), res.TotalNS)
+}
+
+// TestQemuRateCap: max_bandwidth = 2,560,000 B/s halves the 40.96 Mbit/s
+// link in the live round (2 ms a page) but not in the final round.
+// stop-and-copy-like start: 16 pages, no writes, buffer_delay 1ms: round 1
+// takes 32 ms; round 2 has nothing pending → switch over, empty final.
+func TestQemuRateCap(t *testing.T) {
+	tr := newTestTrace(t, 16)
+	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+	res := runAlg(t, tr, "qemu-precopy", cfg, "max_bandwidth", "2560000")
+	require.Len(t, res.RoundRows, 2)
+	assert.Equal(t, 32*ms, res.RoundRows[0].DurationNS)
+	assert.Equal(t, int64(0), res.DowntimeNS)
+}
+
+// TestOracleHand: 10 pages at 1 ms, RTT 0, dirty=end, idle, step 1 ms,
+// horizon 30 ms. Writes: 5 ms {0, 1}; 9 ms {2}.
+// T=0: nothing can be sent: 10 unclean. T=5: 5 slots before T, and pages 0
+// and 1 (released at 5) cannot go: max(10-5, 2-0) = 5. T=8: max(10-8,
+// 2-3) = 2. T=9: max(1, page 2 released at 9: 1-0, 3-4) = 1. T=10: 0.
+// Minimum 0 at T = 10 ms.
+func TestOracleHand(t *testing.T) {
+	tr := newTestTrace(t, 10, epoch{5, []int32{0, 1}}, epoch{9, []int32{2}})
+	res := runAlg(t, tr, "oracle", handConfig(0, End, Idle), "step", "1ms", "horizon", "30ms")
+	require.Len(t, res.Curve, 31)
+	for T, want := range map[int]int64{0: 10, 5: 5, 8: 2, 9: 1, 10: 0, 30: 0} {
+		assert.Equal(t, want, res.Curve[T].Unclean, "T=%d ms", T)
+		assert.Equal(t, want*ms, res.Curve[T].DowntimeNS, "T=%d ms", T)
+	}
+	assert.Equal(t, int64(0), res.DowntimeNS)
+	assert.Equal(t, 10*ms, res.TotalNS)
+	assert.Equal(t, []row{{0, 10, 10, 0, 0, 0, 0}, {10, 0, 0, 0, 0, 0, 0}}, rowsOf(res))
 }
