@@ -33,8 +33,12 @@ var (
 	// them again. Fails with EPERM if the range holds a mapping not
 	// registered with async write protection.
 	queryWritten = scanQuery{flags: pmScanWPMatching | pmScanCheckWPAsync, mask: pageIsWritten, ret: pageIsWritten}
-	// holding data: present or swapped, and not the shared zero page.
+	// holding data: present or swapped, and not the shared zero page. Only
+	// before a range is write-protected: protecting an empty page installs
+	// a marker that PAGEMAP_SCAN reports as swapped.
 	queryData = scanQuery{inverted: pageIsPFNZero, mask: pageIsPFNZero, anyOf: pageIsPresent | pageIsSwapped, ret: pageIsPresent | pageIsSwapped}
+	// present, and not the shared zero page.
+	queryPresent = scanQuery{inverted: pageIsPFNZero, mask: pageIsPFNZero | pageIsPresent, ret: pageIsPresent}
 )
 
 // scan calls fn for every run [start, end) of matching pages in [start, end).

@@ -31,13 +31,6 @@ func (o *TrackerOptions) prepare() (string, error) {
 	return b, err
 }
 
-func logger(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return l
-}
-
 // Attach starts tracking a running process. The target is stopped only for
 // the few system calls of the injection.
 func Attach(pid int, opts TrackerOptions, log *slog.Logger) (Tracker, error) {

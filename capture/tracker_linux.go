@@ -82,6 +82,7 @@ func newUffdTracker(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logge
 		return nil, err
 	}
 	slices.Sort(t.initial)
+	t.initial = slices.Compact(t.initial)
 	if sync {
 		t.faults = make(map[uint64]int64)
 		t.handler = make(chan struct{})
@@ -147,18 +148,23 @@ func (t *uffdTracker) register(s span, m Mapping, initial bool) (bool, error) {
 		}
 		return false, fmt.Errorf("register %#x-%#x (%s %s) with userfaultfd: %w", s.start, s.end, m.Perms, m.Path, err)
 	}
-	if err := t.protect(s); err != nil {
-		return false, err
-	}
 	grew := t.idx.Cover(Mapping{Start: s.start, End: s.end, Perms: m.Perms, Path: m.Path})
 	t.registered = t.registered.add(s)
 	dst := &t.pending
 	if initial {
 		dst = &t.initial
 	}
-	err := t.ps.scan(queryData, s.start, s.end, func(a, b uint64) { *dst = t.idx.Append(*dst, a, b) })
-	if err != nil {
-		return grew, fmt.Errorf("scan present pages of %#x-%#x: %w", s.start, s.end, procErr(err))
+	add := func(a, b uint64) { *dst = t.idx.Append(*dst, a, b) }
+	// Pages holding data before protection, then pages present after it: a
+	// page written in between is in the second set, so none is missed.
+	if err := t.ps.scan(queryData, s.start, s.end, add); err != nil {
+		return grew, fmt.Errorf("scan pages of %#x-%#x: %w", s.start, s.end, procErr(err))
+	}
+	if err := t.protect(s); err != nil {
+		return grew, err
+	}
+	if err := t.ps.scan(queryPresent, s.start, s.end, add); err != nil {
+		return grew, fmt.Errorf("scan pages of %#x-%#x: %w", s.start, s.end, procErr(err))
 	}
 	return grew, nil
 }

@@ -1,0 +1,265 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+// Options configures Record.
+type Options struct {
+	TrackerOptions
+	// Epoch is the time between scans; default 100 ms.
+	Epoch time.Duration
+	// Duration ends the capture after this long; 0 runs until the target
+	// exits or the context is cancelled.
+	Duration time.Duration
+	// Output is the trace's path: a directory of segments when
+	// SegmentEvery > 0, else one Parquet file.
+	Output string
+	// SegmentEvery finishes the open segment this often, so that a capture
+	// killed with SIGKILL loses at most this much. 0 writes one file, which
+	// is readable only once the capture ends cleanly.
+	SegmentEvery time.Duration
+	// Workload is the command line stored in the trace's metadata.
+	Workload string
+	// Progress, when set, gets a live status line (for a terminal).
+	Progress io.Writer
+	// Logger gets debug and warning records; nil discards them.
+	Logger *slog.Logger
+}
+
+// Target is the process to capture: a running one (PID) or a command to
+// start (Cmd, not yet started).
+type Target struct {
+	PID int
+	Cmd *exec.Cmd
+}
+
+// Stats sums up a capture.
+type Stats struct {
+	// Epochs counts the scans.
+	Epochs int64
+	// Rows counts the trace rows written, initial image included.
+	Rows int64
+	// Pages is the size of the dense page space.
+	Pages int64
+	// Initial counts the pages of the initial image.
+	Initial int
+	// Elapsed is the capture's length.
+	Elapsed time.Duration
+	// Exited reports that the target exited during the capture.
+	Exited bool
+	// ExitErr is the launched command's exit error (nil on status 0).
+	ExitErr error
+	// Stopped says why the capture stopped: "exit", "duration", "signal".
+	Stopped string
+}
+
+// segmentRowsCap bounds one segment's rows whatever SegmentEvery says.
+const segmentRowsCap = 1 << 24
+
+// Record captures the target into a trace at opts.Output. It stops when
+// the target exits, after opts.Duration, or when ctx is cancelled, and in
+// every case leaves a readable trace. Capture never changes what the target
+// computes: if Record fails or its process dies, the target runs on.
+func Record(ctx context.Context, target Target, opts Options) (st Stats, err error) {
+	if opts.Epoch <= 0 {
+		opts.Epoch = 100 * time.Millisecond
+	}
+	if opts.Output == "" {
+		return st, errors.New("no output path (-o)")
+	}
+	log := logger(opts.Logger)
+	opts.Start = time.Now()
+	p, tr, err := startTarget(target, opts.TrackerOptions, log)
+	if err != nil {
+		return st, err
+	}
+	defer p.release()
+	closeTracker := func() {
+		if tr != nil {
+			tr.Close()
+			tr = nil
+		}
+	}
+	defer closeTracker()
+
+	idx := tr.Index()
+	h := tracefmt.Header{
+		PageSize: int64(idx.PageSize()), Pages: max(idx.Pages(), 1), EpochNS: opts.Epoch.Nanoseconds(),
+		Backend: tr.Backend(), Workload: opts.Workload, Kernel: kernelRelease(), StartedAt: opts.Start,
+		Regions: idx.Regions(),
+	}
+	wopts := tracefmt.WriterOptions{}
+	if opts.SegmentEvery > 0 {
+		wopts.SegmentRows = segmentRowsCap
+	}
+	w, err := tracefmt.Create(opts.Output, h, wopts)
+	if err != nil {
+		return st, outputErr(opts.Output, err)
+	}
+	defer func() {
+		if cerr := w.Close(); cerr != nil && err == nil {
+			err = outputErr(opts.Output, cerr)
+		}
+		st.Rows = w.Rows()
+	}()
+	st.Initial = len(tr.Initial())
+	if err := w.WriteInitial(tr.Initial()); err != nil {
+		return st, outputErr(opts.Output, err)
+	}
+	if opts.SegmentEvery > 0 {
+		// The initial image alone can be large: make it durable at once.
+		if err := w.Rotate(); err != nil {
+			return st, outputErr(opts.Output, err)
+		}
+	}
+
+	ticker := time.NewTicker(opts.Epoch)
+	defer ticker.Stop()
+	var deadline <-chan time.Time
+	if opts.Duration > 0 {
+		tm := time.NewTimer(opts.Duration)
+		defer tm.Stop()
+		deadline = tm.C
+	}
+	lastRotate := time.Now()
+	lastT := int64(0)
+	prog := newProgress(opts.Progress)
+	defer prog.finish()
+	for {
+		final := false
+		select {
+		case <-ticker.C:
+		case <-deadline:
+			final, st.Stopped = true, "duration"
+		case <-ctx.Done():
+			final, st.Stopped = true, "signal"
+		case <-p.exited():
+			// The address space is gone: nothing left to scan.
+			st.Stopped, st.Exited = "exit", true
+		}
+		if st.Stopped == "exit" {
+			break
+		}
+		sc, serr := tr.Scan()
+		tNS := time.Since(opts.Start).Nanoseconds()
+		if errors.Is(serr, ErrTargetGone) {
+			st.Stopped, st.Exited = "exit", true
+			break
+		}
+		if serr != nil {
+			return st, fmt.Errorf("epoch %d: %w", st.Epochs+1, serr)
+		}
+		st.Epochs++
+		if sc.Grew {
+			w.SetPages(idx.Pages())
+			w.SetRegions(idx.Regions())
+		}
+		if err := writeScan(w, sc, tNS, &lastT); err != nil {
+			return st, outputErr(opts.Output, err)
+		}
+		if opts.SegmentEvery > 0 && time.Since(lastRotate) >= opts.SegmentEvery {
+			if err := w.Rotate(); err != nil {
+				return st, outputErr(opts.Output, err)
+			}
+			lastRotate = time.Now()
+		}
+		prog.update(time.Since(opts.Start), st.Epochs, len(sc.Pages), w.Rows(), idx.Pages()*int64(idx.PageSize()))
+		if final {
+			break
+		}
+	}
+	st.Elapsed = time.Since(opts.Start)
+	st.Pages = idx.Pages()
+	closeTracker()
+	st.ExitErr = p.finish(st.Stopped, log)
+	if st.ExitErr != nil || p.hasExited() {
+		st.Exited = true
+	}
+	return st, nil
+}
+
+// writeScan writes one scan. Sync scans carry a time per page; rows that
+// share a time form one epoch, and times are kept strictly increasing
+// (a fault recorded a moment late can trail the previous epoch by a few
+// microseconds).
+func writeScan(w *tracefmt.Writer, sc Scan, tNS int64, lastT *int64) error {
+	if len(sc.Pages) == 0 {
+		return nil
+	}
+	if sc.TimesNS == nil {
+		t := max(tNS, *lastT+1)
+		*lastT = t
+		return w.WriteEpoch(t, sc.Pages, nil)
+	}
+	for i := 0; i < len(sc.Pages); {
+		t := max(sc.TimesNS[i], *lastT+1)
+		j := i + 1
+		for j < len(sc.Pages) && max(sc.TimesNS[j], *lastT+1) == t {
+			j++
+		}
+		if err := w.WriteEpoch(t, sc.Pages[i:j], nil); err != nil {
+			return err
+		}
+		*lastT = t
+		i = j
+	}
+	return nil
+}
+
+func outputErr(path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("write trace %s: disk full: %w: free space or choose another -o; finished segments are kept", path, err)
+	}
+	if strings.Contains(err.Error(), path) {
+		return err
+	}
+	return fmt.Errorf("write trace %s: %w", path, err)
+}
+
+// progress draws the live line.
+type progress struct {
+	w         io.Writer
+	last      time.Time
+	lastPages int64
+	pages     int64
+	drawn     bool
+}
+
+func newProgress(w io.Writer) *progress { return &progress{w: w, last: time.Now()} }
+
+func (p *progress) update(elapsed time.Duration, epochs int64, dirty int, rows, bytes int64) {
+	if p.w == nil {
+		return
+	}
+	p.pages += int64(dirty)
+	if d := time.Since(p.last); d >= 500*time.Millisecond {
+		rate := float64(p.pages-p.lastPages) / d.Seconds()
+		fmt.Fprintf(p.w, "\rcapture %6.1fs  epochs %-6d  %9.0f dirty pages/s  rows %-10d  memory %.1f MiB ",
+			elapsed.Seconds(), epochs, rate, rows, float64(bytes)/(1<<20))
+		p.last, p.lastPages, p.drawn = time.Now(), p.pages, true
+	}
+}
+
+func (p *progress) finish() {
+	if p.w != nil && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
