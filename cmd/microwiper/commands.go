@@ -4,6 +4,7 @@ package main
 // file named after it.
 var commands = []command{
 	versionCommand,
+	captureCommand,
 	replayCommand,
 	algorithmsCommand,
 	traceGenCommand,

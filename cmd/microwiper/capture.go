@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/microwiper/microwiper/capture"
+)
+
+// regionsFlag collects repeated --region patterns.
+type regionsFlag []string
+
+func (r *regionsFlag) String() string     { return strings.Join(*r, ",") }
+func (r *regionsFlag) Get() any           { return []string(*r) }
+func (r *regionsFlag) Set(s string) error { *r = append(*r, s); return nil }
+
+var captureCommand = command{
+	name:     "capture",
+	synopsis: "record a page-write trace of a running process (--pid) or of a command",
+	usage:    "[flags] (--pid N | -- command [args...])",
+	example: `microwiper capture --pid 1234 --duration 30s -o redis.parquet
+microwiper capture --epoch 50ms -o build.parquet -- make -j2
+microwiper capture --backend uffd-wp-sync --region '[heap]' --pid 1234 --duration 5s`,
+	setFlags: func(fs *flag.FlagSet) {
+		fs.Int("pid", 0, "capture this running process (attach); otherwise give a command after --")
+		declareDuration(fs, "epoch", 100*time.Millisecond, "time between scans: a row says the page was written in the epoch ending at t_ns")
+		declareDuration(fs, "duration", 0, "stop after this long (0: when the target exits, or on Ctrl-C/SIGTERM)")
+		fs.String("backend", capture.Backends[0], "how writes are seen: "+strings.Join(capture.Backends, ", "))
+		fs.String("o", "trace.parquet", "output trace: a directory of segment files (--segment > 0), else one Parquet file")
+		declareDuration(fs, "segment", 5*time.Second, "finish a segment this often, so a killed capture loses at most this much; 0 writes one file, readable only after a clean stop")
+		fs.Var(&regionsFlag{}, "region", "capture only mappings whose path matches this pattern (repeatable; '[heap]', '[anon]' for anonymous memory, '/dev/shm/*')")
+		mb := bytesFlag(0)
+		fs.Var(&mb, "min-region", "capture only mappings at least this large (e.g. 1GiB: a VM's guest RAM)")
+		fs.Bool("v", false, "log each mapping left out and other details to stderr")
+	},
+	run: runCapture,
+}
+
+func runCapture(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
+	f := traceFlags{fs}
+	pid := f.get("pid").(int)
+	args := fs.Args()
+	switch {
+	case pid != 0 && len(args) > 0:
+		return usageErrorf("give either --pid or a command after --, not both")
+	case pid == 0 && len(args) == 0:
+		return usageErrorf("nothing to capture: give --pid N or a command after --")
+	case pid < 0:
+		return usageErrorf("--pid %d: want a process id", pid)
+	}
+	if f.duration("epoch") <= 0 {
+		return usageErrorf("--epoch %v: want a positive duration", f.duration("epoch"))
+	}
+	if f.duration("duration") < 0 || f.duration("segment") < 0 {
+		return usageErrorf("--duration and --segment must not be negative")
+	}
+	backend := f.str("backend")
+	known := false
+	for _, b := range capture.Backends {
+		known = known || b == backend
+	}
+	if !known {
+		return usageErrorf("--backend %q: want one of %s", backend, strings.Join(capture.Backends, ", "))
+	}
+	filter := capture.Filter{Paths: f.get("region").([]string), MinBytes: uint64(f.int64("min-region"))}
+	if err := filter.Check(); err != nil {
+		return usageErrorf("--region: %v", err)
+	}
+	level := slog.LevelWarn
+	if f.get("v").(bool) {
+		level = slog.LevelDebug
+	}
+	opts := capture.Options{
+		TrackerOptions: capture.TrackerOptions{Backend: backend, Filter: filter},
+		Epoch:          f.duration("epoch"),
+		Duration:       f.duration("duration"),
+		Output:         f.str("o"),
+		SegmentEvery:   f.duration("segment"),
+		Logger:         slog.New(slog.NewTextHandler(cio.stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if fl, ok := cio.stderr.(*os.File); ok && term.IsTerminal(int(fl.Fd())) {
+		opts.Progress = cio.stderr
+	}
+	var target capture.Target
+	if pid != 0 {
+		target.PID = pid
+		opts.Workload = cmdline(pid)
+	} else {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, cio.stdout, cio.stderr
+		target.Cmd = cmd
+		opts.Workload = strings.Join(args, " ")
+	}
+	st, err := capture.Record(ctx, target, opts)
+	if err != nil {
+		if errors.Is(err, capture.ErrTargetGone) && pid != 0 {
+			return fmt.Errorf("%w: check --pid", err)
+		}
+		return fmt.Errorf("capture: %w", err)
+	}
+	what := fmt.Sprintf("pid %d", pid)
+	if pid == 0 {
+		what = args[0]
+	}
+	fmt.Fprintf(cio.stderr, "captured %s for %.1fs (stopped: %s): %d epochs, %d rows, %d initial pages, memory %d pages (%.1f MiB) -> %s\n",
+		what, st.Elapsed.Seconds(), st.Stopped, st.Epochs, st.Rows, st.Initial, st.Pages, float64(st.Pages*int64(os.Getpagesize()))/(1<<20), opts.Output)
+	var ee *exec.ExitError
+	if errors.As(st.ExitErr, &ee) {
+		fmt.Fprintf(cio.stderr, "command exited with status %d\n", ee.ExitCode())
+	}
+	return nil
+}
+
+// cmdline is the target's command line for the trace metadata.
+func cmdline(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return fmt.Sprintf("pid %d", pid)
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
