@@ -18,7 +18,7 @@ const DefaultBurst = 64 << 10
 const burstTime = 4 * time.Millisecond
 
 // catchUp bounds how far a late writer may catch up on its schedule.
-const catchUp = 20 * time.Millisecond
+const catchUp = 100 * time.Millisecond
 
 // Bucket is a token bucket that refills at a fixed rate. It is safe for
 // concurrent use.
@@ -26,10 +26,10 @@ type Bucket struct {
 	nsPerByte float64
 	burst     time.Duration
 
-	mu     sync.Mutex
-	tat    time.Time // when the bucket would be full again if nothing more were sent
-	waited bool      // the last reservation had to wait
-	now    func() time.Time
+	mu        sync.Mutex
+	tat       time.Time // when the bucket would be full again if nothing more were sent
+	streaming bool      // no Idle since the last reservation
+	now       func() time.Time
 }
 
 // New returns a bucket passing bitsPerSec bits per second with a burst of
@@ -54,16 +54,24 @@ func (b *Bucket) Reserve(n int) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
-	// A writer that was made to wait and woke late was not idle: its bytes
-	// would have been queued on a real link, so it keeps the schedule and
-	// catches up instead of losing the oversleep.
-	if b.tat.Before(now) && !(b.waited && now.Sub(b.tat) < catchUp) {
+	// A streaming writer that fell behind (a late timer, a descheduled
+	// thread) was not idle: a real link would have drained its queue
+	// meanwhile, so it keeps the schedule and catches up.
+	if b.tat.Before(now) && !(b.streaming && now.Sub(b.tat) < catchUp) {
 		b.tat = now
 	}
+	b.streaming = true
 	b.tat = b.tat.Add(time.Duration(float64(n) * b.nsPerByte))
-	d := b.tat.Sub(now) - b.burst
-	b.waited = d > 0
-	return d
+	return b.tat.Sub(now) - b.burst
+}
+
+// Idle tells the bucket its writer stopped on purpose (waiting for a
+// reply, sleeping): the time until its next write is idleness, which banks
+// at most the burst, not lateness to catch up on.
+func (b *Bucket) Idle() {
+	b.mu.Lock()
+	b.streaming = false
+	b.mu.Unlock()
 }
 
 // Wait blocks until n bytes may be sent, or ctx ends.

@@ -43,11 +43,15 @@ func TestReserveSchedule(t *testing.T) {
 	now = now.Add(4000 * time.Microsecond)
 	assert.Equal(t, -1000*time.Microsecond, b.Reserve(1000))
 	assert.Equal(t, time.Duration(0), b.Reserve(1000))
-	// 100 ms of idleness later the bucket is full again, no fuller: idle
+	// After Idle, 10 ms later, the bucket is full again, no fuller: idle
 	// time banks no more than the burst.
-	now = now.Add(100 * time.Millisecond)
+	b.Idle()
+	now = now.Add(10 * time.Millisecond)
 	assert.Equal(t, -900*time.Microsecond, b.Reserve(100))
 	assert.Equal(t, 100*time.Microsecond, b.Reserve(1000))
+	// A writer gone for longer than the catch-up window is idle too.
+	now = now.Add(time.Second)
+	assert.Equal(t, -900*time.Microsecond, b.Reserve(100))
 }
 
 func TestWaitCancel(t *testing.T) {
