@@ -298,6 +298,13 @@ func Write(ctx context.Context, path string, cfg Config, opts tracefmt.WriterOpt
 	if err != nil {
 		return 0, err
 	}
+	return WriteGenerator(ctx, g, path, opts, nil)
+}
+
+// WriteGenerator writes what g generates (from where it stands) into path.
+// progress, if not nil, is called now and then with the epochs generated so
+// far and the total.
+func WriteGenerator(ctx context.Context, g *Generator, path string, opts tracefmt.WriterOptions, progress func(done, total int64)) (int64, error) {
 	w, err := tracefmt.Create(path, g.Header(), opts)
 	if err != nil {
 		return 0, err
@@ -307,8 +314,12 @@ func Write(ctx context.Context, path string, cfg Config, opts tracefmt.WriterOpt
 			if err := ctx.Err(); err != nil {
 				return w.Rows(), errors.Join(fmt.Errorf("generate %s: %w", path, err), w.Close())
 			}
+			if progress != nil {
+				progress(g.next-1, g.epochs)
+			}
 		}
 		e := g.Epoch()
+		var err error
 		if e.Initial {
 			err = w.WriteInitial(e.Pages)
 		} else {
@@ -321,6 +332,9 @@ func Write(ctx context.Context, path string, cfg Config, opts tracefmt.WriterOpt
 	}
 	if err := w.Close(); err != nil {
 		return w.Rows(), fmt.Errorf("generate %s: %w", path, err)
+	}
+	if progress != nil {
+		progress(g.epochs, g.epochs)
 	}
 	return w.Rows(), nil
 }

@@ -22,8 +22,8 @@ var traceConvertCommand = command{
 	synopsis: "convert a trace between Parquet and CSV (t_ns,page[,writes] with a header line)",
 	usage:    "[flags] IN OUT",
 	example: `microwiper trace convert hot.parquet hot.csv
-microwiper trace convert -pages 262144 -epoch 100ms other-tool.csv trace.parquet
-microwiper trace convert trace.parquet - | head`,
+microwiper trace convert -pages 262144 -epoch 100ms -workload "mytool run" hot.csv back.parquet
+microwiper trace convert wws.parquet - | head`,
 	setFlags: func(fs *flag.FlagSet) {
 		fs.String("to", "", "output format, csv or parquet; default from OUT's extension (.csv, - → csv; else parquet)")
 		fs.Int64("pages", 0, "CSV→Parquet: memory size in pages; default the CSV's '# pages=' comment, else max page + 1")
@@ -195,7 +195,7 @@ func openCSV(in string) (io.ReadCloser, error) {
 	}
 	f, err := os.Open(in)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", in, err)
+		return nil, fmt.Errorf("open CSV input: %w", err)
 	}
 	return f, nil
 }

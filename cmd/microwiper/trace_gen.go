@@ -4,9 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/microwiper/microwiper/tracefmt"
 	"github.com/microwiper/microwiper/traces"
@@ -16,7 +19,7 @@ var traceGenCommand = command{
 	name:     "trace gen",
 	synopsis: "generate a deterministic synthetic trace (uniform, hotcold, sweep, phase, wws)",
 	usage:    "[flags] -o trace.parquet",
-	example: `microwiper trace gen -kind hotcold -memory 1GiB -duration 60s -intensity 1e6 -seed 1 -o hot.parquet
+	example: `microwiper trace gen -kind hotcold -memory 1GiB -duration 10s -intensity 1e5 -seed 1 -o hot.parquet
 microwiper trace gen -kind wws -pages 65536 -hot-pages 512 -duration 30s -o wws.parquet`,
 	setFlags: func(fs *flag.FlagSet) {
 		fs.String("kind", string(traces.HotCold), "generator: "+kindNames())
@@ -39,6 +42,30 @@ microwiper trace gen -kind wws -pages 65536 -hot-pages 512 -duration 30s -o wws.
 		fs.String("o", "", "output trace path (required)")
 	},
 	run: runTraceGen,
+}
+
+// terminalProgress returns a progress callback that redraws one line on w
+// at most every half second, or nil when w is not a terminal: progress
+// must never end up in a log or a pipe.
+func terminalProgress(w io.Writer, what string) func(done, total int64) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	var last time.Time
+	return func(done, total int64) {
+		if done == total {
+			if !last.IsZero() {
+				fmt.Fprintf(w, "\r\033[K")
+			}
+			return
+		}
+		if time.Since(last) < 500*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(w, "\r\033[K%s: %d%% (epoch %d of %d)", what, done*100/max(total, 1), done, total)
+	}
 }
 
 func kindNames() string {
@@ -99,8 +126,16 @@ func runTraceGen(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		fmt.Fprintf(cio.stderr, "overwriting %s\n", out)
 	}
 	start := time.Now()
-	rows, err := traces.Write(ctx, out, cfg, tracefmt.WriterOptions{SegmentRows: f.int64("segment-rows")})
+	g, err := traces.New(cfg)
 	if err != nil {
+		return usageErrorf("-%v", err)
+	}
+	segmentRows := f.int64("segment-rows")
+	rows, err := traces.WriteGenerator(ctx, g, out, tracefmt.WriterOptions{SegmentRows: segmentRows}, terminalProgress(cio.stderr, "generating"))
+	if err != nil {
+		if segmentRows == 0 {
+			os.Remove(out) // a cut-short synthetic trace would pass for a whole one
+		}
 		return fmt.Errorf("write %s (-o): %w", out, err)
 	}
 	size, _ := traceFileBytes(out)

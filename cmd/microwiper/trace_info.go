@@ -19,7 +19,7 @@ var traceInfoCommand = command{
 	synopsis: "summarise a trace: size, rows, bytes per row, dirty rate over time, writable working set",
 	usage:    "[flags] trace.parquet",
 	example: `microwiper trace info hot.parquet
-microwiper trace info -window 500ms capture-dir/`,
+microwiper trace info -window 500ms -table-rows 10 wws.parquet`,
 	setFlags: func(fs *flag.FlagSet) {
 		declareDuration(fs, "window", time.Second, "window for the dirty rate and the writable working set")
 		fs.Int64("table-rows", 20, "at most this many lines in the rate table (windows are merged to fit)")
@@ -30,6 +30,10 @@ microwiper trace info -window 500ms capture-dir/`,
 // maxInfoPages bounds the per-page table that counts distinct pages per
 // window (4 bytes a page).
 const maxInfoPages = 1 << 30
+
+// maxInfoWindows bounds the rate table (16 bytes a window), so that a trace
+// with absurd times cannot exhaust memory.
+const maxInfoWindows = 10_000_000
 
 // traceStats is what trace info measures in one pass.
 type traceStats struct {
@@ -91,7 +95,12 @@ func measureTrace(path string, window int64) (*traceStats, error) {
 		st.epochs++
 		st.lastT = e.TNS
 		// An epoch covers (t-E, t]: its writes belong to the window holding t-1.
-		bin := int((max(e.TNS, 1) - 1) / window)
+		bin64 := (max(e.TNS, 1) - 1) / window
+		if bin64 >= maxInfoWindows {
+			return nil, fmt.Errorf("read trace %s: epoch at t_ns %d is window %d of %v: more than %d windows; raise -window",
+				path, e.TNS, bin64, time.Duration(window), maxInfoWindows)
+		}
+		bin := int(bin64)
 		for len(st.binRows) <= bin {
 			st.binRows = append(st.binRows, 0)
 			st.binWWS = append(st.binWWS, 0)

@@ -13,7 +13,7 @@ var traceValidateCommand = command{
 	synopsis: "check every invariant of a trace; print OK or the first violation and its row",
 	usage:    "trace.parquet [more traces]",
 	example: `microwiper trace validate hot.parquet
-microwiper trace validate capture-dir/ other.parquet`,
+microwiper trace validate hot.parquet wws.parquet`,
 	run: runTraceValidate,
 }
 
