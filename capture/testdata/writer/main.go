@@ -94,7 +94,9 @@ func main() {
 			go func() {
 				defer wg.Done()
 				runtime.LockOSThread()
-				for time.Now().Before(end) {
+				// At least one full sweep, however late the thread starts,
+				// so that the final content is deterministic.
+				for first := true; first || time.Now().Before(end); first = false {
 					for p := th; p < *pages; p += *threads {
 						if InPhase(p, k) {
 							words[p*ps/8+k%(ps/8)] = uint64(k+1) * uint64(p+1)

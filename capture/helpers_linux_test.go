@@ -1,0 +1,255 @@
+package capture
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+var (
+	writerOnce sync.Once
+	writerPath string
+	writerErr  error
+)
+
+// writerBin builds testdata/writer once per test binary.
+func writerBin(t testing.TB) string {
+	t.Helper()
+	writerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "capture-writer-")
+		if err != nil {
+			writerErr = err
+			return
+		}
+		// Readable by everyone: the permission test runs it as nobody.
+		os.Chmod(dir, 0o755)
+		writerPath = filepath.Join(dir, "writer")
+		out, err := exec.Command("go", "build", "-o", writerPath, "./testdata/writer").CombinedOutput()
+		if err != nil {
+			writerErr = fmt.Errorf("go build ./testdata/writer: %v\n%s", err, out)
+		}
+	})
+	if writerErr != nil {
+		t.Fatal(writerErr)
+	}
+	return writerPath
+}
+
+// needUffdWP skips when the kernel lacks what the uffd backends need.
+func needUffdWP(t testing.TB, backend string) {
+	t.Helper()
+	if err := probeKernel(uffdFeatures(backend == "uffd-wp-sync"), backend); err != nil {
+		t.Skipf("needs userfaultfd write-protect and PAGEMAP_SCAN (Linux ≥ 6.7): %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_SYS_PTRACE) to attach")
+	}
+}
+
+// writerRun is a running writer process and what it printed.
+type writerRun struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	base   uint64
+	pages  int
+	phases []phaseSpan
+	sum    string
+}
+
+type phaseSpan struct{ start, end int64 } // unix ns
+
+// newWriter prepares a writer command whose stdout the test reads.
+func newWriter(t testing.TB, args ...string) *writerRun {
+	w := &writerRun{cmd: exec.Command(writerBin(t), args...), lines: make(chan string, 64)}
+	var err error
+	w.stdin, err = w.cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := w.cmd.StdoutPipe()
+	require.NoError(t, err)
+	w.cmd.Stderr = os.Stderr
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			w.lines <- sc.Text()
+		}
+		close(w.lines)
+	}()
+	return w
+}
+
+// readBuffer waits for the "buffer ADDR PAGES" line.
+func (w *writerRun) readBuffer(t testing.TB) {
+	t.Helper()
+	select {
+	case l, ok := <-w.lines:
+		require.True(t, ok, "writer exited before printing its buffer")
+		f := strings.Fields(l)
+		require.Len(t, f, 3, "writer line %q", l)
+		var err error
+		w.base, err = strconv.ParseUint(f[1], 10, 64)
+		require.NoError(t, err)
+		w.pages, err = strconv.Atoi(f[2])
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("writer printed nothing for 20s")
+	}
+}
+
+// readRest reads phases and the checksum until the writer's stdout closes.
+func (w *writerRun) readRest(t testing.TB) {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case l, ok := <-w.lines:
+			if !ok {
+				return
+			}
+			f := strings.Fields(l)
+			switch f[0] {
+			case "phase":
+				s, _ := strconv.ParseInt(f[2], 10, 64)
+				e, _ := strconv.ParseInt(f[3], 10, 64)
+				w.phases = append(w.phases, phaseSpan{s, e})
+			case "done":
+				w.sum = f[1]
+			}
+		case <-timeout:
+			t.Fatal("writer did not finish within 60s")
+		}
+	}
+}
+
+// expectedSum runs the writer uncaptured, fast, for the checksum that the
+// given arguments must produce.
+func expectedSum(t testing.TB, args ...string) string {
+	t.Helper()
+	args = append(append([]string(nil), args...), "-phase", "30ms", "-gap", "0s", "-settle", "0s")
+	out, err := exec.Command(writerBin(t), args...).Output()
+	require.NoError(t, err)
+	for _, l := range strings.Split(string(out), "\n") {
+		if s, ok := strings.CutPrefix(l, "done "); ok {
+			return s
+		}
+	}
+	t.Fatalf("writer %v printed no checksum:\n%s", args, out)
+	return ""
+}
+
+// inPhase mirrors testdata/writer.InPhase.
+func inPhase(p, k int) bool { return splitmix(uint64(p)*1000003+uint64(k))%3 == 0 }
+
+func splitmix(x uint64) uint64 {
+	x += 0x9E3779B97F4A7C15
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+	return x ^ (x >> 31)
+}
+
+// score compares a trace with what the writer did. Rows are attributed to
+// the phase whose writing span holds them (an epoch-end row up to slack
+// after the phase's end, since the scan comes after the writes); buffer
+// rows after the first phase's start that fall in no phase are false
+// positives.
+type score struct {
+	truth, hit, observed, stray int
+}
+
+func (s score) recall() float64    { return float64(s.hit) / float64(max(s.truth, 1)) }
+func (s score) precision() float64 { return float64(s.hit) / float64(max(s.observed+s.stray, 1)) }
+func (s score) String() string {
+	return fmt.Sprintf("recall %.4f (%d/%d) precision %.4f (%d/%d, %d stray)", s.recall(), s.hit, s.truth,
+		s.precision(), s.hit, s.observed+s.stray, s.stray)
+}
+
+func scoreTrace(t testing.TB, path string, w *writerRun, slackBefore, slackAfter time.Duration) score {
+	t.Helper()
+	h, epochs, err := tracefmt.ReadAll(path)
+	require.NoError(t, err)
+	require.NotEmpty(t, w.phases, "writer ran no phases")
+	ps := uint64(h.PageSize)
+	// buffer page of each dense page, -1 outside the buffer.
+	bufPage := func(p int64) int {
+		for _, r := range h.Regions {
+			if p >= r.FirstPage && p < r.FirstPage+r.Pages {
+				a := r.StartAddr + uint64(p-r.FirstPage)*ps
+				if a >= w.base && a < w.base+uint64(w.pages)*ps {
+					return int((a - w.base) / ps)
+				}
+				return -1
+			}
+		}
+		return -1
+	}
+	start := h.StartedAt.UnixNano()
+	obs := make([]map[int]bool, len(w.phases))
+	for k := range obs {
+		obs[k] = map[int]bool{}
+	}
+	var sc score
+	for _, e := range epochs {
+		if e.Initial {
+			continue
+		}
+		wall := start + e.TNS
+		k := -1
+		for i, ph := range w.phases {
+			if wall >= ph.start-slackBefore.Nanoseconds() && wall <= ph.end+slackAfter.Nanoseconds() {
+				k = i
+			}
+		}
+		for _, p := range e.Pages {
+			b := bufPage(p)
+			if b < 0 {
+				continue
+			}
+			switch {
+			case k >= 0:
+				obs[k][b] = true
+			case wall > w.phases[0].start:
+				sc.stray++
+			}
+		}
+	}
+	for k := range w.phases {
+		for b := 0; b < w.pages; b++ {
+			if inPhase(b, k) {
+				sc.truth++
+				if obs[k][b] {
+					sc.hit++
+				}
+			}
+		}
+		sc.observed += len(obs[k])
+	}
+	return sc
+}
+
+// record runs Record in the background.
+func recordAsync(ctx context.Context, target Target, opts Options) (func() (Stats, error), context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	type res struct {
+		st  Stats
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		st, err := Record(ctx, target, opts)
+		ch <- res{st, err}
+	}()
+	return func() (Stats, error) { r := <-ch; return r.st, r.err }, cancel
+}
