@@ -1,0 +1,220 @@
+package socket
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/microwiper/microwiper/replay/shaper"
+	"github.com/microwiper/microwiper/replay/wire"
+)
+
+// ErrHandshake is wrapped by every refused handshake.
+var ErrHandshake = errors.New("receiver refused the handshake")
+
+// senderConn is the source's end of a session.
+type senderConn struct {
+	c       net.Conn
+	rd      *wire.Reader
+	w       *shaper.Writer // shaped, with a per-write deadline
+	timeout time.Duration
+	out     []byte
+	stop    func() bool
+}
+
+// deadlineWriter gives every write its own deadline, so a link that stops
+// making progress fails after timeout however long the whole stream is.
+type deadlineWriter struct {
+	c       net.Conn
+	timeout time.Duration
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.c.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.c.Write(p)
+}
+
+// handshake opens a session on c. bucket may be nil (unshaped). A
+// cancelled ctx interrupts any blocked read or write of the session.
+func handshake(ctx context.Context, c net.Conn, h wire.Hello, bucket *shaper.Bucket, timeout time.Duration) (*senderConn, error) {
+	s := &senderConn{
+		c:       c,
+		rd:      wire.NewReader(bufio.NewReaderSize(c, 64<<10), wire.MaxVerifyFrame),
+		timeout: timeout,
+	}
+	s.w = &shaper.Writer{W: deadlineWriter{c: c, timeout: timeout}, B: bucket, Ctx: ctx}
+	s.stop = context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	if err := s.write(wire.AppendHello(nil, h)); err != nil {
+		s.close()
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	f, err := s.next()
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("await welcome: %w", err)
+	}
+	if f.Type != wire.TypeWelcome {
+		s.close()
+		return nil, fmt.Errorf("await welcome: got a %s frame: %w", f.Type, wire.ErrMalformed)
+	}
+	w, err := wire.ParseWelcome(f.Payload)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("await welcome: %w", err)
+	}
+	if w.Status != wire.StatusOK {
+		s.close()
+		return nil, fmt.Errorf("%w: %s: %s", ErrHandshake, w.Status, w.Message)
+	}
+	return s, nil
+}
+
+func (s *senderConn) close() {
+	s.stop()
+	s.c.Close()
+}
+
+// unsent is the number of bytes the kernel still holds for the receiver
+// (not yet acknowledged), or 0 when it cannot tell.
+func (s *senderConn) unsent() int {
+	sc, ok := s.c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) {
+		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+	})
+	return n
+}
+
+// drain waits until the kernel has delivered everything written, so the
+// engine's clock stands where the wire is (the simulator's view: a page is
+// sent when its last bit has left). It gives up after the timeout.
+func (s *senderConn) drain(ctx context.Context) error {
+	deadline := time.Now().Add(s.timeout)
+	for s.unsent() > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("link stalled: %d bytes undelivered for %v (--timeout)", s.unsent(), s.timeout)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return nil
+}
+
+// setBucket changes the shaping from the next write on; nil unshapes. The
+// engine calls it at each round start, after waiting for the previous
+// round's acknowledgement, so the bucket counts that wait as idleness.
+func (s *senderConn) setBucket(b *shaper.Bucket) {
+	if b != nil {
+		b.Idle()
+	}
+	s.w.B = b
+}
+
+// write sends b whole, shaped.
+func (s *senderConn) write(b []byte) error {
+	if _, err := s.w.Write(b); err != nil {
+		return s.explain(err)
+	}
+	return nil
+}
+
+// next reads the receiver's next frame; an Error frame becomes an error.
+func (s *senderConn) next() (wire.Frame, error) {
+	_ = s.c.SetReadDeadline(time.Now().Add(s.timeout))
+	f, err := s.rd.Next()
+	if err != nil {
+		return f, s.explain(err)
+	}
+	if f.Type == wire.TypeError {
+		msg, _ := wire.ParseError(f.Payload)
+		return f, fmt.Errorf("receiver failed: %s", msg)
+	}
+	return f, nil
+}
+
+// explain turns a socket error into what it means for the run. When the
+// receiver went away, it looks for the Error frame it may have sent first.
+func (s *senderConn) explain(err error) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("link stalled: no progress for %v (--timeout): %w", s.timeout, err)
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		_ = s.c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if f, rerr := s.rd.Next(); rerr == nil && f.Type == wire.TypeError {
+			msg, _ := wire.ParseError(f.Payload)
+			return fmt.Errorf("receiver failed: %s", msg)
+		}
+		return fmt.Errorf("receiver closed the connection (killed or gone): %w", err)
+	}
+	return err
+}
+
+// endRound sends RoundEnd and waits for the receiver to confirm it got and
+// verified every page of the round.
+func (s *senderConn) endRound(e wire.RoundEnd) error {
+	s.out = wire.AppendRoundEnd(s.out[:0], e)
+	if err := s.write(s.out); err != nil {
+		return fmt.Errorf("end round %d: %w", e.Round, err)
+	}
+	f, err := s.next()
+	if err != nil {
+		return fmt.Errorf("await round %d acknowledgement: %w", e.Round, err)
+	}
+	if f.Type != wire.TypeRoundAck {
+		return fmt.Errorf("await round %d acknowledgement: got a %s frame: %w", e.Round, f.Type, wire.ErrMalformed)
+	}
+	a, err := wire.ParseRoundAck(f.Payload)
+	if err != nil {
+		return fmt.Errorf("await round %d acknowledgement: %w", e.Round, err)
+	}
+	if a.Round != e.Round || a.Pages != e.Pages {
+		return fmt.Errorf("round %d: receiver acknowledged round %d with %d pages, want %d", e.Round, a.Round, a.Pages, e.Pages)
+	}
+	return nil
+}
+
+// fetchChecksums asks for and reads the receiver's version and checksum of
+// every page, calling got for each.
+func (s *senderConn) fetchChecksums(pages uint64, got func(p, version uint64, sum uint32)) error {
+	if err := s.write(wire.AppendFinish(nil)); err != nil {
+		return fmt.Errorf("ask for checksums: %w", err)
+	}
+	var v wire.Verify
+	for next := uint64(0); next < pages; {
+		f, err := s.next()
+		if err != nil {
+			return fmt.Errorf("read checksums from page %d: %w", next, err)
+		}
+		if f.Type != wire.TypeVerify {
+			return fmt.Errorf("read checksums: got a %s frame: %w", f.Type, wire.ErrMalformed)
+		}
+		if err := wire.ParseVerify(f.Payload, &v); err != nil {
+			return fmt.Errorf("read checksums: %w", err)
+		}
+		if v.First != next || v.First+uint64(len(v.Versions)) > pages || len(v.Versions) == 0 {
+			return fmt.Errorf("read checksums: frame for pages [%d, %d), want from %d: %w", v.First, v.First+uint64(len(v.Versions)), next, wire.ErrMalformed)
+		}
+		for i, ver := range v.Versions {
+			got(v.First+uint64(i), ver, v.Sums[i])
+		}
+		next += uint64(len(v.Versions))
+	}
+	return nil
+}

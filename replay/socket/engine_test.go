@@ -1,0 +1,163 @@
+package socket
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/replay"
+	"github.com/microwiper/microwiper/replay/netns"
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+// hotColdTrace is pages pages of 4 KiB over epochs epochs of 10 ms: a hot
+// set of hot pages written every epoch, plus cold random pages each epoch,
+// and an initial image of the lower half of memory (so the upper half holds
+// zero pages until written).
+func hotColdTrace(t testing.TB, pages, epochs, hot, cold int, seed uint64) *replay.Trace {
+	t.Helper()
+	tr := replay.NewTrace("hotcold", tracefmt.Header{PageSize: 4096, Pages: int64(pages), EpochNS: 10e6, Backend: tracefmt.BackendSynthetic})
+	init := make([]int32, pages/2)
+	for i := range init {
+		init[i] = int32(i)
+	}
+	require.NoError(t, tr.SetInitial(init))
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for e := 1; e <= epochs; e++ {
+		set := map[int32]bool{}
+		for p := range hot {
+			set[int32(p*7%pages)] = true
+		}
+		for range cold {
+			set[int32(rng.IntN(pages))] = true
+		}
+		ps := make([]int32, 0, len(set))
+		for p := range set {
+			ps = append(ps, p)
+		}
+		slices.Sort(ps)
+		require.NoError(t, tr.AddEpoch(int64(e)*10e6, ps))
+	}
+	return tr
+}
+
+// policies lists every registered policy (bounds excluded: only the
+// simulator runs them).
+func policies(t testing.TB) []string {
+	var out []string
+	for _, name := range algorithms.Names() {
+		a, err := algorithms.New(name)
+		require.NoError(t, err)
+		if _, ok := a.(algorithms.Policy); ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func newAlg(t testing.TB, name string) algorithms.Algorithm {
+	a, err := algorithms.New(name)
+	require.NoError(t, err)
+	return a
+}
+
+func config(bps int64) replay.Config {
+	return replay.Config{Link: replay.Link{Bps: bps, HeaderBytes: 16}}
+}
+
+// leakCheck records goroutines, descriptors and namespaces now and, at
+// cleanup, fails the test if more are left than before.
+func leakCheck(t *testing.T) {
+	t.Helper()
+	g0, fd0, ns0 := runtime.NumGoroutine(), countFDs(t), len(netns.List())
+	t.Cleanup(func() {
+		var g, fd int
+		for range 100 {
+			g, fd = runtime.NumGoroutine(), countFDs(t)
+			if g <= g0 && fd <= fd0 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		assert.LessOrEqual(t, g, g0, "goroutines leaked")
+		assert.LessOrEqual(t, fd, fd0, "file descriptors (sockets) leaked")
+		assert.LessOrEqual(t, len(netns.List()), ns0, "network namespaces left behind: %v", netns.List())
+	})
+}
+
+func countFDs(t testing.TB) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+func needNetns(t testing.TB) {
+	t.Helper()
+	if err := netns.Available(); err != nil {
+		t.Skipf("netns link unavailable: %v", err)
+	}
+}
+
+// TestEveryPolicyNoLostUpdates migrates a small hot/cold trace under every
+// policy over each link and requires the destination to equal the source.
+func TestEveryPolicyNoLostUpdates(t *testing.T) {
+	tr := hotColdTrace(t, 1024, 200, 48, 4, 1)
+	for _, link := range []string{LinkLoopback, LinkNetns} {
+		for _, name := range policies(t) {
+			t.Run(link+"/"+name, func(t *testing.T) {
+				if link == LinkNetns {
+					needNetns(t)
+				}
+				leakCheck(t)
+				res, err := Engine{Link: LinkConfig{Kind: link, Timeout: 10 * time.Second}}.Run(context.Background(), tr, newAlg(t, name), config(100e6))
+				require.NoError(t, err)
+				assert.Zero(t, res.LostPages)
+				assert.Equal(t, "socket", res.Engine)
+				assert.GreaterOrEqual(t, res.PagesSent, int64(1024))
+				assert.Equal(t, res.Rounds, int64(len(res.RoundRows)))
+				assert.Positive(t, res.DowntimeNS)
+				assert.Positive(t, res.Events, "the player wrote no pages")
+			})
+		}
+	}
+}
+
+// TestAgreesWithSim runs every policy on the same trace at 100 Mbit/s in
+// both engines: downtime and pages sent must agree within 10%.
+func TestAgreesWithSim(t *testing.T) {
+	tr := hotColdTrace(t, 2048, 300, 192, 6, 2)
+	var table strings.Builder
+	fmt.Fprintf(&table, "%-8s %-14s %12s %12s %7s %10s %10s %7s\n", "link", "policy", "sim-down-ms", "sock-down-ms", "diff", "sim-pages", "sock-pages", "diff")
+	for _, link := range []string{LinkLoopback, LinkNetns} {
+		for _, name := range policies(t) {
+			t.Run(link+"/"+name, func(t *testing.T) {
+				if link == LinkNetns {
+					needNetns(t)
+				}
+				sim, err := replay.Sim{}.Run(context.Background(), tr, newAlg(t, name), config(100e6))
+				require.NoError(t, err)
+				sock, err := Engine{Link: LinkConfig{Kind: link}}.Run(context.Background(), tr, newAlg(t, name), config(100e6))
+				require.NoError(t, err)
+				dd := rel(sock.DowntimeNS, sim.DowntimeNS)
+				dp := rel(sock.PagesSent, sim.PagesSent)
+				fmt.Fprintf(&table, "%-8s %-14s %12.1f %12.1f %+6.1f%% %10d %10d %+6.1f%%\n", link, name,
+					float64(sim.DowntimeNS)/1e6, float64(sock.DowntimeNS)/1e6, 100*dd, sim.PagesSent, sock.PagesSent, 100*dp)
+				assert.InDelta(t, 0, dd, 0.10, "downtime: sim %v, socket %v", time.Duration(sim.DowntimeNS), time.Duration(sock.DowntimeNS))
+				assert.InDelta(t, 0, dp, 0.10, "pages sent: sim %d, socket %d", sim.PagesSent, sock.PagesSent)
+			})
+		}
+	}
+	t.Logf("sim vs socket at 100 Mbit/s:\n%s", table.String())
+}
+
+func rel(got, want int64) float64 { return float64(got-want) / float64(want) }
