@@ -7,6 +7,7 @@ var commands = []command{
 	captureCommand,
 	replayCommand,
 	algorithmsCommand,
+	traceCommand,
 	traceGenCommand,
 	traceInfoCommand,
 	traceValidateCommand,

@@ -22,6 +22,18 @@ func TestTraceHelpShowsExample(t *testing.T) {
 	}
 }
 
+func TestTraceGroup(t *testing.T) {
+	res := execBinary(t, "", "trace")
+	assert.Equal(t, 2, res.code)
+	assert.Contains(t, res.stderr, "want a subcommand: gen, info, validate or convert")
+	res = execBinary(t, "", "trace", "inspect", "x.parquet")
+	assert.Equal(t, 2, res.code)
+	assert.Contains(t, res.stderr, `unknown subcommand "inspect x.parquet"`)
+	res = execBinary(t, "", "help", "trace", "info")
+	assert.Equal(t, 0, res.code)
+	assert.Contains(t, res.stdout, "Usage: microwiper trace info")
+}
+
 func TestTraceGenUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	cases := []struct {
