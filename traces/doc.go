@@ -4,8 +4,9 @@
 //
 // Every generator takes the same core parameters (Config): the memory size
 // in pages, the trace duration, the epoch, the intensity (mean page writes
-// per second) and a seed. The same Config always yields the same rows, on
-// every platform. Kinds:
+// per second) and a seed. The same Config yields the same rows on every
+// run; the shipped-trace test would catch a Go release that changed
+// math/rand/v2's sequences. Kinds:
 //
 //   - uniform: every write picks a page uniformly at random.
 //   - hotcold: writes follow a Zipf law over runs of Cluster contiguous
