@@ -1,0 +1,5 @@
+//go:build !linux
+
+package capture
+
+func helperMain(string) int { return 2 }

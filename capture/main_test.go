@@ -1,0 +1,24 @@
+package capture
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata")
+
+// TestMain also lets the test binary act as a capture process of its own
+// (CAPTURE_HELPER set), so tests can SIGKILL a capture or run one as
+// another user.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("CAPTURE_HELPER"); mode != "" {
+		os.Exit(helperMain(mode))
+	}
+	code := m.Run()
+	if writerPath != "" {
+		os.RemoveAll(filepath.Dir(writerPath))
+	}
+	os.Exit(code)
+}
