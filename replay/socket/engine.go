@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"math/bits"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -283,6 +284,12 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 	c, err := m.link.Dial(ctx)
 	if err != nil {
 		return fmt.Errorf("%s link: connect: %w", m.link.Name(), err)
+	}
+	if tc, ok := c.(*net.TCPConn); ok && m.link.KernelShaped() {
+		// Slack for a sender that loses the CPU for a moment: the kernel
+		// keeps the shaped link busy from the buffer. sync() keeps the
+		// policy's view at the wire all the same.
+		_ = tc.SetWriteBuffer(8 << 20)
 	}
 	hello := wire.Hello{Version: wire.Version, PageSize: uint32(m.ps), Pages: uint64(m.n), BatchPages: uint32(m.wb), Token: m.tokenFor()}
 	m.conn, err = handshake(ctx, c, hello, m.linkBucket, m.timeout)
