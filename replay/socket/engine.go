@@ -28,6 +28,9 @@ const DefaultWireBatch = 256
 // source's after the migration.
 var ErrLostUpdates = errors.New("lost updates")
 
+// onLink, when set by a test, sees every link the engine opens.
+var onLink func(Link)
+
 // Engine is the real-time, real-bytes engine. It implements replay.Engine.
 type Engine struct {
 	// Link chooses the link; its bandwidth and RTT come from the run's
@@ -80,6 +83,9 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 		return nil, err
 	}
 	defer link.Close()
+	if onLink != nil {
+		onLink(link)
+	}
 	log := e.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -124,6 +124,10 @@ func (r *Receiver) release(n int64) {
 	r.mu.Unlock()
 }
 
+// corruptPage, when a test sets it to a page index, flips a bit of that
+// page before the receiver reports its checksums.
+var corruptPage int64 = -1
+
 type session struct {
 	*Receiver
 	c        net.Conn
@@ -146,8 +150,6 @@ func (s *session) next() (wire.Frame, error) {
 			return f, fmt.Errorf("sender closed the connection mid-session: %w", err)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return f, fmt.Errorf("sender stalled: nothing for %v (timeout)", s.cfg.Timeout)
-		case errors.Is(err, wire.ErrMalformed):
-			s.sendError(err.Error())
 		}
 		return f, err
 	}
@@ -230,6 +232,9 @@ func (s *session) stream() error {
 	for {
 		f, err := s.next()
 		if err != nil {
+			if errors.Is(err, wire.ErrMalformed) {
+				s.sendError(err.Error())
+			}
 			return fmt.Errorf("round %d: %w", round+1, err)
 		}
 		switch f.Type {
@@ -284,6 +289,9 @@ func (s *session) stream() error {
 // verify sends every page's version and checksum, then waits for the
 // sender to close.
 func (s *session) verify() error {
+	if corruptPage >= 0 && uint64(corruptPage) < s.hello.Pages {
+		s.mem.page(uint64(corruptPage))[0] ^= 1
+	}
 	sums := make([]uint32, 0, wire.MaxVerifyPages)
 	for first := uint64(0); first < s.hello.Pages; first += wire.MaxVerifyPages {
 		n := min(s.hello.Pages-first, wire.MaxVerifyPages)
