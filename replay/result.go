@@ -36,6 +36,9 @@ type Result struct {
 	TotalNS      int64   `json:"total_ns" parquet:"total_ns"`
 	Slowdown     float64 `json:"slowdown" parquet:"slowdown"`
 	LostPages    int64   `json:"lost_pages" parquet:"lost_pages"`
+	// ForcedStop: the policy had not stopped by Config.MaxNS or MaxRounds
+	// and the engine forced the final round.
+	ForcedStop bool `json:"forced_stop" parquet:"forced_stop"`
 
 	// RoundRows are the per-round rows, the final round last.
 	RoundRows []RoundRow `json:"-" parquet:"-"`

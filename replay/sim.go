@@ -20,7 +20,20 @@ type Config struct {
 	ResumeOverheadNS int64
 	// Seed and Rep label the run; the simulator uses no randomness.
 	Seed, Rep int64
+	// MaxNS and MaxRounds bound a migration that never converges (QEMU
+	// without auto-converge can go on forever): once a round would start
+	// at or after MaxNS of migration time, or after MaxRounds rounds, the
+	// engine forces the final round and marks the result ForcedStop. 0
+	// means the defaults, one hour and 10000 rounds.
+	MaxNS     int64
+	MaxRounds int
 }
+
+// Defaults for Config.MaxNS and Config.MaxRounds.
+const (
+	DefaultMaxNS     = int64(3600e9)
+	DefaultMaxRounds = 10000
+)
 
 // Check reports the first bad field.
 func (c Config) Check() error {
@@ -210,6 +223,13 @@ func (s *sim) readLog() {
 }
 
 func (s *sim) run(ctx context.Context, res *Result) error {
+	maxNS, maxRounds := s.cfg.MaxNS, s.cfg.MaxRounds
+	if maxNS <= 0 {
+		maxNS = DefaultMaxNS
+	}
+	if maxRounds <= 0 {
+		maxRounds = DefaultMaxRounds
+	}
 	traits := s.pol.Begin(s.mig)
 	s.zero = traits.ZeroPages
 	var last algorithms.RoundStats
@@ -218,6 +238,7 @@ func (s *sim) run(ctx context.Context, res *Result) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		forced := round > maxRounds || s.now >= maxNS
 		s.applyUntil(s.now)
 		if n := len(rows); n > 0 {
 			rows[n-1].PagesDirtied = s.dirtyCount
@@ -238,6 +259,10 @@ func (s *sim) run(ctx context.Context, res *Result) error {
 		}
 		s.ev.SetThrottle(s.now, plan.ThrottlePct)
 		if plan.Stop {
+			break
+		}
+		if forced {
+			res.ForcedStop = true
 			break
 		}
 		for _, p := range plan.Order {
