@@ -11,11 +11,13 @@ import (
 	"github.com/microwiper/microwiper/algorithms"
 	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
 	"github.com/microwiper/microwiper/replay"
+	"github.com/microwiper/microwiper/replay/socket"
 )
 
 // engines maps --engine names to engines. Another engine is one line here.
 var engines = map[string]replay.Engine{
-	"sim": replay.Sim{},
+	"sim":    replay.Sim{},
+	"socket": socket.Engine{}, // configured by the flags in serve.go
 }
 
 var replayCommand = command{
@@ -40,6 +42,7 @@ microwiper replay -alg all -bw 100Mbit,1Gbit -rtt 1ms -param microwiper.stripe_p
 		fs.String("resume-overhead", "0", "added to the downtime after the final round, e.g. 5ms")
 		fs.String("out", "", "directory for runs.parquet, rounds.parquet and summary.json (none if empty)")
 		fs.Bool("bench", true, "print Go benchmark-format lines after the table")
+		addSocketFlags(fs)
 	},
 	run: runReplay,
 }
@@ -105,6 +108,12 @@ func parseReplayFlags(fs *flag.FlagSet) (*replayPlan, error) {
 				seen[n] = true
 				p.algs = append(p.algs, n)
 			}
+		}
+	}
+	if _, ok := eng.(socket.Engine); ok {
+		var err error
+		if p.engine, p.algs, err = socketEngine(fs, p.algs); err != nil {
+			return nil, err
 		}
 	}
 	for _, kv := range fs.Lookup("param").Value.(flag.Getter).Get().([]string) {

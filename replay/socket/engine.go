@@ -91,7 +91,7 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 		log = slog.New(slog.DiscardHandler)
 	}
 	if note := link.Note(); note != "" {
-		log.Info("link differs from the request", "link", link.Name(), "note", note)
+		log.Warn("link differs from the request", "link", link.Name(), "note", note)
 	}
 	wb := e.WireBatch
 	if wb <= 0 {
