@@ -1,0 +1,161 @@
+package capture
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkOverhead runs a memory-writing workload (one thread, 8-byte
+// writes at random pages of a working set) for 2 s with and without
+// capture, and reports its throughput. Compare epoch=none with the others
+// for the slowdown. The cost is one protection fault per written page per
+// epoch, so it grows with the working set and shrinks with the epoch.
+func BenchmarkOverhead(b *testing.B) {
+	needUffdWP(b, "uffd-wp-async")
+	for _, ws := range []int{64, 1024, 4096} {
+		for _, epoch := range []string{"none", "10ms", "100ms", "1s"} {
+			b.Run(fmt.Sprintf("ws=%dKiB/epoch=%s", ws*4, epoch), func(b *testing.B) {
+				var writes, ns float64
+				for i := 0; i < b.N; i++ {
+					w := newWriter(b, "-mode", "bench", "-wait", "-threads", "1", "-pages", strconv.Itoa(ws), "-duration", "2s")
+					require.NoError(b, w.cmd.Start())
+					w.readBuffer(b)
+					var wait func() (Stats, error)
+					if epoch != "none" {
+						d, _ := time.ParseDuration(epoch)
+						var cancel context.CancelFunc
+						wait, cancel = recordAsync(context.Background(), Target{PID: w.cmd.Process.Pid},
+							Options{Epoch: d, Output: filepath.Join(b.TempDir(), "t.parquet"), SegmentEvery: 5 * time.Second})
+						defer cancel()
+						time.Sleep(200 * time.Millisecond)
+					}
+					fmt.Fprintln(w.stdin, "go")
+					line := <-w.lines
+					f := strings.Fields(line)
+					require.Len(b, f, 3, "writer said %q", line)
+					n, _ := strconv.ParseFloat(f[1], 64)
+					el, _ := strconv.ParseFloat(f[2], 64)
+					writes += n
+					ns += el
+					w.cmd.Wait()
+					if wait != nil {
+						_, err := wait()
+						require.NoError(b, err)
+					}
+				}
+				b.ReportMetric(writes/ns*1e3, "Mwrites/s")
+			})
+		}
+	}
+}
+
+// BenchmarkFault measures one first write to a page: plain (a fresh
+// anonymous page) and to a page protected by uffd-wp-async. Both are page
+// faults; on a virtual machine with shadow page tables they cost far more
+// than on bare metal, and this cost is what capture adds per page and epoch.
+func BenchmarkFault(b *testing.B) {
+	ps := os.Getpagesize()
+	const n = 4096
+	b.Run("kind=first-touch", func(b *testing.B) {
+		for i := 0; i < b.N; i += n {
+			b.StopTimer()
+			buf, err := unix.Mmap(-1, 0, n*ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+			require.NoError(b, err)
+			b.StartTimer()
+			for p := 0; p < min(n, b.N-i); p++ {
+				buf[p*ps]++
+			}
+			b.StopTimer()
+			unix.Munmap(buf)
+			b.StartTimer()
+		}
+	})
+	b.Run("kind=uffd-wp-async", func(b *testing.B) {
+		needUffdWP(b, "uffd-wp-async")
+		tr, buf := selfTrackerB(b, 87<<20)
+		for p := 0; p < n; p++ {
+			buf[p*ps]++
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i += n {
+			b.StopTimer()
+			if _, err := tr.Scan(); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			for p := 0; p < min(n, b.N-i); p++ {
+				buf[p*ps]++
+			}
+		}
+	})
+}
+
+func selfTrackerB(b *testing.B, size int) (*uffdTracker, []byte) {
+	buf, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(b, err)
+	b.Cleanup(func() { unix.Munmap(buf) })
+	fd, _, errno := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK, 0, 0)
+	require.Zero(b, errno)
+	tr, err := newUffdTracker(os.Getpid(), int(fd), false, TrackerOptions{Filter: Filter{MinBytes: uint64(size)}}, logger(nil))
+	require.NoError(b, err)
+	b.Cleanup(func() { tr.Close() })
+	return tr, buf
+}
+
+// BenchmarkScan measures one epoch's scan of a process with 1, 4 or 16 GiB
+// mapped, through the tracker (maps read, every registered range, dense
+// index) and as one bare PAGEMAP_SCAN ioctl over the big mapping, in the
+// same run. Nothing is written between scans: this is the walk's cost.
+func BenchmarkScan(b *testing.B) {
+	needUffdWP(b, "uffd-wp-async")
+	cases := []struct {
+		gib      int
+		populate bool
+	}{{1, true}, {4, true}, {16, false}}
+	for _, c := range cases {
+		state := "untouched"
+		if c.populate {
+			state = "populated"
+		}
+		b.Run(fmt.Sprintf("mapped=%dGiB/%s", c.gib, state), func(b *testing.B) {
+			pages := c.gib << 30 / os.Getpagesize()
+			w := newWriter(b, "-mode", "hold", "-pages", strconv.Itoa(pages), "-populate="+strconv.FormatBool(c.populate))
+			require.NoError(b, w.cmd.Start())
+			defer func() { w.stdin.Close(); w.cmd.Wait() }()
+			w.readBuffer(b)
+			pid := w.cmd.Process.Pid
+			start := time.Now()
+			tr, err := Attach(pid, TrackerOptions{}, nil)
+			require.NoError(b, err)
+			defer tr.Close()
+			b.Logf("attach and register %d GiB: %v", c.gib, time.Since(start))
+			ps, err := openPageScanner(pid)
+			require.NoError(b, err)
+			defer ps.Close()
+			end := w.base + uint64(pages)*uint64(os.Getpagesize())
+			b.Run("impl=raw-ioctl", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					if err := ps.scan(queryWritten, w.base, end, func(a, b uint64) {}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("impl=tracker", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					if _, err := tr.Scan(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
