@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+func TestCaptureUsageErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"nothing", []string{"capture"}, exitUsage, "give --pid N or a command after --"},
+		{"both", []string{"capture", "--pid", "1", "--", "true"}, exitUsage, "not both"},
+		{"bad backend", []string{"capture", "--backend", "dirty", "--", "true"}, exitUsage, `--backend "dirty"`},
+		{"bad epoch", []string{"capture", "--epoch", "0s", "--", "true"}, exitUsage, "--epoch"},
+		{"bad region", []string{"capture", "--region", "[x", "--", "true"}, exitUsage, "--region"},
+		{"pid gone", []string{"capture", "--pid", "4194303", "-o", filepath.Join(t.TempDir(), "x")}, exitFailure, "check --pid"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := execBinary(t, "", c.args...)
+			assert.Equal(t, c.code, res.code, "stderr: %s", res.stderr)
+			assert.Contains(t, res.stderr, c.want)
+			assert.Equal(t, 1, strings.Count(strings.TrimSpace(res.stderr), "\n")+1, "one line: %q", res.stderr)
+		})
+	}
+}
+
+// needCaptureKernel skips where capture cannot run.
+func needCaptureKernel(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("capture tests need root (CAP_SYS_PTRACE)")
+	}
+	if _, err := os.Stat("/proc/self/pagemap"); err != nil {
+		t.Skip("capture needs Linux /proc")
+	}
+}
+
+// TestCaptureLaunch captures a short command and reads the trace back.
+func TestCaptureLaunch(t *testing.T) {
+	needCaptureKernel(t)
+	out := filepath.Join(t.TempDir(), "sh.parquet")
+	// A shell that builds a few MiB of data in memory, then exits.
+	res := execBinary(t, "", "capture", "--epoch", "20ms", "-o", out, "--", "sh", "-c", `x=$(head -c 3000000 /dev/zero | tr '\0' a); echo ${#x}`)
+	if res.code != 0 && strings.Contains(res.stderr, "not supported") {
+		t.Skipf("kernel lacks userfaultfd-wp: %s", res.stderr)
+	}
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Equal(t, "3000000\n", res.stdout, "the command's own output must pass through unchanged")
+	assert.Contains(t, res.stderr, "stopped: exit")
+	require.NoError(t, tracefmt.Validate(out))
+	h, _, err := tracefmt.ReadAll(out)
+	require.NoError(t, err)
+	assert.Equal(t, tracefmt.BackendUffdAsync, h.Backend)
+	assert.Contains(t, h.Workload, "sh -c")
+	assert.NotEmpty(t, h.Regions)
+	res = execBinary(t, "", "trace", "validate", out)
+	assert.Equal(t, 0, res.code, "trace validate: %s %s", res.stdout, res.stderr)
+}
+
+// TestCaptureRedis captures redis-server under redis-benchmark for 10 s,
+// end to end through the binary, and checks the trace with trace info and
+// trace validate.
+func TestCaptureRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 s end-to-end capture: skipped with -short")
+	}
+	needCaptureKernel(t)
+	server, err1 := exec.LookPath("redis-server")
+	bench, err2 := exec.LookPath("redis-benchmark")
+	if err1 != nil || err2 != nil {
+		t.Skip("needs redis-server and redis-benchmark: apt-get install redis-server redis-tools")
+	}
+	port := freePort(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "redis.parquet")
+	capCmd := exec.Command(buildBinary(t), "capture", "--epoch", "100ms", "--duration", "12s", "--segment", "2s", "-o", out, "--",
+		server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	var capErr strings.Builder
+	capCmd.Stderr = &capErr
+	require.NoError(t, capCmd.Start())
+	waitPort(t, port)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := exec.CommandContext(ctx, bench, "-p", strconv.Itoa(port), "-q", "-n", "100000000", "-r", "200000", "-d", "256",
+		"-c", "16", "-t", "set,get,incr,lpush,hset")
+	bout, _ := b.CombinedOutput()
+	t.Logf("redis-benchmark (stopped after 10 s): %s", lastLine(string(bout)))
+	require.NoError(t, capCmd.Wait(), "capture: %s", capErr.String())
+	t.Logf("capture: %s", strings.TrimSpace(capErr.String()))
+	require.NoError(t, tracefmt.Validate(out))
+	res := execBinary(t, "", "trace", "validate", out)
+	assert.Equal(t, 0, res.code, "trace validate: %s %s", res.stdout, res.stderr)
+	res = execBinary(t, "", "trace", "info", out)
+	require.Equal(t, 0, res.code, "trace info: %s", res.stderr)
+	assert.Contains(t, res.stdout, "uffd-wp-async")
+	assert.Contains(t, res.stdout, "redis-server")
+	h, err := tracefmt.Open(out)
+	require.NoError(t, err)
+	defer h.Close()
+	epochs := 0
+	for h.Scan() {
+		epochs++
+	}
+	require.NoError(t, h.Err())
+	assert.Greater(t, epochs, 50, "a busy server writes memory in most 100 ms epochs of 10 s")
+	t.Logf("trace: %d epochs with writes, %d rows, %d pages", epochs, h.Rows(), h.Header().Pages)
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitPort(t *testing.T, port int) {
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return
+		}
+	}
+	t.Fatalf("nothing listens on 127.0.0.1:%d after 20 s", port)
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexAny(s, "\r\n"); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
