@@ -1,0 +1,292 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// errPoints are points with asymmetric error bars (a median and its
+// interval), for plotter's error bar and scatter types.
+type errPoints struct {
+	xs, ys, lo, hi []float64
+}
+
+func (e *errPoints) add(x float64, s Summary) {
+	e.xs = append(e.xs, x)
+	e.ys = append(e.ys, s.Median)
+	e.lo = append(e.lo, s.Lo)
+	e.hi = append(e.hi, s.Hi)
+}
+func (e *errPoints) Len() int                    { return len(e.xs) }
+func (e *errPoints) XY(i int) (float64, float64) { return e.xs[i], e.ys[i] }
+func (e *errPoints) YError(i int) (float64, float64) {
+	return e.ys[i] - e.lo[i], e.hi[i] - e.ys[i]
+}
+
+// useLogY switches an axis to a log scale when the values span more than
+// two decades and are all positive: downtimes of stop-and-copy and of a
+// good policy differ a hundredfold, and a linear axis would flatten the
+// ones that matter.
+func useLogY(a *plot.Axis, values []float64) bool {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range values {
+		if math.IsNaN(v) {
+			continue
+		}
+		if v <= 0 {
+			return false
+		}
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	if math.IsInf(lo, 0) || hi/lo < 100 {
+		return false
+	}
+	setLog(a, lo, hi)
+	return true
+}
+
+func setLog(a *plot.Axis, lo, hi float64) {
+	a.Scale = plot.LogScale{}
+	a.Tick.Marker = plot.LogTicks{Prec: -1}
+	a.Min = math.Pow(10, math.Floor(math.Log10(lo)))
+	a.Max = math.Pow(10, math.Ceil(math.Log10(hi)))
+}
+
+// scenarioName is a scenario's name in a figure, with only the fields that
+// vary in the set.
+func (g *Grouping) scenarioName(s Scenario, withBandwidth bool, sep string) string {
+	var parts []string
+	if g.Varies.Trace || (!withBandwidth || !g.Varies.Bandwidth) {
+		parts = append(parts, s.Trace)
+	}
+	if withBandwidth && (g.Varies.Bandwidth || len(parts) == 0) {
+		parts = append(parts, s.bandwidthName())
+	}
+	if g.Varies.RTT {
+		parts = append(parts, "rtt "+fmtDuration(s.RTTNS))
+	}
+	if g.Varies.DirtyModel {
+		parts = append(parts, s.DirtyModel)
+	}
+	if g.Varies.Engine {
+		parts = append(parts, s.Engine)
+	}
+	return strings.Join(parts, sep)
+}
+
+func fmtDuration(ns int64) string {
+	switch {
+	case ns == 0:
+		return "0"
+	case ns%1e9 == 0:
+		return fmt.Sprintf("%ds", ns/1e9)
+	case ns%1e6 == 0:
+		return fmt.Sprintf("%dms", ns/1e6)
+	case ns%1e3 == 0:
+		return fmt.Sprintf("%dµs", ns/1e3)
+	}
+	return fmt.Sprintf("%dns", ns)
+}
+
+// metricFigure draws one metric per scenario and algorithm: the median as
+// a marker and the 95% interval as error bars, algorithms side by side
+// within each scenario.
+func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) Summary) *Figure {
+	st := styles(g)
+	nl := len(g.Labels)
+	step := 0.8 / float64(nl)
+	series := map[string]*errPoints{}
+	var all []float64
+	names := make([]string, len(g.Scenarios))
+	for gi, sc := range g.Scenarios {
+		names[gi] = g.scenarioName(sc, true, "\n")
+		for li, l := range g.Labels {
+			c := g.Cells[sc][l]
+			if c == nil {
+				continue
+			}
+			s := metric(c)
+			if series[l] == nil {
+				series[l] = &errPoints{}
+			}
+			series[l].add(float64(gi)+(float64(li)-float64(nl-1)/2)*step, s)
+			all = append(all, s.Lo, s.Hi, s.Median)
+		}
+	}
+	width := vg.Length(math.Max(5, math.Min(11, 1+float64(len(g.Scenarios)*nl)*0.16))) * vg.Inch
+	fig := &Figure{Name: name, Caption: caption, Width: width, Height: 3.2 * vg.Inch}
+	var entries []legendEntry
+	for _, l := range g.Labels {
+		entries = append(entries, legendEntry{label: l, style: st[l]})
+	}
+	fig.Draw = func(c draw.Canvas) {
+		p := newPlot("", "", ylabel)
+		p.NominalX(names...)
+		p.X.Min, p.X.Max = -0.5, float64(len(g.Scenarios))-0.5
+		p.X.Tick.Width = 0
+		grid := plotter.NewGrid()
+		grid.Vertical.Color = nil
+		grid.Horizontal.Color = gridColor
+		p.Add(grid)
+		logY := useLogY(&p.Y, all)
+		if !logY {
+			p.Y.Min = 0
+		}
+		for gi := 1; gi < len(g.Scenarios); gi++ {
+			sep, _ := plotter.NewLine(plotter.XYs{{X: float64(gi) - 0.5, Y: p.Y.Min}, {X: float64(gi) - 0.5, Y: p.Y.Max}})
+			if sep != nil {
+				sep.Color = gridColor
+				p.Add(sep)
+			}
+		}
+		for _, l := range g.Labels {
+			pts := series[l]
+			if pts == nil {
+				continue
+			}
+			eb, err := plotter.NewYErrorBars(pts)
+			if err == nil {
+				eb.Color = st[l].Color
+				eb.Width = vg.Points(0.8)
+				eb.CapWidth = vg.Points(4)
+				p.Add(eb)
+			}
+			sc, err := plotter.NewScatter(pts)
+			if err == nil {
+				sc.GlyphStyle = draw.GlyphStyle{Color: st[l].Color, Radius: vg.Points(2.5), Shape: st[l].Glyph}
+				p.Add(sc)
+			}
+		}
+		withLegend(c, entries, func(c draw.Canvas) { p.Draw(c) })
+	}
+	return fig
+}
+
+// sweepFigure draws downtime against bandwidth, a line per algorithm and a
+// panel per scenario without its bandwidth. Nil when no panel has two
+// bandwidths.
+func sweepFigure(g *Grouping) *Figure {
+	type panelKey struct {
+		Trace, DirtyModel, Engine string
+		RTTNS                     int64
+	}
+	panels := map[panelKey][]Scenario{}
+	var keys []panelKey
+	for _, sc := range g.Scenarios {
+		k := panelKey{sc.Trace, sc.DirtyModel, sc.Engine, sc.RTTNS}
+		if panels[k] == nil {
+			keys = append(keys, k)
+		}
+		panels[k] = append(panels[k], sc)
+	}
+	var useKeys []panelKey
+	for _, k := range keys {
+		bws := map[int64]bool{}
+		for _, sc := range panels[k] {
+			bws[sc.BandwidthBps] = true
+		}
+		if len(bws) > 1 {
+			useKeys = append(useKeys, k)
+		}
+	}
+	if len(useKeys) == 0 {
+		return nil
+	}
+	st := styles(g)
+	var entries []legendEntry
+	for _, l := range g.Labels {
+		entries = append(entries, legendEntry{label: l, style: st[l], line: true})
+	}
+	cols := int(math.Min(3, float64(len(useKeys))))
+	rows := (len(useKeys) + cols - 1) / cols
+	fig := &Figure{
+		Name:    "sweep",
+		Caption: "Downtime against link bandwidth (log-log), one line per algorithm; markers are medians, bars 95% confidence intervals.",
+		Width:   vg.Length(math.Max(4.5, 3.2*float64(cols))) * vg.Inch,
+		Height:  vg.Length(0.5+2.6*float64(rows)) * vg.Inch,
+	}
+	fig.Draw = func(c draw.Canvas) {
+		var plots []*plot.Plot
+		for _, k := range useKeys {
+			sc0 := panels[k][0]
+			p := newPlot(g.scenarioName(sc0, false, ", "), "bandwidth (Gbit/s)", "downtime (ms)")
+			grid := plotter.NewGrid()
+			grid.Vertical.Color = gridColor
+			grid.Horizontal.Color = gridColor
+			p.Add(grid)
+			var xs, ys []float64
+			for _, l := range g.Labels {
+				var pts errPoints
+				for _, sc := range panels[k] {
+					if cell := g.Cells[sc][l]; cell != nil {
+						pts.add(float64(sc.BandwidthBps)/1e9, cell.Downtime)
+					}
+				}
+				if pts.Len() == 0 {
+					continue
+				}
+				sortErrPoints(&pts)
+				xs = append(xs, pts.xs...)
+				ys = append(ys, pts.lo...)
+				ys = append(ys, pts.hi...)
+				line, sc, err := plotter.NewLinePoints(&pts)
+				if err != nil {
+					continue
+				}
+				line.Color = st[l].Color
+				line.Dashes = st[l].Dash
+				line.Width = vg.Points(1)
+				sc.GlyphStyle = draw.GlyphStyle{Color: st[l].Color, Radius: vg.Points(2.2), Shape: st[l].Glyph}
+				p.Add(line, sc)
+				if eb, err := plotter.NewYErrorBars(&pts); err == nil {
+					eb.Color = st[l].Color
+					eb.CapWidth = vg.Points(3)
+					p.Add(eb)
+				}
+			}
+			if lo, hi := minMax(xs); lo > 0 {
+				setLog(&p.X, lo, hi)
+			}
+			if lo, hi := minMax(ys); lo > 0 && !math.IsInf(lo, 0) {
+				setLog(&p.Y, lo, hi)
+			}
+			plots = append(plots, p)
+		}
+		withLegend(c, entries, func(c draw.Canvas) { alignGrid(c, plots, cols) })
+	}
+	return fig
+}
+
+func sortErrPoints(e *errPoints) {
+	idx := make([]int, e.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return e.xs[idx[a]] < e.xs[idx[b]] })
+	var out errPoints
+	for _, i := range idx {
+		out.xs = append(out.xs, e.xs[i])
+		out.ys = append(out.ys, e.ys[i])
+		out.lo = append(out.lo, e.lo[i])
+		out.hi = append(out.hi, e.hi[i])
+	}
+	*e = out
+}
+
+func minMax(vs []float64) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, v := range vs {
+		if math.IsNaN(v) {
+			continue
+		}
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	return lo, hi
+}

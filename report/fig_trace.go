@@ -1,0 +1,213 @@
+package report
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// viridisAnchors are evenly spaced samples of the viridis colour map
+// (perceptually uniform, colour-blind-safe, readable in greyscale);
+// colours between them are interpolated.
+var viridisAnchors = []color.RGBA{
+	{0x44, 0x01, 0x54, 0xFF}, {0x48, 0x28, 0x78, 0xFF}, {0x3E, 0x4A, 0x89, 0xFF},
+	{0x31, 0x68, 0x8E, 0xFF}, {0x26, 0x82, 0x8E, 0xFF}, {0x1F, 0x9E, 0x89, 0xFF},
+	{0x35, 0xB7, 0x79, 0xFF}, {0x6D, 0xCD, 0x59, 0xFF}, {0xB4, 0xDE, 0x2C, 0xFF},
+	{0xFD, 0xE7, 0x25, 0xFF},
+}
+
+type colors []color.Color
+
+func (c colors) Colors() []color.Color { return c }
+
+// viridis returns n colours of the viridis map.
+func viridis(n int) palette.Palette {
+	out := make(colors, n)
+	for i := range out {
+		f := float64(i) / float64(max(n-1, 1)) * float64(len(viridisAnchors)-1)
+		k := int(math.Min(f, float64(len(viridisAnchors)-2)))
+		t := f - float64(k)
+		a, b := viridisAnchors[k], viridisAnchors[k+1]
+		mix := func(x, y uint8) uint8 { return uint8(math.Round(float64(x) + t*(float64(y)-float64(x)))) }
+		out[i] = color.RGBA{mix(a.R, b.R), mix(a.G, b.G), mix(a.B, b.B), 0xFF}
+	}
+	return out
+}
+
+// heatGrid is a profile's heatmap as gonum's grid, log10 of the count;
+// empty cells are NaN (drawn white).
+type heatGrid struct{ tp *TraceProfile }
+
+func (g heatGrid) Dims() (c, r int) { return len(g.tp.Heat), g.tp.Stripes }
+func (g heatGrid) Z(c, r int) float64 {
+	v := g.tp.Heat[c][r]
+	if v == 0 {
+		return math.NaN()
+	}
+	return math.Log10(float64(v))
+}
+func (g heatGrid) X(c int) float64 {
+	return (float64(c) + 0.5) * float64(g.tp.ColumnWindows*g.tp.WindowNS) / 1e9
+}
+func (g heatGrid) Y(r int) float64 { return float64(r) }
+
+// barGrid is a one-column grid from 0 to top, for the colour bar.
+type barGrid struct{ top float64 }
+
+const barSteps = 256
+
+func (g barGrid) Dims() (c, r int)   { return 1, barSteps }
+func (g barGrid) Z(c, r int) float64 { return g.Y(r) }
+func (g barGrid) X(c int) float64    { return 0 }
+func (g barGrid) Y(r int) float64    { return (float64(r) + 0.5) / barSteps * g.top }
+func (g barGrid) Min() float64       { return 0 }
+func (g barGrid) Max() float64       { return g.top }
+
+// powTicks labels a log10 axis with the powers of ten it spans.
+type powTicks struct{}
+
+func (powTicks) Ticks(min, max float64) []plot.Tick {
+	var ts []plot.Tick
+	for k := math.Ceil(min); k <= max; k++ {
+		ts = append(ts, plot.Tick{Value: k, Label: fmt.Sprintf("%g", math.Pow(10, k))})
+	}
+	return ts
+}
+
+// heatmapFigure draws a trace's dirtying over time and stripes.
+func heatmapFigure(tp *TraceProfile) *Figure {
+	var top uint32
+	for _, col := range tp.Heat {
+		for _, v := range col {
+			top = max(top, v)
+		}
+	}
+	colSec := float64(tp.ColumnWindows*tp.WindowNS) / 1e9
+	fig := &Figure{
+		Name: "heatmap-" + safeName(tp.Name),
+		Caption: fmt.Sprintf("Dirtying of trace %s: pages dirtied per stripe (%d stripes of %d pages) and per %s column, log colour scale; white is none.",
+			tp.Name, tp.Stripes, tp.StripePages, fmtSeconds(colSec)),
+		Width:  6 * vg.Inch,
+		Height: 3.2 * vg.Inch,
+	}
+	logTop := math.Log10(math.Max(float64(top), 1))
+	if logTop == 0 {
+		logTop = 1 // a single value everywhere: give the bar a range
+	}
+	fig.Draw = func(c draw.Canvas) {
+		p := newPlot("", "time (s)", "stripe (low addresses at bottom)")
+		if len(tp.Heat) > 0 {
+			hm := plotter.NewHeatMap(heatGrid{tp}, viridis(256))
+			hm.Min, hm.Max = 0, logTop
+			hm.NaN = color.White
+			hm.Rasterized = true
+			p.Add(hm)
+		}
+		p.X.Min = 0
+		p.X.Max = math.Max(float64(len(tp.Heat))*colSec, colSec)
+		p.Y.Min, p.Y.Max = -0.5, float64(tp.Stripes)-0.5
+		barW := vg.Points(62)
+		main := c
+		main.Max.X -= barW
+		p.Draw(main)
+		da := p.DataCanvas(main)
+		bar := newPlot("", "", "pages dirtied per cell")
+		bh := plotter.NewHeatMap(barGrid{logTop}, viridis(256))
+		bh.Min, bh.Max = 0, logTop
+		bh.Rasterized = true
+		bar.Add(bh)
+		bar.HideX()
+		bar.Y.Min, bar.Y.Max = 0, logTop
+		bar.Y.Tick.Marker = powTicks{}
+		bc := c
+		bc.Min.X = main.Max.X + vg.Points(6)
+		bc.Max.X -= vg.Points(0)
+		bc.Min.Y, bc.Max.Y = da.Min.Y, da.Max.Y
+		// The bar is thin: its plot is as wide as its axis plus 10 pt.
+		bar.X.Min, bar.X.Max = -0.5, 0.5
+		bar.Draw(bc)
+	}
+	return fig
+}
+
+// cdfFigure draws the CDF of stripe rewriting rates for each trace.
+func cdfFigure(tps []*TraceProfile) *Figure {
+	traceColors := []color.Color{okBlue, okVermilion, okGreen, okOrange, okPurple, okSky, okBlack}
+	var entries []legendEntry
+	caption := "CDF of stripe rewriting rates (pages dirtied per second in one stripe over one epoch), over the stripe-epochs with at least one dirtying; "
+	for i, tp := range tps {
+		_, _, zero := tp.RateCDF()
+		entries = append(entries, legendEntry{label: tp.Name, style: seriesStyle{Color: traceColors[i%len(traceColors)], Dash: dashes[i%len(dashes)]}, noGlyph: true})
+		if i > 0 {
+			caption += "; "
+		}
+		caption += fmt.Sprintf("%s: %.1f%% of stripe-epochs see no write, stripes of %d pages, epoch %s", tp.Name, 100*zero, tp.StripePages, fmtSeconds(float64(tp.WindowNS)/1e9))
+	}
+	fig := &Figure{Name: "ratecdf", Caption: caption + ".", Width: 4.5 * vg.Inch, Height: 3 * vg.Inch}
+	fig.Draw = func(c draw.Canvas) {
+		p := newPlot("", "stripe rewriting rate (pages/s)", "fraction of stripe-epochs")
+		grid := plotter.NewGrid()
+		grid.Vertical.Color = gridColor
+		grid.Horizontal.Color = gridColor
+		p.Add(grid)
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for i, tp := range tps {
+			rates, cum, _ := tp.RateCDF()
+			if len(rates) == 0 {
+				continue
+			}
+			// A step function: each rate's share is reached at that rate.
+			var xy plotter.XYs
+			prev := 0.0
+			for j, r := range rates {
+				xy = append(xy, plotter.XY{X: r, Y: prev}, plotter.XY{X: r, Y: cum[j]})
+				prev = cum[j]
+			}
+			lo, hi = math.Min(lo, rates[0]), math.Max(hi, rates[len(rates)-1])
+			l, err := plotter.NewLine(xy)
+			if err != nil {
+				continue
+			}
+			l.Color = entries[i].style.Color
+			l.Dashes = entries[i].style.Dash
+			l.Width = vg.Points(1.2)
+			p.Add(l)
+		}
+		if !math.IsInf(lo, 0) {
+			if hi <= lo {
+				hi = lo * 10
+			}
+			setLog(&p.X, lo, hi)
+		}
+		p.Y.Min, p.Y.Max = 0, 1
+		withLegend(c, entries, func(c draw.Canvas) { p.Draw(c) })
+	}
+	return fig
+}
+
+func fmtSeconds(s float64) string {
+	switch {
+	case s >= 1:
+		return trimFloat(s) + " s"
+	case s >= 1e-3:
+		return trimFloat(s*1e3) + " ms"
+	}
+	return trimFloat(s*1e6) + " µs"
+}
+
+// safeName keeps a name usable as a file name.
+func safeName(s string) string {
+	out := []rune(s)
+	for i, r := range out {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			out[i] = '_'
+		}
+	}
+	return string(out)
+}

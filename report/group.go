@@ -1,0 +1,274 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/microwiper/microwiper/algorithms"
+)
+
+// Baseline is the algorithm every Δ column is measured against: the
+// paper's baseline.
+const Baseline = "xen-precopy"
+
+// Scenario is everything about a run except the algorithm and the
+// repetition: runs of one scenario are directly comparable.
+type Scenario struct {
+	Trace        string
+	BandwidthBps int64
+	Link         string
+	RTTNS        int64
+	DirtyModel   string
+	Engine       string
+}
+
+// Cell is the repetitions of one algorithm (label) in one scenario,
+// summarised.
+type Cell struct {
+	Scenario Scenario
+	// Label names the algorithm, with the parameters that tell its
+	// variants apart when the set holds more than one.
+	Label string
+	// Algorithm is the registry name.
+	Algorithm string
+	// Runs are the repetitions, by rep.
+	Runs []Run
+
+	Rounds, PagesSent, BytesSent, Downtime, Total Summary
+}
+
+// Grouping is a Set arranged for tables and figures.
+type Grouping struct {
+	// Scenarios in report order: trace, then bandwidth, then the rest.
+	Scenarios []Scenario
+	// Labels in report order: registry order of the algorithm, then
+	// parameters.
+	Labels []string
+	// Cells maps scenario and label to the cell; absent when the
+	// algorithm did not run in that scenario.
+	Cells map[Scenario]map[string]*Cell
+	// Varies says which Scenario fields take more than one value, so
+	// tables show only those.
+	Varies struct{ Trace, Bandwidth, RTT, DirtyModel, Engine bool }
+	// LabelAlgorithm maps each label to its algorithm.
+	LabelAlgorithm map[string]string
+}
+
+// Group arranges the runs of a set by scenario and algorithm label.
+func Group(s *Set) *Grouping {
+	g := &Grouping{Cells: map[Scenario]map[string]*Cell{}, LabelAlgorithm: map[string]string{}}
+	labels := variantLabels(s.Runs)
+	vals := map[string]map[any]bool{}
+	note := func(k string, v any) {
+		if vals[k] == nil {
+			vals[k] = map[any]bool{}
+		}
+		vals[k][v] = true
+	}
+	for _, r := range s.Runs {
+		sc := Scenario{Trace: r.Trace, BandwidthBps: r.BandwidthBps, Link: r.Link, RTTNS: r.RTTNS, DirtyModel: r.DirtyModel, Engine: r.Engine}
+		note("trace", r.Trace)
+		note("bw", r.BandwidthBps)
+		note("rtt", r.RTTNS)
+		note("dirty", r.DirtyModel)
+		note("engine", r.Engine)
+		label := labels[runVariant(r)]
+		g.LabelAlgorithm[label] = r.Algorithm
+		m := g.Cells[sc]
+		if m == nil {
+			m = map[string]*Cell{}
+			g.Cells[sc] = m
+			g.Scenarios = append(g.Scenarios, sc)
+		}
+		c := m[label]
+		if c == nil {
+			c = &Cell{Scenario: sc, Label: label, Algorithm: r.Algorithm}
+			m[label] = c
+		}
+		c.Runs = append(c.Runs, r)
+	}
+	g.Varies.Trace = len(vals["trace"]) > 1
+	g.Varies.Bandwidth = len(vals["bw"]) > 1
+	g.Varies.RTT = len(vals["rtt"]) > 1
+	g.Varies.DirtyModel = len(vals["dirty"]) > 1
+	g.Varies.Engine = len(vals["engine"]) > 1
+	sort.SliceStable(g.Scenarios, func(i, j int) bool { return scenarioLess(g.Scenarios[i], g.Scenarios[j]) })
+	for l := range g.LabelAlgorithm {
+		g.Labels = append(g.Labels, l)
+	}
+	sort.Slice(g.Labels, func(i, j int) bool {
+		ai, aj := algorithmRank(g.LabelAlgorithm[g.Labels[i]]), algorithmRank(g.LabelAlgorithm[g.Labels[j]])
+		if ai != aj {
+			return ai < aj
+		}
+		return g.Labels[i] < g.Labels[j]
+	})
+	for _, m := range g.Cells {
+		for _, c := range m {
+			sort.SliceStable(c.Runs, func(i, j int) bool { return c.Runs[i].Rep < c.Runs[j].Rep })
+			c.Rounds = summarizeRuns(c.Runs, func(r Run) float64 { return float64(r.Rounds) })
+			c.PagesSent = summarizeRuns(c.Runs, func(r Run) float64 { return float64(r.PagesSent) })
+			c.BytesSent = summarizeRuns(c.Runs, func(r Run) float64 { return float64(r.BytesSent) })
+			c.Downtime = summarizeRuns(c.Runs, func(r Run) float64 { return float64(r.DowntimeNS) / 1e6 })
+			c.Total = summarizeRuns(c.Runs, func(r Run) float64 { return float64(r.TotalNS) / 1e9 })
+		}
+	}
+	return g
+}
+
+func summarizeRuns(runs []Run, f func(Run) float64) Summary {
+	vs := make([]float64, len(runs))
+	for i, r := range runs {
+		vs[i] = f(r)
+	}
+	return Summarize(vs)
+}
+
+func scenarioLess(a, b Scenario) bool {
+	switch {
+	case a.Trace != b.Trace:
+		return a.Trace < b.Trace
+	case a.BandwidthBps != b.BandwidthBps:
+		return a.BandwidthBps < b.BandwidthBps
+	case a.RTTNS != b.RTTNS:
+		return a.RTTNS < b.RTTNS
+	case a.DirtyModel != b.DirtyModel:
+		return a.DirtyModel < b.DirtyModel
+	default:
+		return a.Engine < b.Engine
+	}
+}
+
+// algorithmRank orders algorithms as the registry does (baselines, the
+// paper's policy, bounds); unknown names come after, alphabetically.
+func algorithmRank(name string) int {
+	for i, n := range algorithms.Names() {
+		if n == name {
+			return i
+		}
+	}
+	return len(algorithms.Names())
+}
+
+// Delta returns (v - base) / base in percent, NaN when base is 0 or either
+// is NaN.
+func Delta(v, base float64) float64 {
+	if base == 0 || math.IsNaN(base) || math.IsNaN(v) {
+		return math.NaN()
+	}
+	return (v - base) / base * 100
+}
+
+type variant struct{ alg, params string }
+
+func runVariant(r Run) variant { return variant{r.Algorithm, r.Params} }
+
+// variantLabels names each (algorithm, params) pair. An algorithm that ran
+// with one parameter set is called by its name; one that ran with several
+// gets the parameters that differ between them appended, so microwiper
+// with order off reads "microwiper (order=false)".
+func variantLabels(runs []Run) map[variant]string {
+	byAlg := map[string][]string{}
+	seen := map[variant]bool{}
+	for _, r := range runs {
+		v := runVariant(r)
+		if !seen[v] {
+			seen[v] = true
+			byAlg[r.Algorithm] = append(byAlg[r.Algorithm], r.Params)
+		}
+	}
+	out := map[variant]string{}
+	for alg, ps := range byAlg {
+		if len(ps) == 1 {
+			out[variant{alg, ps[0]}] = alg
+			continue
+		}
+		parsed := make([]map[string]string, len(ps))
+		varying := map[string]bool{}
+		for i, p := range ps {
+			parsed[i] = flatParams(p)
+		}
+		for i := range parsed {
+			for k, v := range parsed[i] {
+				for j := range parsed {
+					if w, ok := parsed[j][k]; !ok || w != v {
+						varying[k] = true
+					}
+				}
+			}
+		}
+		keys := make([]string, 0, len(varying))
+		for k := range varying {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, p := range ps {
+			var parts []string
+			for _, k := range keys {
+				if v, ok := parsed[i][k]; ok {
+					parts = append(parts, k+"="+v)
+				}
+			}
+			desc := strings.Join(parts, ",")
+			if desc == "" {
+				desc = "default"
+			}
+			if parsed[i] == nil {
+				desc = p // not JSON: show it as it is
+			}
+			out[variant{alg, p}] = fmt.Sprintf("%s (%s)", alg, desc)
+		}
+	}
+	return out
+}
+
+// flatParams decodes a params JSON object into key → compact JSON value;
+// nil if it is not an object.
+func flatParams(p string) map[string]string {
+	var m map[string]json.RawMessage
+	if p == "" {
+		return map[string]string{}
+	}
+	if err := json.Unmarshal([]byte(p), &m); err != nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		s := strings.Trim(string(v), `"`)
+		out[k] = s
+	}
+	return out
+}
+
+// FormatBitRate renders a link rate the way the CLI reads it: 1Gbit,
+// 100Mbit, 2.5Gbit.
+func FormatBitRate(bps int64) string {
+	units := []struct {
+		div  float64
+		name string
+	}{{1e12, "Tbit"}, {1e9, "Gbit"}, {1e6, "Mbit"}, {1e3, "Kbit"}}
+	for _, u := range units {
+		if float64(bps) >= u.div {
+			return trimFloat(float64(bps)/u.div) + u.name
+		}
+	}
+	return fmt.Sprintf("%dbit", bps)
+}
+
+func trimFloat(v float64) string {
+	s := fmt.Sprintf("%.3f", v)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
+}
+
+// bandwidthName is the link's own name when the run recorded one, else the
+// rate.
+func (s Scenario) bandwidthName() string {
+	if s.Link != "" {
+		return s.Link
+	}
+	return FormatBitRate(s.BandwidthBps)
+}

@@ -1,0 +1,363 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Options says what to write and where.
+type Options struct {
+	// OutDir receives report.md, report.html and the figures; created if
+	// missing.
+	OutDir string
+	// Traces are trace files to draw a dirtying heatmap of and to include
+	// in the rate CDF.
+	Traces []string
+	// Stripes is the stripe count of the trace figures (DefaultStripes
+	// when 0).
+	Stripes int
+	// RoundsTrace and RoundsBandwidthBps choose the scenario of the
+	// per-round figure; empty or 0 lets the report choose.
+	RoundsTrace        string
+	RoundsBandwidthBps int64
+	// Title heads the report; "microwiper report" when empty.
+	Title string
+}
+
+// Written lists what Write produced, relative to OutDir.
+type Written struct {
+	Files   []string
+	Figures []*Figure
+}
+
+// Write writes the report of s.
+func Write(s *Set, opt Options) (*Written, error) {
+	if opt.OutDir == "" {
+		return nil, fmt.Errorf("no output directory (--out)")
+	}
+	if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create report directory %s: %w", opt.OutDir, err)
+	}
+	var profiles []*TraceProfile
+	for _, t := range opt.Traces {
+		tp, err := ProfileTrace(t, opt.Stripes)
+		if err != nil {
+			return nil, err
+		}
+		profiles = append(profiles, tp)
+	}
+	doc, figs, err := build(s, profiles, opt)
+	if err != nil {
+		return nil, err
+	}
+	w := &Written{Figures: figs}
+	svgs := map[*Figure][]byte{}
+	for _, f := range figs {
+		if err := f.Save(opt.OutDir); err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(filepath.Join(opt.OutDir, f.Name+".svg"))
+		if err != nil {
+			return nil, fmt.Errorf("read back figure: %w", err)
+		}
+		svgs[f] = b
+		for _, ext := range Formats {
+			w.Files = append(w.Files, f.Name+"."+ext)
+		}
+	}
+	for i, b := range doc.blocks {
+		if fb, ok := b.(figureBlock); ok {
+			fb.svg = svgs[fb.fig]
+			doc.blocks[i] = fb
+		}
+	}
+	var md, ht bytes.Buffer
+	if err := doc.markdown(&md); err != nil {
+		return nil, err
+	}
+	if err := doc.html(&ht, title(opt)); err != nil {
+		return nil, err
+	}
+	for name, b := range map[string][]byte{"report.md": md.Bytes(), "report.html": ht.Bytes()} {
+		if err := os.WriteFile(filepath.Join(opt.OutDir, name), b, 0o644); err != nil {
+			return nil, fmt.Errorf("write %s: %w", filepath.Join(opt.OutDir, name), err)
+		}
+	}
+	w.Files = append([]string{"report.md", "report.html"}, w.Files...)
+	return w, nil
+}
+
+func title(opt Options) string {
+	if opt.Title != "" {
+		return opt.Title
+	}
+	return "microwiper report"
+}
+
+// Markdown returns report.md's text without drawing figures to disk; the
+// golden test compares it.
+func Markdown(s *Set, profiles []*TraceProfile, opt Options) (string, error) {
+	doc, _, err := build(s, profiles, opt)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	err = doc.markdown(&b)
+	return b.String(), err
+}
+
+// build lays out the report: inputs, warnings, tables, figures.
+func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure, error) {
+	g := Group(s)
+	doc := &document{}
+	var figs []*Figure
+	addFig := func(f *Figure) {
+		if f != nil {
+			figs = append(figs, f)
+			doc.add(figureBlock{fig: f})
+		}
+	}
+	doc.h(1, title(opt))
+	items := make([]string, 0, len(s.Dirs))
+	for _, d := range s.Dirs {
+		items = append(items, d)
+	}
+	doc.p("%d runs from %d result %s (merged by run_id; %d duplicate rows dropped). %d traces, %d bandwidths, %d algorithms.",
+		len(s.Runs), len(s.Dirs), plural(len(s.Dirs), "directory", "directories"), s.Duplicates,
+		countDistinct(s.Runs, func(r Run) any { return r.Trace }), countDistinct(s.Runs, func(r Run) any { return r.BandwidthBps }), len(g.Labels))
+	doc.add(bullets{items})
+	if w := warnings(s, g); len(w) > 0 {
+		doc.h(2, "Warnings")
+		doc.add(bullets{w})
+	}
+
+	doc.h(2, "Results")
+	doc.p("Medians over repetitions; downtime shows the median and its 95%% confidence interval in brackets (distribution-free, from order statistics; with fewer than 6 repetitions no interval reaches 95%%, and the bracket is the range of the repetitions). Δ columns compare medians with %s in the same scenario; negative is better.", Baseline)
+	for _, grp := range tableGroups(g) {
+		doc.h(3, grp.title)
+		doc.add(resultTable(g, grp.scenarios))
+	}
+
+	doc.h(2, "Figures")
+	addFig(metricFigure(g, "downtime",
+		"Downtime per algorithm: median over repetitions (marker) with its 95% confidence interval (bars), grouped by scenario.",
+		"downtime (ms)", func(c *Cell) Summary { return c.Downtime }))
+	addFig(metricFigure(g, "pages",
+		"Pages sent per algorithm (all rounds, including the stop-and-copy round): median with 95% confidence interval.",
+		"pages sent", func(c *Cell) Summary { return c.PagesSent }))
+	if sc, ok := roundsScenario(s, g, opt.RoundsTrace, opt.RoundsBandwidthBps); ok {
+		addFig(roundsFigure(s, g, sc))
+	} else if opt.RoundsTrace != "" || opt.RoundsBandwidthBps != 0 {
+		return nil, nil, fmt.Errorf("no runs with rounds for trace %q at %s (--rounds-trace, --rounds-bw)", opt.RoundsTrace, FormatBitRate(opt.RoundsBandwidthBps))
+	}
+	addFig(sweepFigure(g))
+	if len(profiles) > 0 {
+		doc.h(2, "Traces")
+		rows := [][]string{}
+		for _, tp := range profiles {
+			h := tp.Header
+			rows = append(rows, []string{tp.Name, h.Backend, fmtBytes(h.MemoryBytes()), fmtSeconds(float64(h.EpochNS) / 1e9),
+				fmtSeconds(float64(tp.Windows*tp.WindowNS) / 1e9), fmtInt(float64(tp.Dirtyings))})
+		}
+		doc.add(table{header: []string{"Trace", "Backend", "Memory", "Epoch", "Duration", "Page dirtyings"},
+			right: []bool{false, false, true, true, true, true}, rows: rows})
+		for _, tp := range profiles {
+			addFig(heatmapFigure(tp))
+		}
+		addFig(cdfFigure(profiles))
+	}
+	return doc, figs, nil
+}
+
+func warnings(s *Set, g *Grouping) []string {
+	var w []string
+	for _, r := range s.Runs {
+		if r.LostPages > 0 {
+			w = append(w, fmt.Sprintf("run %s (%s, %s, %s): %d lost pages: the destination's memory differs from the source's, so this run's numbers are not valid.",
+				r.RunID, r.Trace, r.Algorithm, FormatBitRate(r.BandwidthBps), r.LostPages))
+		}
+	}
+	if s.Conflicts > 0 {
+		w = append(w, fmt.Sprintf("%d duplicate run_ids carried different values; the first directory's row was kept.", s.Conflicts))
+	}
+	if s.OrphanRounds > 0 {
+		w = append(w, fmt.Sprintf("%d rows of rounds.parquet name a run_id that is in no runs.parquet and were ignored.", s.OrphanRounds))
+	}
+	missing := 0
+	for _, sc := range g.Scenarios {
+		if g.Cells[sc][Baseline] == nil {
+			missing++
+		}
+	}
+	if missing > 0 {
+		w = append(w, fmt.Sprintf("%d scenarios have no %s run, so their Δ columns are empty.", missing, Baseline))
+	}
+	return w
+}
+
+type tableGroup struct {
+	title     string
+	scenarios []Scenario
+}
+
+// tableGroups makes one table per trace (and per RTT, dirty model and
+// engine when those vary), with a row per bandwidth and algorithm.
+func tableGroups(g *Grouping) []tableGroup {
+	var out []tableGroup
+	idx := map[string]int{}
+	for _, sc := range g.Scenarios {
+		parts := []string{"Trace " + sc.Trace}
+		if g.Varies.RTT {
+			parts = append(parts, "RTT "+fmtDuration(sc.RTTNS))
+		}
+		if g.Varies.DirtyModel {
+			parts = append(parts, "dirty model "+sc.DirtyModel)
+		}
+		if g.Varies.Engine {
+			parts = append(parts, "engine "+sc.Engine)
+		}
+		t := strings.Join(parts, ", ")
+		i, ok := idx[t]
+		if !ok {
+			i = len(out)
+			idx[t] = i
+			out = append(out, tableGroup{title: t})
+		}
+		out[i].scenarios = append(out[i].scenarios, sc)
+	}
+	return out
+}
+
+func resultTable(g *Grouping, scs []Scenario) table {
+	t := table{
+		header: []string{"Bandwidth", "Algorithm", "n", "Rounds", "Pages sent", "GB sent", "Downtime ms [95% CI]", "Total s", "Δ downtime", "Δ pages"},
+		right:  []bool{false, false, true, true, true, true, true, true, true, true},
+	}
+	for _, sc := range scs {
+		base := g.Cells[sc][Baseline]
+		for _, l := range g.Labels {
+			c := g.Cells[sc][l]
+			if c == nil {
+				continue
+			}
+			dDown, dPages := "n/a", "n/a"
+			if base != nil {
+				dDown = fmtDelta(Delta(c.Downtime.Median, base.Downtime.Median))
+				dPages = fmtDelta(Delta(c.PagesSent.Median, base.PagesSent.Median))
+				if c == base {
+					dDown, dPages = "—", "—"
+				}
+			}
+			t.rows = append(t.rows, []string{
+				sc.bandwidthName(), l, strconv.Itoa(c.Downtime.N),
+				fmtInt(c.Rounds.Median), fmtInt(c.PagesSent.Median), fmtSig(c.BytesSent.Median / 1e9),
+				fmtInterval(c.Downtime), fmtSig(c.Total.Median), dDown, dPages,
+			})
+		}
+	}
+	return t
+}
+
+// fmtInterval renders "median [lo, hi]", or the median alone when every
+// repetition agreed.
+func fmtInterval(s Summary) string {
+	if s.N == 0 {
+		return "n/a"
+	}
+	if s.Exact() {
+		return fmtSig(s.Median)
+	}
+	return fmt.Sprintf("%s [%s, %s]", fmtSig(s.Median), fmtSig(s.Lo), fmtSig(s.Hi))
+}
+
+// fmtSig prints v with three significant digits (more for large
+// integers-as-floats, never an exponent for the ranges a report shows).
+func fmtSig(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "n/a"
+	case v == 0:
+		return "0"
+	}
+	a := math.Abs(v)
+	switch {
+	case a >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	case a >= 0.001:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// fmtInt prints a count with thousands separators; a median that fell
+// between two counts keeps its half.
+func fmtInt(v float64) string {
+	if math.IsNaN(v) {
+		return "n/a"
+	}
+	frac := ""
+	if v != math.Trunc(v) {
+		frac = ".5"
+		v = math.Trunc(v)
+	}
+	s := strconv.FormatInt(int64(v), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	out := b.String() + frac
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+func fmtDelta(d float64) string {
+	if math.IsNaN(d) {
+		return "n/a"
+	}
+	if math.Abs(d) < 0.05 {
+		return "0.0%"
+	}
+	return fmt.Sprintf("%+.1f%%", d)
+}
+
+func fmtBytes(b int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	v := float64(b)
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return trimFloat(v) + " " + units[i]
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func countDistinct(runs []Run, key func(Run) any) int {
+	m := map[any]bool{}
+	for _, r := range runs {
+		m[key(r)] = true
+	}
+	return len(m)
+}

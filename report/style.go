@@ -1,0 +1,100 @@
+package report
+
+import (
+	"image/color"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Okabe-Ito: a palette that stays distinct under the common colour-vision
+// deficiencies and in greyscale together with the marker shapes below.
+var (
+	okOrange    = color.RGBA{0xE6, 0x9F, 0x00, 0xFF}
+	okSky       = color.RGBA{0x56, 0xB4, 0xE9, 0xFF}
+	okGreen     = color.RGBA{0x00, 0x9E, 0x73, 0xFF}
+	okYellow    = color.RGBA{0xF0, 0xE4, 0x42, 0xFF}
+	okBlue      = color.RGBA{0x00, 0x72, 0xB2, 0xFF}
+	okVermilion = color.RGBA{0xD5, 0x5E, 0x00, 0xFF}
+	okPurple    = color.RGBA{0xCC, 0x79, 0xA7, 0xFF}
+	okBlack     = color.RGBA{0x00, 0x00, 0x00, 0xFF}
+	okGrey      = color.RGBA{0x80, 0x80, 0x80, 0xFF}
+)
+
+// algorithmColors fixes each registered algorithm's colour, so that it is
+// the same in every figure of every report.
+var algorithmColors = map[string]color.Color{
+	"xen-precopy":   okOrange,
+	"xen-v2":        okSky,
+	"qemu-precopy":  okGreen,
+	"microwiper":    okVermilion,
+	"stop-and-copy": okBlack,
+	"oracle":        okPurple,
+}
+
+// spareColors go to variants and unknown algorithms, in label order.
+var spareColors = []color.Color{okBlue, okGrey, color.RGBA{0xB8, 0xA0, 0x00, 0xFF}, color.RGBA{0x88, 0x44, 0x00, 0xFF}}
+
+var glyphs = []draw.GlyphDrawer{
+	draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.PyramidGlyph{},
+	draw.RingGlyph{}, draw.BoxGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{},
+}
+
+var dashes = [][]vg.Length{nil, {vg.Points(4), vg.Points(2)}, {vg.Points(1), vg.Points(2)}, {vg.Points(6), vg.Points(2), vg.Points(1), vg.Points(2)}}
+
+// seriesStyle is how one label looks in every figure.
+type seriesStyle struct {
+	Color color.Color
+	Glyph draw.GlyphDrawer
+	Dash  []vg.Length
+}
+
+// styles assigns a style to every label: registered algorithms get their
+// fixed colour, a variant of one gets the spare colours and a dashed line,
+// and shapes differ so that no two labels look alike in greyscale.
+func styles(g *Grouping) map[string]seriesStyle {
+	out := map[string]seriesStyle{}
+	spare := 0
+	for i, l := range g.Labels {
+		alg := g.LabelAlgorithm[l]
+		s := seriesStyle{Glyph: glyphs[i%len(glyphs)]}
+		if c, ok := algorithmColors[alg]; ok && l == alg {
+			s.Color = c
+		} else {
+			s.Color = spareColors[spare%len(spareColors)]
+			s.Dash = dashes[1+spare%(len(dashes)-1)]
+			spare++
+		}
+		out[l] = s
+	}
+	return out
+}
+
+// Font sizes of a figure printed at its own size in a two-column paper.
+const (
+	titleSize = 10
+	labelSize = 9
+	tickSize  = 8
+)
+
+// newPlot returns a plot with the report's fonts and a light grid.
+func newPlot(title, xlabel, ylabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font = font.From(plot.DefaultFont, titleSize)
+	p.X.Label.Text = xlabel
+	p.Y.Label.Text = ylabel
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font = font.From(plot.DefaultFont, labelSize)
+		a.Tick.Label.Font = font.From(plot.DefaultFont, tickSize)
+		a.Padding = vg.Points(2)
+	}
+	p.X.Label.Padding = vg.Points(3)
+	p.Y.Label.Padding = vg.Points(3)
+	p.Legend.TextStyle.Font = font.From(plot.DefaultFont, tickSize)
+	return p
+}
+
+var gridColor = color.Gray{0xDD}
