@@ -162,3 +162,18 @@ func anonHugeKB(t *testing.T, addr uint64) int {
 	}
 	return kb
 }
+
+func TestMissingFeatureMessages(t *testing.T) {
+	err := checkFeatures("uffd-wp-async", uffdFeatures(false), uffdFeatureWPUnpopulated)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrNotSupported)
+	assert.Contains(t, err.Error(), "UFFD_FEATURE_WP_ASYNC")
+	assert.Contains(t, err.Error(), "try --backend uffd-wp-sync")
+
+	err = checkFeatures("uffd-wp-sync", uffdFeatures(true), uffdFeaturePagefaultFlagWP)
+	assert.ErrorContains(t, err, "UFFD_FEATURE_WP_UNPOPULATED")
+	assert.ErrorContains(t, err, "try --backend soft-dirty")
+
+	assert.NoError(t, checkFeatures("uffd-wp-async", uffdFeatures(false), ^uint64(0)))
+	assert.ErrorContains(t, missingFeature("uffd-wp-async", "the PAGEMAP_SCAN ioctl"), "lacks the PAGEMAP_SCAN ioctl")
+}

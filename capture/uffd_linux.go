@@ -110,14 +110,10 @@ var uffdFeatureNames = map[uint64]string{
 // backend needs, before anything touches the target: userfaultfd with the
 // wanted features, and the PAGEMAP_SCAN ioctl.
 func probeKernel(features uint64, backend string) error {
-	other := "uffd-wp-sync or soft-dirty"
-	if backend == "uffd-wp-sync" {
-		other = "soft-dirty"
-	}
 	fd, _, errno := unix.Syscall(unix.SYS_USERFAULTFD, uintptr(unix.O_CLOEXEC|unix.O_NONBLOCK|uffdUserModeOnly), 0, 0)
 	if errno != 0 {
 		if errno == unix.ENOSYS {
-			return fmt.Errorf("backend %s: kernel has no userfaultfd (CONFIG_USERFAULTFD off): try --backend %s: %w", backend, other, ErrNotSupported)
+			return missingFeature(backend, "userfaultfd (CONFIG_USERFAULTFD)")
 		}
 		return fmt.Errorf("backend %s: probe userfaultfd: %w", backend, errno)
 	}
@@ -126,17 +122,38 @@ func probeKernel(features uint64, backend string) error {
 	if _, err := ioctlPtr(int(fd), uffdioAPI, unsafe.Pointer(&api)); err != nil {
 		return fmt.Errorf("backend %s: probe UFFDIO_API: %w", backend, err)
 	}
-	for bit, name := range uffdFeatureNames {
-		if features&bit != 0 && api.Features&bit == 0 {
-			return fmt.Errorf("backend %s: kernel lacks %s (userfaultfd write-protect needs Linux ≥ 6.7 on x86-64/arm64): try --backend %s: %w", backend, name, other, ErrNotSupported)
-		}
+	if err := checkFeatures(backend, features, api.Features); err != nil {
+		return err
 	}
 	if features&uffdFeatureWPAsync != 0 {
 		if err := probePagemapScan(); err != nil {
-			return fmt.Errorf("backend %s: %w: try --backend %s", backend, err, other)
+			if errors.Is(err, ErrNotSupported) {
+				return missingFeature(backend, "the PAGEMAP_SCAN ioctl")
+			}
+			return fmt.Errorf("backend %s: %w", backend, err)
 		}
 	}
 	return nil
+}
+
+// checkFeatures names the first wanted userfaultfd feature the kernel
+// lacks.
+func checkFeatures(backend string, want, have uint64) error {
+	for _, bit := range []uint64{uffdFeaturePagefaultFlagWP, uffdFeatureWPUnpopulated, uffdFeatureWPAsync} {
+		if want&bit != 0 && have&bit == 0 {
+			return missingFeature(backend, "userfaultfd write-protect feature "+uffdFeatureNames[bit])
+		}
+	}
+	return nil
+}
+
+// missingFeature says what the kernel lacks and which backend to try.
+func missingFeature(backend, what string) error {
+	other := "uffd-wp-sync (needs no PAGEMAP_SCAN or WP_ASYNC) or soft-dirty"
+	if backend == "uffd-wp-sync" {
+		other = "soft-dirty (kernels with CONFIG_MEM_SOFT_DIRTY)"
+	}
+	return fmt.Errorf("backend %s: this kernel lacks %s (Linux ≥ 6.7 has it on x86-64 and arm64): try --backend %s: %w", backend, what, other, ErrNotSupported)
 }
 
 func probePagemapScan() error {
@@ -150,7 +167,7 @@ func probePagemapScan() error {
 		CategoryAnyOf: pageIsPresent, ReturnMask: pageIsPresent}
 	_, err = ioctlPtr(int(f.Fd()), pagemapScan, unsafe.Pointer(&arg))
 	if errors.Is(err, unix.ENOTTY) {
-		return fmt.Errorf("kernel lacks the PAGEMAP_SCAN ioctl (Linux ≥ 6.7): %w", ErrNotSupported)
+		return fmt.Errorf("PAGEMAP_SCAN: %w", ErrNotSupported)
 	}
 	if err != nil {
 		return fmt.Errorf("probe PAGEMAP_SCAN: %w", err)
