@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,4 +148,54 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// TestCaptureSignal stops captures with SIGINT and SIGTERM: each must
+// finish a readable trace and exit 0; an attached target runs on, a
+// launched one is stopped with the capture.
+func TestCaptureSignal(t *testing.T) {
+	needCaptureKernel(t)
+	for _, c := range []struct {
+		name   string
+		sig    os.Signal
+		launch bool
+	}{
+		{"attach/SIGTERM", syscall.SIGTERM, false},
+		{"attach/SIGINT", os.Interrupt, false},
+		{"launch/SIGTERM", syscall.SIGTERM, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "t.parquet")
+			args := []string{"capture", "--epoch", "50ms", "--segment", "0", "-o", out}
+			var target *exec.Cmd
+			if c.launch {
+				args = append(args, "--", "sleep", "30")
+			} else {
+				target = exec.Command("sleep", "30")
+				require.NoError(t, target.Start())
+				defer func() { target.Process.Kill(); target.Wait() }()
+				args = append(args, "--pid", strconv.Itoa(target.Process.Pid))
+			}
+			cmd := exec.Command(buildBinary(t), args...)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			time.Sleep(time.Second)
+			require.NoError(t, cmd.Process.Signal(c.sig))
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				require.NoError(t, err, "stderr: %s", stderr.String())
+			case <-time.After(20 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("capture did not stop on %v; stderr: %s", c.sig, stderr.String())
+			}
+			assert.Contains(t, stderr.String(), "stopped: signal")
+			require.NoError(t, tracefmt.Validate(out), "one-file trace finished on the signal")
+			if target != nil {
+				assert.NoError(t, target.Process.Signal(syscall.Signal(0)), "the attached target must still run")
+			}
+		})
+	}
 }
