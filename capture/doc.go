@@ -16,7 +16,9 @@
 //   - uffd-wp-sync: the same registration without WP_ASYNC. The first write to
 //     a page in an epoch blocks the writing thread until our fault handler
 //     has recorded it with its exact time and unprotected the page. Row times
-//     are fault times, not epoch ends. Slower; exact.
+//     are fault times, not epoch ends. Slower; exact. The kernel lets this
+//     mode protect anonymous memory only: file-backed private mappings (a
+//     binary's .data) are left out (logged with -v).
 //   - soft-dirty: clear_refs 4 and bit 55 of /proc/PID/pagemap, for kernels
 //     built with CONFIG_MEM_SOFT_DIRTY. Detected at run time.
 //
@@ -47,6 +49,18 @@
 //     reuses them.
 //   - A write to a protected transparent huge page splits it, so the trace
 //     stays at base-page (4 KiB) granularity.
+//
+// Cost: the target pays one protection fault per page it writes per epoch
+// (plus, in sync mode, a round trip to our handler); the tracer pays one
+// PAGEMAP_SCAN walk per epoch. On bare metal a fault costs well under a
+// microsecond; inside a VM with shadow page tables it can cost tens (see
+// BenchmarkFault), so choose the epoch with the write working set in mind.
+//
+// Output: Record writes a directory of segment files (Options.SegmentEvery
+// > 0, the command's default: -o trace.parquet --segment 5s), each a
+// complete Parquet file, so a capture killed with SIGKILL loses at most the
+// open segment; or one file (--segment 0), readable only after a clean
+// stop. Any Parquet reader takes the directory ('trace.parquet/*.parquet').
 //
 // Linux-only code lives in _linux.go files; elsewhere every entry point
 // returns an error wrapping ErrNotSupported.
