@@ -28,7 +28,7 @@ microwiper trace convert wws.parquet - | head`,
 		fs.String("to", "", "output format, csv or parquet; default from OUT's extension (.csv, - → csv; else parquet)")
 		fs.Int64("pages", 0, "CSV→Parquet: memory size in pages; default the CSV's '# pages=' comment, else max page + 1")
 		fs.Int64("page-size", 0, "CSV→Parquet: page size in bytes; default the CSV's comment, else 4096")
-		declareDuration(fs, "epoch", 0, "CSV→Parquet: epoch; default the CSV's '# epoch_ns=' comment, else the smallest gap between row times")
+		declareDuration(fs, "epoch", 0, "CSV→Parquet: epoch; default the CSV's '# epoch_ns=' comment, else the smallest gap between row times (not on stdin)")
 		fs.String("backend", "", "CSV→Parquet: backend metadata; default the CSV's comment, else uffd-wp-async")
 		fs.String("workload", "", "CSV→Parquet: workload metadata; default the CSV's comment, else csv:<file name>")
 	},
@@ -230,28 +230,93 @@ func scanCSV(in string) (*csvScan, *tracecsv.Reader, error) {
 // csvToTrace converts CSV rows into a trace. Rows must come in
 // non-decreasing t_ns; within one t_ns any page order is accepted and
 // sorted here, since tools that dump hash sets do not sort.
-func csvToTrace(ctx context.Context, cio *cmdIO, f traceFlags, in, out string) error {
-	var h tracefmt.Header
-	// A first pass reads the metadata comments and, when flags are missing,
-	// infers the memory size and epoch. Stdin cannot be read twice.
-	needScan := !f.set("pages") || !f.set("epoch")
-	var meta *tracecsv.Reader
+//
+// The header comes from the flags, else the CSV's "# key=value" comments,
+// else inference: a file gets a first pass (highest page, smallest time
+// gap); stdin cannot be read twice, so there the memory grows with the
+// highest page seen and the epoch must be given.
+func csvToTrace(ctx context.Context, cio *cmdIO, f traceFlags, in, out string) (err error) {
 	var scan *csvScan
-	if in == "-" {
-		if needScan {
-			return usageErrorf("reading CSV from stdin needs -pages and -epoch (the input cannot be read twice to infer them)")
-		}
-	} else {
-		var err error
-		if scan, meta, err = scanCSV(in); err != nil {
+	if in != "-" {
+		if scan, _, err = scanCSV(in); err != nil {
 			return err
 		}
 	}
-	metaInt := func(key string) (int64, bool, error) {
-		if meta == nil {
-			return 0, false, nil
+	src, err := openCSV(in)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	r := tracecsv.NewReader(src)
+	c := &csvConversion{cio: cio, in: in, out: out, r: r}
+	defer func() {
+		if c.w == nil {
+			return
 		}
-		v, ok := meta.Meta(key)
+		if cerr := c.w.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("write %s: %w", out, cerr)
+		}
+		if err != nil {
+			os.Remove(out) // a half-converted trace must not pass for a whole one
+			return
+		}
+		if c.growPages {
+			fmt.Fprintf(cio.stderr, "inferred -pages %d from the highest page in %s: pass -pages if memory is larger\n", c.w.Header().Pages, in)
+		}
+	}()
+	// The header is settled at the first row: comments come before it.
+	start := func() error {
+		h, err := csvHeader(cio, f, in, r, scan)
+		if err != nil {
+			return err
+		}
+		c.growPages = scan == nil && h.Pages == 0
+		if c.growPages {
+			h.Pages = 1
+		}
+		if err := h.Check(); err != nil {
+			return fmt.Errorf("convert %s: %w (set it with the matching flag)", in, err)
+		}
+		c.header = h
+		if c.w, err = tracefmt.Create(out, h, tracefmt.WriterOptions{}); err != nil {
+			return err
+		}
+		return nil
+	}
+	var rows int64
+	for r.Scan() {
+		if c.w == nil {
+			if err := start(); err != nil {
+				return err
+			}
+		}
+		rows++
+		if rows%(1<<20) == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := c.add(r.Row(), r.Line()); err != nil {
+			return err
+		}
+	}
+	if err := r.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", in, err)
+	}
+	if c.w == nil {
+		if err := start(); err != nil {
+			return err
+		}
+	}
+	return c.flush()
+}
+
+// csvHeader settles the trace header for a CSV; Pages stays 0 when it must
+// grow with the rows (stdin without -pages or a pages comment).
+func csvHeader(cio *cmdIO, f traceFlags, in string, r *tracecsv.Reader, scan *csvScan) (tracefmt.Header, error) {
+	var h tracefmt.Header
+	metaInt := func(key string) (int64, bool, error) {
+		v, ok := r.Meta(key)
 		if !ok {
 			return 0, false, nil
 		}
@@ -261,18 +326,12 @@ func csvToTrace(ctx context.Context, cio *cmdIO, f traceFlags, in, out string) e
 		}
 		return n, true, nil
 	}
-	metaStr := func(key string) (string, bool) {
-		if meta == nil {
-			return "", false
-		}
-		return meta.Meta(key)
-	}
 	// Page size.
 	h.PageSize = f.int64("page-size")
 	if !f.set("page-size") {
 		v, ok, err := metaInt(tracefmt.KeyPageSize)
 		if err != nil {
-			return err
+			return h, err
 		}
 		h.PageSize = 4096
 		if ok {
@@ -285,11 +344,13 @@ func csvToTrace(ctx context.Context, cio *cmdIO, f traceFlags, in, out string) e
 		v, ok, err := metaInt(tracefmt.KeyPages)
 		switch {
 		case err != nil:
-			return err
+			return h, err
 		case ok:
 			h.Pages = v
+		case scan == nil:
+			h.Pages = 0 // grows with the rows
 		case scan.maxPage < 0:
-			return fmt.Errorf("read %s: no rows to infer the memory size from: pass -pages", in)
+			return h, fmt.Errorf("read %s: no rows to infer the memory size from: pass -pages", in)
 		default:
 			h.Pages = scan.maxPage + 1
 			fmt.Fprintf(cio.stderr, "inferred -pages %d from the highest page in %s: pass -pages if memory is larger\n", h.Pages, in)
@@ -301,22 +362,24 @@ func csvToTrace(ctx context.Context, cio *cmdIO, f traceFlags, in, out string) e
 		v, ok, err := metaInt(tracefmt.KeyEpochNS)
 		switch {
 		case err != nil:
-			return err
+			return h, err
 		case ok:
 			h.EpochNS = v
+		case scan == nil:
+			return h, usageErrorf("CSV on stdin without an epoch_ns comment needs -epoch (the input cannot be read twice to infer it)")
 		case scan.minGap == 0:
-			return fmt.Errorf("read %s: fewer than two distinct row times to infer the epoch from: pass -epoch", in)
+			return h, fmt.Errorf("read %s: fewer than two distinct row times to infer the epoch from: pass -epoch", in)
 		default:
 			h.EpochNS = scan.minGap
 			fmt.Fprintf(cio.stderr, "inferred -epoch %v from the smallest gap between row times in %s: pass -epoch if that is wrong\n", time.Duration(h.EpochNS), in)
 		}
 	}
 	if h.EpochNS <= 0 {
-		return usageErrorf("-epoch = %v: want a positive duration", time.Duration(h.EpochNS))
+		return h, usageErrorf("-epoch = %v: want a positive duration", time.Duration(h.EpochNS))
 	}
 	h.Backend = f.str("backend")
 	if h.Backend == "" {
-		if h.Backend, _ = metaStr(tracefmt.KeyBackend); h.Backend == "" {
+		if h.Backend, _ = r.Meta(tracefmt.KeyBackend); h.Backend == "" {
 			h.Backend = tracefmt.BackendUffdAsync
 			fmt.Fprintf(cio.stderr, "assuming -backend %s (times are epoch ends); pass -backend %s if t_ns are exact write times\n", tracefmt.BackendUffdAsync, tracefmt.BackendUffdSync)
 		}
@@ -326,27 +389,24 @@ func csvToTrace(ctx context.Context, cio *cmdIO, f traceFlags, in, out string) e
 	h.Workload = f.str("workload")
 	if !f.set("workload") {
 		var ok bool
-		if h.Workload, ok = metaStr(tracefmt.KeyWorkload); !ok {
+		if h.Workload, ok = r.Meta(tracefmt.KeyWorkload); !ok {
 			h.Workload = "csv:" + filepath.Base(in)
 		}
 	}
-	h.Kernel, _ = metaStr(tracefmt.KeyKernel)
-	if v, _ := metaStr(tracefmt.KeyStartedAt); v != "" {
+	h.Kernel, _ = r.Meta(tracefmt.KeyKernel)
+	if v, _ := r.Meta(tracefmt.KeyStartedAt); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			return fmt.Errorf("read %s: comment %s=%q: not an RFC 3339 time", in, tracefmt.KeyStartedAt, v)
+			return h, fmt.Errorf("read %s: comment %s=%q: not an RFC 3339 time", in, tracefmt.KeyStartedAt, v)
 		}
 		h.StartedAt = t
 	}
-	if v, _ := metaStr(tracefmt.KeyRegions); v != "" {
+	if v, _ := r.Meta(tracefmt.KeyRegions); v != "" {
 		if err := json.Unmarshal([]byte(v), &h.Regions); err != nil {
-			return fmt.Errorf("read %s: comment %s: %w", in, tracefmt.KeyRegions, err)
+			return h, fmt.Errorf("read %s: comment %s: %w", in, tracefmt.KeyRegions, err)
 		}
 	}
-	if err := h.Check(); err != nil {
-		return fmt.Errorf("convert %s: %w (set it with the matching flag)", in, err)
-	}
-	return writeCSVTrace(ctx, in, out, h)
+	return h, nil
 }
 
 // pendingRow is a CSV row waiting for its epoch to complete.
@@ -356,99 +416,86 @@ type pendingRow struct {
 	line   int
 }
 
-func writeCSVTrace(ctx context.Context, in, out string, h tracefmt.Header) (err error) {
-	src, err := openCSV(in)
-	if err != nil {
-		return err
+// csvConversion gathers CSV rows into epochs and writes them.
+type csvConversion struct {
+	cio       *cmdIO
+	in, out   string
+	r         *tracecsv.Reader
+	w         *tracefmt.Writer
+	header    tracefmt.Header
+	growPages bool // stdin without a memory size: grow it with the rows
+
+	epoch  []pendingRow
+	epochT int64
+	pages  []int64
+	writes []int32
+	seen   bool // a row has been added
+}
+
+func (c *csvConversion) fail(line int, format string, args ...any) error {
+	return fmt.Errorf("%s: line %d: %s", c.in, line, fmt.Sprintf(format, args...))
+}
+
+// add takes one row, flushing the previous epoch when the time moves on.
+func (c *csvConversion) add(row tracecsv.Row, line int) error {
+	switch {
+	case row.Page >= c.header.Pages && !c.growPages:
+		return c.fail(line, "page %d outside the memory of %d pages: raise -pages", row.Page, c.header.Pages)
+	case row.Writes == 0 && row.TNS != 0:
+		return c.fail(line, "writes 0 at t_ns %d: only initial-image rows (t_ns 0) may have writes 0", row.TNS)
+	case c.seen && row.TNS < c.epochT:
+		return c.fail(line, "t_ns %d after %d: sort the rows by time first (sort -t, -k1,1n -k2,2n)", row.TNS, c.epochT)
+	case !c.seen || row.TNS > c.epochT:
+		if err := c.flush(); err != nil {
+			return err
+		}
+		c.epochT, c.seen = row.TNS, true
 	}
-	defer src.Close()
-	r := tracecsv.NewReader(src)
-	w, err := tracefmt.Create(out, h, tracefmt.WriterOptions{})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := w.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write %s: %w", out, cerr)
-		}
-		if err != nil {
-			os.Remove(out) // a half-converted trace must not pass for a whole one
-		}
-	}()
-	var (
-		epoch   []pendingRow
-		epochT  int64 = -1
-		pages   []int64
-		writes  []int32
-		rows    int64
-		failure = func(line int, format string, args ...any) error {
-			return fmt.Errorf("%s: line %d: %s", in, line, fmt.Sprintf(format, args...))
-		}
-	)
-	flush := func() error {
-		if len(epoch) == 0 {
-			return nil
-		}
-		slices.SortStableFunc(epoch, func(a, b pendingRow) int {
-			switch {
-			case a.page < b.page:
-				return -1
-			case a.page > b.page:
-				return 1
-			}
-			return 0
-		})
-		var initial []int64
-		pages, writes = pages[:0], writes[:0]
-		for i, row := range epoch {
-			if i > 0 && row.page == epoch[i-1].page {
-				return failure(row.line, "duplicate row (t_ns %d, page %d), first on line %d: merge them into one row with the summed writes", epochT, row.page, epoch[i-1].line)
-			}
-			if row.writes == 0 {
-				initial = append(initial, row.page)
-				continue
-			}
-			pages = append(pages, row.page)
-			writes = append(writes, row.writes)
-		}
-		if len(initial) > 0 {
-			if err := w.WriteInitial(initial); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
-			}
-		}
-		if len(pages) > 0 {
-			if err := w.WriteEpoch(epochT, pages, writes); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
-			}
-		}
-		epoch = epoch[:0]
+	c.epoch = append(c.epoch, pendingRow{page: row.Page, writes: row.Writes, line: line})
+	return nil
+}
+
+// flush writes the gathered epoch: the rows with writes 0 (t_ns 0 only) as
+// the initial image, the others as the epoch.
+func (c *csvConversion) flush() error {
+	if len(c.epoch) == 0 {
 		return nil
 	}
-	for r.Scan() {
-		row := r.Row()
-		rows++
-		if rows%(1<<20) == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
+	slices.SortStableFunc(c.epoch, func(a, b pendingRow) int {
 		switch {
-		case row.Page >= h.Pages:
-			return failure(r.Line(), "page %d outside the memory of %d pages: raise -pages", row.Page, h.Pages)
-		case row.Writes == 0 && row.TNS != 0:
-			return failure(r.Line(), "writes 0 at t_ns %d: only initial-image rows (t_ns 0) may have writes 0", row.TNS)
-		case row.TNS < epochT:
-			return failure(r.Line(), "t_ns %d after %d: sort the rows by time first (sort -t, -k1,1n -k2,2n)", row.TNS, epochT)
-		case row.TNS > epochT:
-			if err := flush(); err != nil {
-				return err
-			}
-			epochT = row.TNS
+		case a.page < b.page:
+			return -1
+		case a.page > b.page:
+			return 1
 		}
-		epoch = append(epoch, pendingRow{page: row.Page, writes: row.Writes, line: r.Line()})
+		return 0
+	})
+	var initial []int64
+	c.pages, c.writes = c.pages[:0], c.writes[:0]
+	for i, row := range c.epoch {
+		if i > 0 && row.page == c.epoch[i-1].page {
+			return c.fail(row.line, "duplicate row (t_ns %d, page %d), first on line %d: merge them into one row with the summed writes", c.epochT, row.page, c.epoch[i-1].line)
+		}
+		if row.writes == 0 {
+			initial = append(initial, row.page)
+			continue
+		}
+		c.pages = append(c.pages, row.page)
+		c.writes = append(c.writes, row.writes)
 	}
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", in, err)
+	if c.growPages {
+		c.w.SetPages(c.epoch[len(c.epoch)-1].page + 1)
 	}
-	return flush()
+	if len(initial) > 0 {
+		if err := c.w.WriteInitial(initial); err != nil {
+			return fmt.Errorf("write %s: %w", c.out, err)
+		}
+	}
+	if len(c.pages) > 0 {
+		if err := c.w.WriteEpoch(c.epochT, c.pages, c.writes); err != nil {
+			return fmt.Errorf("write %s: %w", c.out, err)
+		}
+	}
+	c.epoch = c.epoch[:0]
+	return nil
 }

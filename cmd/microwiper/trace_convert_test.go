@@ -90,6 +90,16 @@ func TestTraceConvertForeignCSV(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, tracefmt.Header{PageSize: 65536, Pages: 64, EpochNS: 100, Backend: "uffd-wp-sync", Workload: "mytool run", Regions: []tracefmt.Region{}}, h)
 
+	// From stdin the memory grows with the highest page; comments work.
+	res = execBinaryStdin(t, dir, "# epoch_ns=100\n"+csv, "trace", "convert", "-", "grow.parquet")
+	require.Equal(t, 0, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "inferred -pages 10 from the highest page in -")
+	h, epochs3, err := tracefmt.ReadAll(filepath.Join(dir, "grow.parquet"))
+	require.NoError(t, err)
+	assert.EqualValues(t, 10, h.Pages)
+	assert.EqualValues(t, 100, h.EpochNS)
+	assert.Equal(t, epochs, epochs3)
+
 	// Stdin works when nothing needs inferring.
 	res = execBinaryStdin(t, dir, csv, "trace", "convert", "-pages", "10", "-epoch", "100ns", "-", "stdin.parquet")
 	require.Equal(t, 0, res.code, res.stderr)
@@ -147,9 +157,11 @@ func TestTraceConvertErrors(t *testing.T) {
 		{"only-one.csv"},
 		{"-to", "xml", "a", "b"},
 		{"-pages", "5", "a.parquet", "b.csv"},
-		{"-", "x.parquet"}, // stdin without -pages/-epoch
-		{"-", "x.csv"},     // Parquet from stdin
+		{"-", "x.csv"}, // Parquet from stdin
 	}
+	res := execBinaryStdin(t, dir, "t_ns,page\n1,2\n", "trace", "convert", "-", "x.parquet")
+	assert.Equal(t, 2, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "CSV on stdin without an epoch_ns comment needs -epoch")
 	for i, args := range usage {
 		res := execBinary(t, dir, append([]string{"trace", "convert"}, args...)...)
 		assert.Equal(t, 2, res.code, "case %d %v: %s", i, args, res.stderr)
