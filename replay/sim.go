@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"sync"
 
 	"github.com/microwiper/microwiper/algorithms"
 )
@@ -24,15 +25,17 @@ type Config struct {
 	// without auto-converge can go on forever): once a round would start
 	// at or after MaxNS of migration time, or after MaxRounds rounds, the
 	// engine forces the final round and marks the result ForcedStop. 0
-	// means the defaults, one hour and 10000 rounds.
+	// means the defaults: ten times the time to send memory once (at least
+	// a minute), and 10000 rounds.
 	MaxNS     int64
 	MaxRounds int
 }
 
 // Defaults for Config.MaxNS and Config.MaxRounds.
 const (
-	DefaultMaxNS     = int64(3600e9)
-	DefaultMaxRounds = 10000
+	DefaultMaxMemoryTimes = 10
+	MinMaxNS              = int64(60e9)
+	DefaultMaxRounds      = 10000
 )
 
 // Check reports the first bad field.
@@ -140,15 +143,21 @@ type sim struct {
 	sentByte int64
 
 	toSend, dirtied []int32 // round buffers, valid until the next round
+	bufs            *simBufs
 	batch           []int32
 }
 
 func newSim(tr *Trace, ev *Events, cfg Config, pol algorithms.Policy) *sim {
 	n := tr.Header.Pages
 	words := (n + 63) / 64
+	bufs, _ := bufPool.Get().(*simBufs)
+	if bufs == nil {
+		bufs = new(simBufs)
+	}
 	s := &sim{tr: tr, ev: ev, cfg: cfg, pol: pol, n: n,
-		srcVer: make([]uint32, n), dstVer: make([]uint32, n),
-		dirty: make([]uint64, words), pend: make([]uint64, words), hasData: make([]uint64, words),
+		srcVer: grow32(&bufs.srcVer, n), dstVer: grow32(&bufs.dstVer, n),
+		dirty: grow64(&bufs.dirty, words), pend: grow64(&bufs.pend, words), hasData: grow64(&bufs.hasData, words),
+		toSend: bufs.toSend[:0], bufs: bufs,
 		mig: algorithms.Migration{Pages: n, PageSize: tr.Header.PageSize, HeaderBytes: cfg.Link.HeaderBytes,
 			LinkBps: cfg.Link.Bps, RTTNS: cfg.Link.RTTNS},
 	}
@@ -171,6 +180,42 @@ func newSim(tr *Trace, ev *Events, cfg Config, pol algorithms.Policy) *sim {
 		}
 	})
 	return s
+}
+
+// simBufs are a simulation's per-page arrays, pooled so that a sweep of
+// runs reuses them instead of faulting in fresh memory each time.
+type simBufs struct {
+	srcVer, dstVer       []uint32
+	dirty, pend, hasData []uint64
+	toSend               []int32
+}
+
+var bufPool sync.Pool
+
+// grow32 returns (*b)[:n] cleared, reallocating when too small.
+func grow32(b *[]uint32, n int64) []uint32 {
+	if int64(cap(*b)) < n {
+		*b = make([]uint32, n)
+	}
+	*b = (*b)[:n]
+	clear(*b)
+	return *b
+}
+
+func grow64(b *[]uint64, n int64) []uint64 {
+	if int64(cap(*b)) < n {
+		*b = make([]uint64, n)
+	}
+	*b = (*b)[:n]
+	clear(*b)
+	return *b
+}
+
+// release returns the arrays to the pool; s must not be used after.
+func (s *sim) release() {
+	s.bufs.toSend = s.toSend
+	bufPool.Put(s.bufs)
+	s.bufs = nil
 }
 
 func setAll(b []uint64, n int64) {
@@ -207,6 +252,11 @@ func (s *sim) applyUntil(now int64) {
 // toSend the log's and the pending ones, and the pending set becomes
 // toSend.
 func (s *sim) readLog() {
+	if int64(cap(s.toSend)) < s.n {
+		// Round 1 lists every page: size the buffer once instead of
+		// growing it.
+		s.toSend = make([]int32, 0, s.n)
+	}
 	s.toSend, s.dirtied = s.toSend[:0], s.dirtied[:0]
 	for w, d := range s.dirty {
 		all := d | s.pend[w]
@@ -225,7 +275,7 @@ func (s *sim) readLog() {
 func (s *sim) run(ctx context.Context, res *Result) error {
 	maxNS, maxRounds := s.cfg.MaxNS, s.cfg.MaxRounds
 	if maxNS <= 0 {
-		maxNS = DefaultMaxNS
+		maxNS = max(DefaultMaxMemoryTimes*transferNS(s.n, s.mig.PageBits(), s.cfg.Link.Bps), MinMaxNS)
 	}
 	if maxRounds <= 0 {
 		maxRounds = DefaultMaxRounds
@@ -313,6 +363,7 @@ func (s *sim) run(ctx context.Context, res *Result) error {
 	res.DowntimeNS = downtime
 	res.TotalNS = s.now
 	res.Events = s.events
+	s.release()
 	if pauseAt > 0 {
 		res.Slowdown = s.ev.LostNS() / (float64(pauseAt) * s.ev.speed)
 	}
