@@ -85,6 +85,9 @@ func traceToCSV(in, out string, stdout io.Writer) (err error) {
 			if cerr := file.Close(); err == nil && cerr != nil {
 				err = fmt.Errorf("close %s: %w", out, cerr)
 			}
+			if err != nil {
+				os.Remove(out) // half a CSV would read as a shorter trace
+			}
 		}()
 		dst = file
 	}
