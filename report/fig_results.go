@@ -24,32 +24,83 @@ func (e *errPoints) add(x float64, s Summary) {
 	e.lo = append(e.lo, s.Lo)
 	e.hi = append(e.hi, s.Hi)
 }
+
+// spread returns the points whose interval has width: bars of zero width
+// would only strike through the markers.
+func (e *errPoints) spread() *errPoints {
+	out := &errPoints{}
+	for i := range e.lo {
+		if e.lo[i] != e.hi[i] {
+			out.xs = append(out.xs, e.xs[i])
+			out.ys = append(out.ys, e.ys[i])
+			out.lo = append(out.lo, e.lo[i])
+			out.hi = append(out.hi, e.hi[i])
+		}
+	}
+	return out
+}
+
 func (e *errPoints) Len() int                    { return len(e.xs) }
 func (e *errPoints) XY(i int) (float64, float64) { return e.xs[i], e.ys[i] }
 func (e *errPoints) YError(i int) (float64, float64) {
 	return e.ys[i] - e.lo[i], e.hi[i] - e.ys[i]
 }
 
-// useLogY switches an axis to a log scale when the values span more than
-// two decades and are all positive: downtimes of stop-and-copy and of a
-// good policy differ a hundredfold, and a linear axis would flatten the
-// ones that matter.
-func useLogY(a *plot.Axis, values []float64) bool {
+// useLogY switches an axis to a log scale when the positive values span
+// more than two decades: downtimes of stop-and-copy and of a good policy
+// differ a hundredfold, and a linear axis would flatten the ones that
+// matter. Zeros (a final round with nothing to send and no RTT) cannot sit
+// on a log axis; they are drawn on its floor, a decade below the smallest
+// positive value, and the floor is returned (0 for a linear axis).
+func useLogY(a *plot.Axis, values []float64, minRatio float64) (floor float64) {
 	lo, hi := math.Inf(1), math.Inf(-1)
+	zeros := false
 	for _, v := range values {
-		if math.IsNaN(v) {
-			continue
+		switch {
+		case math.IsNaN(v):
+		case v < 0:
+			return 0
+		case v == 0:
+			zeros = true
+		default:
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
-		if v <= 0 {
-			return false
-		}
-		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
-	if math.IsInf(lo, 0) || hi/lo < 100 {
-		return false
+	if math.IsInf(lo, 0) || hi/lo < minRatio {
+		return 0
 	}
 	setLog(a, lo, hi)
-	return true
+	if zeros {
+		a.Min /= 10
+		a.Tick.Marker = zeroFloorTicks{floor: a.Min}
+	}
+	return a.Min
+}
+
+// zeroFloorTicks are log ticks whose lowest decade is relabelled "0": it
+// holds the zeros, so the minor ticks between it and the next decade
+// would mislead.
+type zeroFloorTicks struct{ floor float64 }
+
+func (z zeroFloorTicks) Ticks(min, max float64) []plot.Tick {
+	out := []plot.Tick{{Value: z.floor, Label: "0"}}
+	for _, t := range (plot.LogTicks{Prec: -1}).Ticks(min, max) {
+		if t.Value >= 10*z.floor*0.999 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// clamp moves values at or below zero to floor, for a log axis.
+func (e *errPoints) clamp(floor float64) {
+	for _, s := range [][]float64{e.ys, e.lo, e.hi} {
+		for i, v := range s {
+			if v <= 0 {
+				s[i] = floor
+			}
+		}
+	}
 }
 
 func setLog(a *plot.Axis, lo, hi float64) {
@@ -135,8 +186,8 @@ func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) 
 		grid.Vertical.Color = nil
 		grid.Horizontal.Color = gridColor
 		p.Add(grid)
-		logY := useLogY(&p.Y, all)
-		if !logY {
+		floor := useLogY(&p.Y, all, 100)
+		if floor == 0 {
 			p.Y.Min = 0
 		}
 		for gi := 1; gi < len(g.Scenarios); gi++ {
@@ -151,8 +202,14 @@ func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) 
 			if pts == nil {
 				continue
 			}
-			eb, err := plotter.NewYErrorBars(pts)
-			if err == nil {
+			if floor > 0 {
+				pts.clamp(floor)
+			}
+			if sp := pts.spread(); sp.Len() > 0 {
+				eb, err := plotter.NewYErrorBars(sp)
+				if err != nil {
+					continue
+				}
 				eb.Color = st[l].Color
 				eb.Width = vg.Points(0.8)
 				eb.CapWidth = vg.Points(4)
@@ -208,7 +265,7 @@ func sweepFigure(g *Grouping) *Figure {
 	rows := (len(useKeys) + cols - 1) / cols
 	fig := &Figure{
 		Name:    "sweep",
-		Caption: "Downtime against link bandwidth (log-log), one line per algorithm; markers are medians, bars 95% confidence intervals.",
+		Caption: "Downtime against link bandwidth (log-log), one line per algorithm; markers are medians, bars 95% confidence intervals; on a log axis, zero downtimes sit on the bottom edge.",
 		Width:   vg.Length(math.Max(4.5, 3.2*float64(cols))) * vg.Inch,
 		Height:  vg.Length(0.5+2.6*float64(rows)) * vg.Inch,
 	}
@@ -223,6 +280,14 @@ func sweepFigure(g *Grouping) *Figure {
 			p.Add(grid)
 			var xs, ys []float64
 			for _, l := range g.Labels {
+				for _, sc := range panels[k] {
+					if cell := g.Cells[sc][l]; cell != nil {
+						ys = append(ys, cell.Downtime.Lo, cell.Downtime.Hi)
+					}
+				}
+			}
+			floor := useLogY(&p.Y, ys, 1)
+			for _, l := range g.Labels {
 				var pts errPoints
 				for _, sc := range panels[k] {
 					if cell := g.Cells[sc][l]; cell != nil {
@@ -233,9 +298,10 @@ func sweepFigure(g *Grouping) *Figure {
 					continue
 				}
 				sortErrPoints(&pts)
+				if floor > 0 {
+					pts.clamp(floor)
+				}
 				xs = append(xs, pts.xs...)
-				ys = append(ys, pts.lo...)
-				ys = append(ys, pts.hi...)
 				line, sc, err := plotter.NewLinePoints(&pts)
 				if err != nil {
 					continue
@@ -245,7 +311,11 @@ func sweepFigure(g *Grouping) *Figure {
 				line.Width = vg.Points(1)
 				sc.GlyphStyle = draw.GlyphStyle{Color: st[l].Color, Radius: vg.Points(2.2), Shape: st[l].Glyph}
 				p.Add(line, sc)
-				if eb, err := plotter.NewYErrorBars(&pts); err == nil {
+				if sp := pts.spread(); sp.Len() > 0 {
+					eb, err := plotter.NewYErrorBars(sp)
+					if err != nil {
+						continue
+					}
 					eb.Color = st[l].Color
 					eb.CapWidth = vg.Points(3)
 					p.Add(eb)
@@ -253,9 +323,10 @@ func sweepFigure(g *Grouping) *Figure {
 			}
 			if lo, hi := minMax(xs); lo > 0 {
 				setLog(&p.X, lo, hi)
+				p.X.Tick.Marker = valueTicks(xs)
 			}
-			if lo, hi := minMax(ys); lo > 0 && !math.IsInf(lo, 0) {
-				setLog(&p.Y, lo, hi)
+			if floor == 0 {
+				p.Y.Min = 0
 			}
 			plots = append(plots, p)
 		}
@@ -289,4 +360,24 @@ func minMax(vs []float64) (lo, hi float64) {
 		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
 	return lo, hi
+}
+
+// valueTicks labels a log axis at the values that were measured (the
+// bandwidths of a sweep) instead of at decades only.
+type valueTicks []float64
+
+func (v valueTicks) Ticks(min, max float64) []plot.Tick {
+	var out []plot.Tick
+	seen := map[float64]bool{}
+	for _, t := range (plot.LogTicks{Prec: -1}).Ticks(min, max) {
+		t.Label = ""
+		out = append(out, t)
+	}
+	for _, x := range v {
+		if !seen[x] && x >= min && x <= max {
+			seen[x] = true
+			out = append(out, plot.Tick{Value: x, Label: trimFloat(x)})
+		}
+	}
+	return out
 }

@@ -93,7 +93,7 @@ func roundsFigure(s *Set, g *Grouping, sc Scenario) *Figure {
 	dark := seriesStyle{Color: okBlack}
 	entries := []legendEntry{
 		{label: "pages sent", style: seriesStyle{Color: dark.Color, Glyph: draw.CircleGlyph{}}, line: true},
-		{label: "pages dirtied during the round", style: seriesStyle{Color: dark.Color, Dash: dashes[1]}, noGlyph: true},
+		{label: "pages dirtied during the round", style: seriesStyle{Color: dark.Color, Glyph: draw.RingGlyph{}, Dash: dashes[1]}, line: true},
 	}
 	fig := &Figure{
 		Name: "rounds",
@@ -121,9 +121,10 @@ func roundsFigure(s *Set, g *Grouping, sc Scenario) *Figure {
 			}
 			col := st[pn.label].Color
 			if len(dirt) > 0 {
-				l, _ := plotter.NewLine(dirt)
+				l, sc, _ := plotter.NewLinePoints(dirt)
 				l.Color, l.Dashes, l.Width = col, dashes[1], vg.Points(1)
-				p.Add(l)
+				sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(2), Shape: draw.RingGlyph{}}
+				p.Add(l, sc)
 			}
 			if len(sent) > 0 {
 				l, sc, _ := plotter.NewLinePoints(sent)

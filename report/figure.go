@@ -170,7 +170,9 @@ func drawThumb(c *draw.Canvas, e legendEntry, x, y vg.Length) {
 	}
 }
 
-// alignGrid draws plots in a grid of cols columns with aligned axes.
+// alignGrid draws plots in a grid of cols columns with aligned axes. Each
+// plot's Title is drawn in a band above its tile rather than by the plot,
+// so that titles line up even when the axes needed different room.
 func alignGrid(c draw.Canvas, plots []*plot.Plot, cols int) {
 	if len(plots) == 0 {
 		return
@@ -180,21 +182,32 @@ func alignGrid(c draw.Canvas, plots []*plot.Plot, cols int) {
 		cols = len(plots)
 	}
 	grid := make([][]*plot.Plot, rows)
+	titles := make([][]string, rows)
 	for r := range grid {
 		grid[r] = make([]*plot.Plot, cols)
+		titles[r] = make([]string, cols)
 		for k := range cols {
 			if i := r*cols + k; i < len(plots) {
 				grid[r][k] = plots[i]
+				titles[r][k] = plots[i].Title.Text
+				plots[i].Title.Text = ""
 			}
 		}
 	}
-	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(6), PadY: vg.Points(6), PadTop: vg.Points(2), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(6)}
+	titleSty := text.Style{Font: font.From(plot.DefaultFont, titleSize), Handler: plot.DefaultTextHandler, XAlign: draw.XCenter, YAlign: draw.YTop}
+	band := titleSty.Height("Mg") + vg.Points(3)
+	t := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(8), PadY: vg.Points(4) + band, PadTop: band, PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(8)}
 	cs := plot.Align(grid, t, c)
 	for r := range grid {
 		for k := range grid[r] {
-			if grid[r][k] != nil {
-				grid[r][k].Draw(cs[r][k])
+			p := grid[r][k]
+			if p == nil {
+				continue
 			}
+			p.Draw(cs[r][k])
+			da := p.DataCanvas(cs[r][k])
+			top := t.At(c, k, r).Max.Y + band
+			c.FillText(titleSty, vg.Point{X: (da.Min.X + da.Max.X) / 2, Y: top}, titles[r][k])
 		}
 	}
 }

@@ -145,7 +145,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 
 	doc.h(2, "Figures")
 	addFig(metricFigure(g, "downtime",
-		"Downtime per algorithm: median over repetitions (marker) with its 95% confidence interval (bars), grouped by scenario.",
+		"Downtime per algorithm: median over repetitions (marker) with its 95% confidence interval (bars, left out where every repetition agreed), grouped by scenario. On a log axis, zero downtimes sit on the bottom edge.",
 		"downtime (ms)", func(c *Cell) Summary { return c.Downtime }))
 	addFig(metricFigure(g, "pages",
 		"Pages sent per algorithm (all rounds, including the stop-and-copy round): median with 95% confidence interval.",
