@@ -77,9 +77,9 @@ func traceToCSV(in, out string, stdout io.Writer) (err error) {
 	defer r.Close()
 	var dst io.Writer = stdout
 	if out != "-" {
-		file, err := os.Create(out)
-		if err != nil {
-			return fmt.Errorf("create %s: %w", out, err)
+		file, cerr := os.Create(out)
+		if cerr != nil {
+			return fmt.Errorf("create %s: %w", out, cerr)
 		}
 		defer func() {
 			if cerr := file.Close(); err == nil && cerr != nil {

@@ -167,3 +167,15 @@ func TestTraceConvertErrors(t *testing.T) {
 		assert.Equal(t, 2, res.code, "case %d %v: %s", i, args, res.stderr)
 	}
 }
+
+// TestTraceConvertBrokenTraceToCSV: a trace that breaks an invariant half
+// way fails the conversion with the row, and leaves no partial CSV.
+func TestTraceConvertBrokenTraceToCSV(t *testing.T) {
+	dir := t.TempDir()
+	writeRawTrace(t, filepath.Join(dir, "broken.parquet"), goodMeta(), []badRow{{100, 1, 1}, {200, 2, 1}, {150, 3, 1}})
+	res := execBinary(t, dir, "trace", "convert", "broken.parquet", "broken.csv")
+	assert.Equal(t, 1, res.code)
+	assert.Contains(t, res.stderr, "row 2: rows not sorted by t_ns")
+	_, err := os.Stat(filepath.Join(dir, "broken.csv"))
+	assert.True(t, os.IsNotExist(err), "no partial CSV")
+}
