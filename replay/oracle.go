@@ -12,7 +12,8 @@ import (
 const maxOraclePoints = 20000
 
 // runOracle evaluates algorithms.Oracle's bound on a grid of switch-over
-// times T. Each group of events gets a sequence number; a page's release is
+// times T (the curve) and just before every event instant up to the
+// horizon (where the minimum lies). Each group of events gets a sequence number; a page's release is
 // the sequence of its last write, and count[seq] tracks how many pages have
 // their release there, so each T needs only a backward scan over recent
 // groups (algorithms.Unclean). Throttling does not apply: the oracle
@@ -48,26 +49,7 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 	var rel, cnt []int64
 	overhead := cfg.Link.RTTNS + cfg.ResumeOverheadNS
 	best := CurvePoint{DowntimeNS: math.MaxInt64}
-	for T := int64(0); ; T += step {
-		if T > horizon {
-			T = horizon
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for ev.next <= T {
-			m, ps := ev.Pop()
-			seq := int32(len(seqTime))
-			seqTime = append(seqTime, m)
-			seqCount = append(seqCount, int64(len(ps)))
-			for _, p := range ps {
-				if l := last[p]; l != 0 {
-					seqCount[l-1]--
-				}
-				last[p] = seq + 1
-			}
-			res.Events += int64(len(ps))
-		}
+	eval := func(T int64) CurvePoint {
 		// Releases at or after s, newest first, until s is far enough back
 		// that every page fits after it.
 		rel, cnt = rel[:0], cnt[:0]
@@ -83,12 +65,48 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 		}
 		u := algorithms.Unclean(rel, cnt, n, T, slots)
 		pt := CurvePoint{SwitchNS: T, Unclean: u, DowntimeNS: transferNS(u, pageBits, bps) + overhead}
-		res.Curve = append(res.Curve, pt)
 		if pt.DowntimeNS < best.DowntimeNS {
 			best = pt
 		}
-		if T == horizon {
+		return pt
+	}
+	// Between two event instants the bound only falls (more time, same
+	// releases), so besides the grid (the reported curve) the minimum is
+	// sought just before each event instant.
+	grid := int64(0)
+	for rounds := 0; ; rounds++ {
+		if rounds&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		next := ev.next
+		for grid <= horizon && grid < next {
+			res.Curve = append(res.Curve, eval(grid))
+			if grid == horizon {
+				grid++
+			} else {
+				grid = min(grid+step, horizon)
+			}
+		}
+		if next > horizon {
 			break
+		}
+		if next > 0 {
+			eval(next - 1)
+		}
+		for ev.next == next {
+			_, ps := ev.Pop()
+			seq := int32(len(seqTime))
+			seqTime = append(seqTime, next)
+			seqCount = append(seqCount, int64(len(ps)))
+			for _, p := range ps {
+				if l := last[p]; l != 0 {
+					seqCount[l-1]--
+				}
+				last[p] = seq + 1
+			}
+			res.Events += int64(len(ps))
 		}
 	}
 	res.PagesSent = n

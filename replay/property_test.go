@@ -210,3 +210,31 @@ func TestDeterminism(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, rounds)
 }
+
+// TestOracleIsLowerBound: on random traces the oracle's downtime is at
+// most every policy's, when its horizon covers their switch-over times.
+// QEMU is left out when zero pages (header-only sends) or throttling make
+// its final round cheaper than the oracle's model of it.
+func TestOracleIsLowerBound(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for i := range 150 {
+		tr := randomTrace(r)
+		cfg := randomConfig(r)
+		var results []*Result
+		var latest int64
+		for _, name := range policies {
+			pol := randomPolicy(r, name)
+			res, err := Sim{}.Run(context.Background(), tr, pol, cfg)
+			require.NoError(t, err)
+			if name == "qemu-precopy" && (tr.HasInitial || res.Slowdown != 0) {
+				continue
+			}
+			results = append(results, res)
+			latest = max(latest, res.RoundRows[len(res.RoundRows)-1].StartNS)
+		}
+		o := runAlg(t, tr, "oracle", cfg, "horizon", fmt.Sprintf("%dns", latest+1))
+		for _, res := range results {
+			require.LessOrEqual(t, o.DowntimeNS, res.DowntimeNS, "case %d: oracle above %s %s", i, res.Algorithm, res.Params)
+		}
+	}
+}

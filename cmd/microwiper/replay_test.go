@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/replay"
+	"github.com/microwiper/microwiper/tracefmt"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// writeReplayTrace writes a small writable-working-set trace: 512 pages,
+// 3 s in 100 ms epochs, pages 0..31 written every epoch and a rotating
+// handful of others.
+func writeReplayTrace(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "small.parquet")
+	w, err := tracefmt.Create(path, tracefmt.Header{PageSize: 4096, Pages: 512, EpochNS: int64(100 * time.Millisecond),
+		Backend: tracefmt.BackendSynthetic, Workload: "replay_test"}, tracefmt.WriterOptions{})
+	require.NoError(t, err)
+	for e := int64(1); e <= 30; e++ {
+		var ps []int64
+		for p := int64(0); p < 32; p++ {
+			ps = append(ps, p)
+		}
+		for k := int64(0); k < 5; k++ {
+			ps = append(ps, 64+(e*37+k*91)%448)
+		}
+		ps = sortUnique(ps)
+		require.NoError(t, w.WriteEpoch(e*int64(100*time.Millisecond), ps, nil))
+	}
+	require.NoError(t, w.Close())
+	return path
+}
+
+func sortUnique(ps []int64) []int64 {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j] < ps[j-1]; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+	out := ps[:0]
+	for i, p := range ps {
+		if i == 0 || p != ps[i-1] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+var benchLine = regexp.MustCompile(`^BenchmarkMigrate/trace=small/alg=[a-z0-9-]+/bw=(100Mbit|1Gbit)/rtt=1000000ns 1 \d+ ns/op \d+\.\d{3} downtime-ms \d+ pages-sent \d+ bytes-sent \d+ rounds$`)
+
+func TestReplayCLI(t *testing.T) {
+	trace := writeReplayTrace(t)
+	out := filepath.Join(t.TempDir(), "out")
+	res := execBinary(t, "", "replay", "-engine", "sim", "-alg", "all", "-bw", "100Mbit,1Gbit", "-rtt", "1ms", "-out", out, trace)
+	require.Equal(t, 0, res.code, res.stderr)
+	table, bench, ok := strings.Cut(res.stdout, "\n\n")
+	require.True(t, ok, "table and benchmark lines are separated by a blank line:\n%s", res.stdout)
+	checkGolden(t, "replay_table.golden", table+"\n")
+	lines := strings.Split(strings.TrimSpace(bench), "\n")
+	require.Len(t, lines, 2*len(algorithms.Names()))
+	for _, l := range lines {
+		assert.Regexp(t, benchLine, l)
+	}
+	runs, err := replay.ReadRuns(filepath.Join(out, "runs.parquet"))
+	require.NoError(t, err)
+	require.Len(t, runs, 2*len(algorithms.Names()))
+	for _, r := range runs {
+		assert.Equal(t, "small", r.Trace)
+		assert.Equal(t, "sim", r.Engine)
+		assert.Zero(t, r.LostPages)
+	}
+	rounds, err := replay.ReadRounds(filepath.Join(out, "rounds.parquet"))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, len(rounds), len(runs))
+	sum, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(sum), `"algorithm": "microwiper"`)
+}
+
+// TestReplayDeterministic: two runs write byte-identical result files.
+func TestReplayDeterministic(t *testing.T) {
+	trace := writeReplayTrace(t)
+	var dirs [2]string
+	for i := range dirs {
+		dirs[i] = filepath.Join(t.TempDir(), "out")
+		res := execBinary(t, "", "replay", "-alg", "all", "-bw", "100Mbit", "-dirty", "once", "-param", "microwiper.stripe_pages=4", "-out", dirs[i], trace)
+		require.Equal(t, 0, res.code, res.stderr)
+	}
+	for _, f := range []string{"runs.parquet", "rounds.parquet", "summary.json"} {
+		a, err := os.ReadFile(filepath.Join(dirs[0], f))
+		require.NoError(t, err)
+		b, err := os.ReadFile(filepath.Join(dirs[1], f))
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(a, b), "%s differs", f)
+	}
+}
+
+func TestReplayErrors(t *testing.T) {
+	trace := writeReplayTrace(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no trace", []string{"replay"}, 2, "no trace given"},
+		{"bare bandwidth", []string{"replay", "-bw", "100", trace}, 2, `-bw: "100" has no known unit`},
+		{"unknown alg", []string{"replay", "-alg", "fastest", trace}, 2, `unknown algorithm "fastest"`},
+		{"unknown engine", []string{"replay", "-engine", "warp", trace}, 2, `-engine "warp"`},
+		{"unknown param", []string{"replay", "-param", "microwiper.stripes=4", trace}, 2, `unknown parameter "stripes"`},
+		{"param syntax", []string{"replay", "-param", "stripe_pages=4", trace}, 2, "want alg.key=value"},
+		{"param type", []string{"replay", "-param", "microwiper.order=maybe", trace}, 2, "want true or false"},
+		{"param for absent alg", []string{"replay", "-alg", "xen-v2", "-param", "microwiper.order=false", trace}, 2, "not in -alg"},
+		{"bad dirty", []string{"replay", "-dirty", "sometimes", trace}, 2, "want continuous, once, end or exact"},
+		{"bad rtt", []string{"replay", "-rtt", "1", trace}, 2, `-rtt: "1" is not a duration`},
+		{"memory too small", []string{"replay", "-memory", "4KiB", trace}, 2, "smaller than the trace"},
+		{"bad speed", []string{"replay", "-speed", "0", trace}, 2, "-speed 0"},
+		{"missing file", []string{"replay", filepath.Join(t.TempDir(), "nope.parquet")}, 1, "open trace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := execBinary(t, "", tc.args...)
+			assert.Equal(t, tc.code, res.code, res.stderr)
+			assert.Contains(t, res.stderr, tc.msg)
+			assert.Equal(t, 1, strings.Count(res.stderr, "\n"), "one-line error: %q", res.stderr)
+		})
+	}
+}
+
+// TestReplayMemoryGrows: -memory adds untouched pages that must still be
+// sent once: stop-and-copy sends exactly memory/page size pages.
+func TestReplayMemoryGrows(t *testing.T) {
+	trace := writeReplayTrace(t)
+	out := filepath.Join(t.TempDir(), "out")
+	res := execBinary(t, "", "replay", "-alg", "stop-and-copy", "-memory", "4MiB", "-out", out, trace)
+	require.Equal(t, 0, res.code, res.stderr)
+	runs, err := replay.ReadRuns(filepath.Join(out, "runs.parquet"))
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	assert.Equal(t, int64(1024), runs[0].PagesSent)
+}
+
+func TestAlgorithmsCLI(t *testing.T) {
+	res := execBinary(t, "", "algorithms")
+	require.Equal(t, 0, res.code, res.stderr)
+	checkGolden(t, "algorithms.golden", res.stdout)
+	for _, n := range algorithms.Names() {
+		assert.Contains(t, res.stdout, n+": ")
+	}
+	res = execBinary(t, "", "algorithms", "nope")
+	assert.Equal(t, 2, res.code)
+	assert.Contains(t, res.stderr, `unknown algorithm "nope"`)
+}
