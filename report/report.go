@@ -286,6 +286,8 @@ func fmtSig(v float64) string {
 	}
 	a := math.Abs(v)
 	switch {
+	case v == math.Trunc(v) && a < 1e15:
+		return strconv.FormatFloat(v, 'f', 0, 64)
 	case a >= 100:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case a >= 10:

@@ -1,0 +1,117 @@
+package report
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadMergesShards(t *testing.T) {
+	runs, rounds := fixtureRuns()
+	s, err := Load(shard0, shard1)
+	require.NoError(t, err)
+	assert.Len(t, s.Runs, len(runs), "every run once")
+	assert.Equal(t, 4, s.Duplicates, "the four overlapping runs")
+	assert.Zero(t, s.Conflicts)
+	assert.Zero(t, s.OrphanRounds)
+	n := 0
+	for id, rs := range s.Rounds {
+		n += len(rs)
+		for i := range rs {
+			assert.Equal(t, id, rs[i].RunID)
+			assert.Equal(t, int64(i+1), rs[i].Round, "rounds sorted, none doubled by the overlap")
+		}
+	}
+	assert.Equal(t, len(rounds), n)
+
+	// The same directory twice is all duplicates.
+	s2, err := Load(shard0, shard0)
+	require.NoError(t, err)
+	s1, err := Load(shard0)
+	require.NoError(t, err)
+	assert.Equal(t, len(s1.Runs), len(s2.Runs))
+	assert.Equal(t, len(s1.Runs), s2.Duplicates)
+}
+
+func TestLoadConflictsAndOrphans(t *testing.T) {
+	runs, rounds := fixtureRuns()
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	changed := append([]Run(nil), runs[:2]...)
+	changed[0].DowntimeNS++
+	writeResultDir(t, a, runs[:2], rounds[:3])
+	writeResultDir(t, b, changed, append([]Round{{RunID: "nobody", Round: 1}}, rounds[:3]...))
+	s, err := Load(a, b)
+	require.NoError(t, err)
+	assert.Equal(t, 2, s.Duplicates)
+	assert.Equal(t, 1, s.Conflicts)
+	assert.Equal(t, 1, s.OrphanRounds)
+	assert.Equal(t, runs[0].DowntimeNS, s.Runs[0].DowntimeNS, "first directory wins")
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	noRounds := filepath.Join(dir, "norounds")
+	runs, _ := fixtureRuns()
+	writeResultDir(t, noRounds, runs[:3], nil)
+	s, err := Load(noRounds)
+	require.NoError(t, err, "rounds.parquet is optional")
+	assert.Empty(t, s.Rounds)
+
+	bad := runs[:1]
+	bad[0].BandwidthBps = 0
+	zeroBW := filepath.Join(dir, "zerobw")
+	writeResultDir(t, zeroBW, bad, nil)
+
+	type narrow struct {
+		RunID string `parquet:"run_id"`
+	}
+	missingCol := filepath.Join(dir, "missingcol")
+	require.NoError(t, os.MkdirAll(missingCol, 0o755))
+	require.NoError(t, writeParquetFile(filepath.Join(missingCol, "runs.parquet"), []narrow{{"x"}}))
+
+	garbage := filepath.Join(dir, "garbage")
+	require.NoError(t, os.MkdirAll(garbage, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(garbage, "runs.parquet"), []byte("PAR1 not really"), 0o644))
+
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+
+	for _, c := range []struct {
+		name, dir, want string
+	}{
+		{"missing directory", filepath.Join(dir, "nope"), "no such file"},
+		{"a file, not a directory", file, "not a directory"},
+		{"no runs.parquet", t.TempDir(), "runs.parquet"},
+		{"zero bandwidth", zeroBW, "row 0: run " + runs[0].RunID + ": bandwidth_bps = 0"},
+		{"missing column", missingCol, `missing column "trace"`},
+		{"not parquet", garbage, "runs.parquet"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(c.dir)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+	_, err = Load()
+	require.Error(t, err)
+}
+
+func TestVariantLabels(t *testing.T) {
+	s, err := Load(shard0, shard1)
+	require.NoError(t, err)
+	g := Group(s)
+	assert.Equal(t, []string{"xen-precopy", "microwiper (order=false)", "microwiper (order=true)", "stop-and-copy"}, g.Labels)
+	assert.True(t, g.Varies.Trace)
+	assert.True(t, g.Varies.Bandwidth)
+	assert.False(t, g.Varies.Engine)
+	assert.Len(t, g.Scenarios, 4)
+	c := g.Cells[g.Scenarios[0]]["microwiper (order=true)"]
+	require.NotNil(t, c)
+	assert.Len(t, c.Runs, 6)
+	assert.Equal(t, 6, c.Downtime.N)
+	assert.Less(t, c.Downtime.Lo, c.Downtime.Hi, "the fixture has spread")
+}
