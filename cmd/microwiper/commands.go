@@ -7,6 +7,7 @@ var commands = []command{
 	captureCommand,
 	replayCommand,
 	reportCommand,
+	compareCommand,
 	serveCommand,
 	algorithmsCommand,
 	traceCommand,
