@@ -43,24 +43,21 @@ func (o *Oracle) Check() error {
 	return nil
 }
 
-// Unclean returns how many pages cannot be clean at T: given, for the
-// pages released after time 0, their release times in descending order
-// (rel), n pages in all and a send time of cost ns per page, it is
-// max(0, max over s of N(s) - floor((T - s)/cost)), where N(s) counts the
-// pages released at or after s (N(0) = n). A page released at s can only
-// be sent in [s, T], which holds floor((T-s)/cost) sends; the greedy
-// release-order schedule meets this bound (a Hall-type argument for unit
-// jobs), so it is exact. The scan stops once (T-s)/cost exceeds n.
-func Unclean(rel []int64, counts []int64, n, T, cost int64) int64 {
-	worst := n - T/cost
+// Unclean returns how many pages cannot be clean at switch-over time T.
+// rel lists, newest first, the distinct release times after 0 of the n
+// pages, counts how many pages each has; slots(dt) is how many page sends
+// fit in dt ns. The result is max(0, max over s of N(s) - slots(T-s)), where
+// N(s) counts the pages released at or after s (N(0) = n): pages released
+// at s can only be sent in [s, T]. The greedy release-order schedule meets
+// this bound (a Hall-type argument for unit jobs with a common deadline), so
+// it is exact. Callers may cut rel where slots(T-s) >= n: no earlier s can
+// raise the maximum.
+func Unclean(rel, counts []int64, n, T int64, slots func(dt int64) int64) int64 {
+	worst := n - slots(T)
 	var N int64
 	for i, s := range rel {
 		N += counts[i]
-		slots := (T - s) / cost
-		if slots >= n {
-			break
-		}
-		worst = max(worst, N-slots)
+		worst = max(worst, N-slots(T-s))
 	}
 	return max(worst, 0)
 }

@@ -78,6 +78,8 @@ func Set(t Tunable, key, value string) error {
 			continue
 		}
 		fv := v.Field(i)
+		old := reflect.New(fv.Type()).Elem()
+		old.Set(fv)
 		bad := func(want string) error {
 			return fmt.Errorf("parameter %s = %q: want %s", key, value, want)
 		}
@@ -113,7 +115,8 @@ func Set(t Tunable, key, value string) error {
 		}
 		if c, ok := t.(interface{ Check() error }); ok {
 			if err := c.Check(); err != nil {
-				return err
+				fv.Set(old) // a refused value must not stick
+				return fmt.Errorf("parameter %s = %q: %w", key, value, err)
 			}
 		}
 		return nil

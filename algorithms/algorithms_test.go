@@ -1,0 +1,170 @@
+package algorithms
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRegistry(t *testing.T) {
+	for _, n := range Names() {
+		a, err := New(n)
+		require.NoError(t, err)
+		assert.Equal(t, n, a.Name())
+		assert.NotEmpty(t, Describe(n))
+		_, isPolicy := a.(Policy)
+		_, isBound := a.(Bound)
+		assert.True(t, isPolicy != isBound, "%s is exactly one of Policy, Bound", n)
+		for _, p := range Params(a) {
+			assert.NotEmpty(t, p.Doc, "%s.%s has no doc", n, p.Key)
+			require.NoError(t, Set(a, p.Key, p.Default), "%s.%s: default %q must read back", n, p.Key, p.Default)
+		}
+	}
+	_, err := New("fastest")
+	assert.ErrorContains(t, err, `unknown algorithm "fastest" (known: xen-precopy`)
+}
+
+func TestSet(t *testing.T) {
+	w := NewMicrowiper()
+	require.NoError(t, Set(w, "stripe_pages", "64"))
+	require.NoError(t, Set(w, "order", "false"))
+	assert.Equal(t, int64(64), w.P.StripePages)
+	assert.False(t, w.P.Order)
+	assert.ErrorContains(t, Set(w, "stripes", "1"), `unknown parameter "stripes" (known: stripe_pages, bandwidth`)
+	assert.ErrorContains(t, Set(w, "stripe_pages", "many"), "want an integer")
+	assert.ErrorContains(t, Set(w, "stripe_pages", "-1"), "want 0 (automatic) or more")
+	assert.ErrorContains(t, Set(w, "bandwidth", "guess"), "want measured or link")
+	q := NewQemuPrecopy()
+	require.NoError(t, Set(q, "downtime_limit", "30ms"))
+	assert.Equal(t, "30ms", q.P.DowntimeLimit.String())
+	assert.ErrorContains(t, Set(q, "downtime_limit", "30"), "want a duration")
+	assert.ErrorContains(t, Set(q, "throttle_max", "100"), "<= 99")
+	assert.Equal(t, `{"step":"0s","horizon":"0s"}`, ParamsJSON(NewOracle()))
+}
+
+// TestXenStop checks each clause of the stop test on the round just
+// finished.
+func TestXenStop(t *testing.T) {
+	x := NewXenPrecopy()
+	x.Begin(Migration{Pages: 100, PageSize: 4096, LinkBps: 1e9})
+	to := []int32{1, 2, 3}
+	for _, tc := range []struct {
+		name string
+		r    Round
+		stop bool
+	}{
+		{"round 1 never stops", Round{Number: 1, ToSend: to}, false},
+		{"busy round goes on", Round{Number: 2, ToSend: to, Last: RoundStats{Number: 1, Sent: 40, Skipped: 10}}, false},
+		{"fewer than 50 sent+skipped", Round{Number: 2, ToSend: to, Last: RoundStats{Number: 1, Sent: 40, Skipped: 9}}, true},
+		{"29 rounds", Round{Number: 30, ToSend: to, Last: RoundStats{Number: 29, Sent: 100}}, true},
+		{"28 rounds", Round{Number: 29, ToSend: to, Last: RoundStats{Number: 28, Sent: 100}}, false},
+		{"3x memory", Round{Number: 5, SentPages: 301, ToSend: to, Last: RoundStats{Number: 4, Sent: 100}}, true},
+		{"exactly 3x", Round{Number: 5, SentPages: 300, ToSend: to, Last: RoundStats{Number: 4, Sent: 100}}, false},
+	} {
+		p := x.PlanRound(&tc.r)
+		assert.Equal(t, tc.stop, p.Stop, tc.name)
+		if !p.Stop {
+			assert.Equal(t, to, p.Order, tc.name)
+			assert.True(t, p.Peek, tc.name)
+			assert.Equal(t, 1024, p.BatchPages, tc.name)
+		}
+	}
+}
+
+// TestMicrowiperPlan: 32 pages in stripes of 8 at a link of 1000 pages/s
+// (bandwidth=link). The last round lasted 10 ms and dirtied stripe 0 fully
+// (800 pages/s), stripe 1 once (100/s), stripe 3 three times (300/s);
+// 60 pages were sent, so Xen's stop test does not fire.
+// Walk coldest first over the stripes holding pages to send (0, 1, 3):
+// 1 (100), 3 (400), 0 (1200 > 1000: held).
+func TestMicrowiperPlan(t *testing.T) {
+	w := NewMicrowiper()
+	require.NoError(t, Set(w, "stripe_pages", "8"))
+	require.NoError(t, Set(w, "bandwidth", "link"))
+	w.Begin(Migration{Pages: 32, PageSize: 4096, LinkBps: 4096 * 8 * 1000})
+	dirtied := []int32{0, 1, 2, 3, 4, 5, 6, 7, 9, 24, 25, 26}
+	r := Round{Number: 2, ToSend: dirtied, Dirtied: dirtied, Last: RoundStats{Number: 1, Sent: 60, DurationNS: 10e6}}
+	p := w.PlanRound(&r)
+	assert.Equal(t, []int32{9, 24, 25, 26}, p.Order)
+	require.NoError(t, Set(w, "throttle", "false"))
+	p = w.PlanRound(&r)
+	assert.Equal(t, []int32{9, 24, 25, 26, 0, 1, 2, 3, 4, 5, 6, 7}, p.Order, "order alone: coldest first, nothing held")
+	require.NoError(t, Set(w, "throttle", "true"))
+	require.NoError(t, Set(w, "order", "false"))
+	p = w.PlanRound(&r)
+	assert.Equal(t, []int32{0, 1, 2, 3, 4, 5, 6, 7, 9}, p.Order, "index order: 0 (800/s), 1 (900/s) admitted, 3 (1200/s) held")
+	require.NoError(t, Set(w, "throttle", "false"))
+	p = w.PlanRound(&r)
+	assert.Equal(t, dirtied, p.Order, "both off: plain pre-copy")
+}
+
+// TestMicrowiperDefaultStripes: pages/1024, at least 1.
+func TestMicrowiperDefaultStripes(t *testing.T) {
+	for pages, want := range map[int64]int64{32768: 32, 1 << 20: 1024, 100: 1, 5000: 4} {
+		w := NewMicrowiper()
+		w.Begin(Migration{Pages: pages, PageSize: 4096, LinkBps: 1e9})
+		assert.Equal(t, want, w.StripePages(), "pages=%d", pages)
+	}
+}
+
+// TestQemuAutoConverge: with periods longer than sync_period in which more
+// was dirtied than half of what was sent, the throttle goes 20, 30, ...
+// after every second high period, and caps at 99; a low period resets the
+// count.
+func TestQemuAutoConverge(t *testing.T) {
+	q := NewQemuPrecopy()
+	require.NoError(t, Set(q, "auto_converge", "true"))
+	q.Begin(Migration{Pages: 1000, PageSize: 4096, LinkBps: 1e9})
+	many := make([]int32, 900)
+	for i := range many {
+		many[i] = int32(i)
+	}
+	now, sent := int64(0), int64(0)
+	step := func(dirtied []int32) int {
+		now += 1_100_000_000
+		sent += 1000 * 4096
+		p := q.PlanRound(&Round{Number: 2, NowNS: now, SentBytes: sent, ToSend: many, Dirtied: dirtied})
+		return p.ThrottlePct
+	}
+	assert.Equal(t, 0, step(many))
+	assert.Equal(t, 20, step(many))
+	assert.Equal(t, 20, step(many))
+	assert.Equal(t, 30, step(many))
+	assert.Equal(t, 30, step(nil), "low period")
+	assert.Equal(t, 30, step(many), "count restarted")
+	assert.Equal(t, 40, step(many))
+	for range 40 {
+		step(many)
+	}
+	assert.Equal(t, 99, q.ThrottlePct())
+}
+
+// FuzzSet: no key or value panics, and an accepted value reads back through
+// Params and Set unchanged.
+func FuzzSet(f *testing.F) {
+	f.Add("microwiper", "stripe_pages", "64")
+	f.Add("qemu-precopy", "downtime_limit", "300ms")
+	f.Add("xen-precopy", "skip", "false")
+	f.Add("oracle", "step", "-1s")
+	f.Fuzz(func(t *testing.T, name, key, value string) {
+		a, err := New(name)
+		if err != nil {
+			return
+		}
+		if Set(a, key, value) != nil {
+			return
+		}
+		for _, p := range Params(a) {
+			if p.Key == key {
+				b, _ := New(name)
+				if err := Set(b, key, p.Default); err != nil {
+					t.Fatalf("%s.%s = %q accepted, but its formatted form %q is refused: %v", name, key, value, p.Default, err)
+				}
+				if ParamsJSON(a) != ParamsJSON(b) {
+					t.Fatalf("%s.%s = %q does not round-trip: %s vs %s", name, key, value, ParamsJSON(a), ParamsJSON(b))
+				}
+			}
+		}
+	})
+}
