@@ -24,8 +24,8 @@ func fixtureRuns() ([]Run, []Round) {
 	var rounds []Round
 	type alg struct {
 		name, params string
-		down, pages   float64 // downtime ms and pages at 1Gbit on trace kv
-		nrounds       int64
+		down, pages  float64 // downtime ms and pages at 1Gbit on trace kv
+		nrounds      int64
 	}
 	algs := []alg{
 		{"xen-precopy", `{"max_rounds":"29","skip":"true"}`, 80, 70000, 5},
