@@ -149,8 +149,14 @@ func TestEveryPolicyNoLostUpdates(t *testing.T) {
 
 // TestAgreesWithSim runs every policy on the same trace at 100 Mbit/s in
 // both engines: downtime and pages sent must agree within 10%.
+//
+// The trace keeps every policy's decisions clear of knife edges: with a
+// hot set of 192 pages QEMU's switch-over test passes by under 2% at one
+// batch, and a millisecond of real-time jitter flips it (a different final
+// round, 15-25% more downtime). With 256 hot pages the closest decision
+// has a 7% margin.
 func TestAgreesWithSim(t *testing.T) {
-	tr := hotColdTrace(t, 2048, 300, 192, 6, 2)
+	tr := hotColdTrace(t, 2048, 300, 256, 6, 2)
 	var table strings.Builder
 	fmt.Fprintf(&table, "%-8s %-14s %12s %12s %7s %10s %10s %7s\n", "link", "policy", "sim-down-ms", "sock-down-ms", "diff", "sim-pages", "sock-pages", "diff")
 	for _, link := range []string{LinkLoopback, LinkNetns} {

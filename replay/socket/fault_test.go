@@ -205,6 +205,33 @@ func TestHandshakeRefused(t *testing.T) {
 			assert.Contains(t, w.Message, tc.want)
 		})
 	}
+	t.Run("budget held by another session", func(t *testing.T) {
+		hello := func(pages uint64) []byte {
+			return wire.AppendHello(nil, wire.Hello{Version: wire.Version, PageSize: 4096, Pages: pages, BatchPages: 1, Token: "sesame"})
+		}
+		welcome := func(c net.Conn) wire.Welcome {
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+			f, err := wire.NewReader(c, wire.MaxVerifyFrame).Next()
+			require.NoError(t, err)
+			w, err := wire.ParseWelcome(f.Payload)
+			require.NoError(t, err)
+			return w
+		}
+		first, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer first.Close()
+		_, err = first.Write(hello(1536)) // 6 MiB of the 8 MiB budget
+		require.NoError(t, err)
+		require.Equal(t, wire.StatusOK, welcome(first).Status)
+		second, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer second.Close()
+		_, err = second.Write(hello(1024)) // 4 MiB more
+		require.NoError(t, err)
+		w := welcome(second)
+		assert.Equal(t, wire.StatusUnavailable, w.Status)
+		assert.Contains(t, w.Message, "held by other sessions")
+	})
 	t.Run("silent client", func(t *testing.T) {
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
