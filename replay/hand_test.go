@@ -233,3 +233,26 @@ func TestOracleHand(t *testing.T) {
 	assert.Equal(t, 10*ms, res.TotalNS)
 	assert.Equal(t, []row{{0, 10, 10, 0, 0, 0, 0}, {10, 0, 0, 0, 0, 0, 0}}, rowsOf(res))
 }
+
+// TestAutoConvergeSlowsTrace: 100 pages all rewritten every 10 ms on a
+// link of 1000 pages/s never converge under a 30 ms downtime limit. Without auto-converge QEMU runs
+// into the engine's cap (forced stop, no slowdown); with it the throttle
+// steps up at 1 s syncs and the workload loses trace time.
+func TestAutoConvergeSlowsTrace(t *testing.T) {
+	all := make([]int32, 100)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	tr := newTestTrace(t, 100, epoch{10, all})
+	cfg := handConfig(0, Continuous, Loop)
+	cfg.MaxNS = 30e9
+	off := runAlg(t, tr, "qemu-precopy", cfg, "max_wait", "1ms", "downtime_limit", "30ms")
+	assert.True(t, off.ForcedStop)
+	assert.Zero(t, off.Slowdown)
+	on := runAlg(t, tr, "qemu-precopy", cfg, "max_wait", "1ms", "downtime_limit", "30ms", "auto_converge", "true")
+	t.Logf("auto-converge: slowdown %.3f, forced %v, total %d ms, pages %d", on.Slowdown, on.ForcedStop, on.TotalNS/ms, on.PagesSent)
+	assert.Greater(t, on.Slowdown, 0.3)
+	assert.False(t, on.ForcedStop, "throttling makes it converge")
+	assert.Less(t, on.Slowdown, 1.0)
+	assert.Less(t, on.PagesSent, off.PagesSent)
+}
