@@ -188,7 +188,7 @@ func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) 
 		p.Add(grid)
 		floor := useLogY(&p.Y, all, 100)
 		if floor == 0 {
-			p.Y.Min = 0
+			padLinear(&p.Y, all)
 		}
 		for gi := 1; gi < len(g.Scenarios); gi++ {
 			sep, _ := plotter.NewLine(plotter.XYs{{X: float64(gi) - 0.5, Y: p.Y.Min}, {X: float64(gi) - 0.5, Y: p.Y.Max}})
@@ -326,7 +326,7 @@ func sweepFigure(g *Grouping) *Figure {
 				p.X.Tick.Marker = valueTicks(xs)
 			}
 			if floor == 0 {
-				p.Y.Min = 0
+				padLinear(&p.Y, ys)
 			}
 			plots = append(plots, p)
 		}
@@ -380,4 +380,22 @@ func (v valueTicks) Ticks(min, max float64) []plot.Tick {
 		}
 	}
 	return out
+}
+
+// padLinear gives a linear axis 8% of room beyond the data on each side,
+// so that markers at the extremes are not cut by the frame, and keeps a
+// non-negative quantity's axis from dipping below zero.
+func padLinear(a *plot.Axis, values []float64) {
+	lo, hi := minMax(values)
+	if math.IsInf(lo, 0) {
+		return
+	}
+	pad := 0.08 * (hi - lo)
+	if pad == 0 {
+		pad = 0.08 * math.Max(math.Abs(hi), 1)
+	}
+	a.Min, a.Max = lo-pad, hi+pad
+	if lo >= 0 && a.Min < 0 {
+		a.Min = 0
+	}
 }

@@ -55,11 +55,14 @@ type Grouping struct {
 	Varies struct{ Trace, Bandwidth, RTT, DirtyModel, Engine bool }
 	// LabelAlgorithm maps each label to its algorithm.
 	LabelAlgorithm map[string]string
+	// Default marks the labels that ran with the algorithm's default
+	// parameters; they keep the algorithm's colour in figures.
+	Default map[string]bool
 }
 
 // Group arranges the runs of a set by scenario and algorithm label.
 func Group(s *Set) *Grouping {
-	g := &Grouping{Cells: map[Scenario]map[string]*Cell{}, LabelAlgorithm: map[string]string{}}
+	g := &Grouping{Cells: map[Scenario]map[string]*Cell{}, LabelAlgorithm: map[string]string{}, Default: map[string]bool{}}
 	labels := variantLabels(s.Runs)
 	vals := map[string]map[any]bool{}
 	note := func(k string, v any) {
@@ -77,6 +80,7 @@ func Group(s *Set) *Grouping {
 		note("engine", r.Engine)
 		label := labels[runVariant(r)]
 		g.LabelAlgorithm[label] = r.Algorithm
+		g.Default[label] = isDefault(r.Algorithm, r.Params)
 		m := g.Cells[sc]
 		if m == nil {
 			m = map[string]*Cell{}
@@ -160,6 +164,26 @@ func Delta(v, base float64) float64 {
 		return math.NaN()
 	}
 	return (v - base) / base * 100
+}
+
+// isDefault reports whether params (JSON) sets no parameter of a
+// registered algorithm to anything but its default. Unknown algorithms and
+// unreadable params are not default.
+func isDefault(alg, params string) bool {
+	a, err := algorithms.New(alg)
+	if err != nil {
+		return false
+	}
+	got := flatParams(params)
+	if got == nil {
+		return false
+	}
+	for _, p := range algorithms.Params(a) {
+		if v, ok := got[p.Key]; ok && v != p.Default {
+			return false
+		}
+	}
+	return true
 }
 
 type variant struct{ alg, params string }

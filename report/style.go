@@ -52,15 +52,19 @@ type seriesStyle struct {
 }
 
 // styles assigns a style to every label: registered algorithms get their
-// fixed colour, a variant of one gets the spare colours and a dashed line,
+// fixed colour (for an algorithm run with several parameter sets, the one
+// with the defaults does), other variants get the spare colours and a
+// dashed line,
 // and shapes differ so that no two labels look alike in greyscale.
 func styles(g *Grouping) map[string]seriesStyle {
 	out := map[string]seriesStyle{}
 	spare := 0
+	taken := map[string]bool{}
 	for i, l := range g.Labels {
 		alg := g.LabelAlgorithm[l]
 		s := seriesStyle{Glyph: glyphs[i%len(glyphs)]}
-		if c, ok := algorithmColors[alg]; ok && l == alg {
+		if c, ok := algorithmColors[alg]; ok && (l == alg || g.Default[l] && !taken[alg]) {
+			taken[alg] = true
 			s.Color = c
 		} else {
 			s.Color = spareColors[spare%len(spareColors)]
