@@ -216,11 +216,16 @@ func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files 
 		return
 	}
 	win := time.Duration(st.window)
-	secs := win.Seconds()
 	fmt.Fprintf(w, "\ndirty rate and writable working set per %v window (%d windows)\n", win, len(st.binRows))
+	// The last window may be cut short by the end of the trace: rates
+	// divide by the time each window actually covers.
+	end := func(bin int) int64 {
+		return min(int64(bin+1)*st.window, max(st.lastT, int64(bin)*st.window+h.EpochNS))
+	}
+	covered := func(from, to int) float64 { return float64(end(to-1)-int64(from)*st.window) / 1e9 }
 	rates := make([]float64, len(st.binRows))
 	for i, n := range st.binRows {
-		rates[i] = float64(n) / secs
+		rates[i] = float64(n) / covered(i, i+1)
 	}
 	fmt.Fprintf(w, "  %-9s %s\n", "rate", sparkline(rates, 64))
 	if st.binWWS != nil {
@@ -248,12 +253,12 @@ func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files 
 				wwsMax = max(wwsMax, st.binWWS[k])
 			}
 		}
-		span := fmt.Sprintf("%v-%v", time.Duration(int64(i)*st.window), time.Duration(int64(j)*st.window))
+		span := fmt.Sprintf("%v-%v", time.Duration(int64(i)*st.window), time.Duration(end(j-1)))
 		wws := "-"
 		if st.binWWS != nil {
 			wws = fmt.Sprint(wwsMax)
 		}
-		fmt.Fprintf(w, "  %-17s %14.0f %12s\n", span, float64(rows)/(float64(j-i)*secs), wws)
+		fmt.Fprintf(w, "  %-17s %14.0f %12s\n", span, float64(rows)/covered(i, j), wws)
 	}
 	if per > 1 {
 		fmt.Fprintf(w, "  (each line merges %d windows: mean rate, max wws)\n", per)

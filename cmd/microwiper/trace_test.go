@@ -105,6 +105,31 @@ func TestTraceInfoGolden(t *testing.T) {
 	}
 }
 
+// TestTraceInfoCapturedGolden covers the metadata a capture fills in:
+// kernel, start time and the region table.
+func TestTraceInfoCapturedGolden(t *testing.T) {
+	dir := t.TempDir()
+	h := tracefmt.Header{
+		PageSize: 4096, Pages: 300, EpochNS: 100e6, Backend: tracefmt.BackendUffdAsync,
+		Workload: "redis-server --port 7000", Kernel: "6.18.0",
+		StartedAt: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC),
+		Regions: []tracefmt.Region{
+			{FirstPage: 0, Pages: 100, StartAddr: 0x555555554000, Perms: "rw-p", Path: "[heap]"},
+			{FirstPage: 100, Pages: 200, StartAddr: 0x7ffff7a00000, Perms: "rw-p"},
+		},
+	}
+	w, err := tracefmt.Create(filepath.Join(dir, "captured.parquet"), h, tracefmt.WriterOptions{})
+	require.NoError(t, err)
+	require.NoError(t, w.WriteInitial([]int64{0, 1, 2, 100, 101}))
+	for k := int64(1); k <= 25; k++ {
+		require.NoError(t, w.WriteEpoch(k*100e6, []int64{k % 3, 100 + k, 250 + k%7}, nil))
+	}
+	require.NoError(t, w.Close())
+	res := execBinary(t, dir, "trace", "info", "captured.parquet")
+	require.Equal(t, 0, res.code, res.stderr)
+	checkGolden(t, "trace_info_captured.golden", res.stdout)
+}
+
 func TestTraceInfoErrors(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "junk.parquet"), []byte("not parquet at all"), 0o644))
