@@ -102,17 +102,22 @@ func (s *senderConn) unsent() int {
 
 // drain waits until the kernel has delivered everything written, so the
 // engine's clock stands where the wire is (the simulator's view: a page is
-// sent when its last bit has left). It gives up after the timeout.
+// sent when its last bit has left). It gives up when nothing moves for the
+// timeout.
 func (s *senderConn) drain(ctx context.Context) error {
-	deadline := time.Now().Add(s.timeout)
-	for s.unsent() > 0 {
+	last, deadline := s.unsent(), time.Now().Add(s.timeout)
+	for last > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("link stalled: %d bytes undelivered for %v (--timeout)", s.unsent(), s.timeout)
-		}
 		time.Sleep(100 * time.Microsecond)
+		n := s.unsent()
+		if n < last {
+			deadline = time.Now().Add(s.timeout)
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("link stalled: no progress for %v (--timeout), %d bytes undelivered", s.timeout, n)
+		}
+		last = n
 	}
 	return nil
 }

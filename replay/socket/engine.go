@@ -565,6 +565,13 @@ func (m *migration) sync(ctx context.Context) error {
 }
 
 func (m *migration) endRound(round int, final bool) error {
+	// On a kernel-shaped link the acknowledgement can only come once the
+	// queued bytes are through; waiting for them here first keeps the
+	// ack's read deadline about the receiver alone, however much the queue
+	// still holds.
+	if err := m.sync(context.Background()); err != nil {
+		return err
+	}
 	err := m.conn.endRound(wire.RoundEnd{Round: uint32(round), Pages: m.roundPages, Final: final})
 	m.roundPages = 0
 	return err
