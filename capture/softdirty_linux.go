@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -51,7 +52,9 @@ func probeSoftDirty() error {
 // soft-dirty has no atomic read-and-clear.
 type softDirtyTracker struct {
 	pid     int
-	pagemap *os.File
+	pagemap io.ReaderAt
+	closer  io.Closer
+	maps    func() ([]Mapping, error)
 	refs    string
 	idx     *Index
 	filter  Filter
@@ -73,7 +76,7 @@ func newSoftDirtyTracker(pid int, opts TrackerOptions, log *slog.Logger) (*softD
 		return nil, fmt.Errorf("open %s: %w", name, procErr(err))
 	}
 	ps := uint64(os.Getpagesize())
-	t := &softDirtyTracker{pid: pid, pagemap: f, refs: fmt.Sprintf("/proc/%d/clear_refs", pid), idx: NewIndex(ps),
+	t := &softDirtyTracker{pid: pid, pagemap: f, closer: f, maps: func() ([]Mapping, error) { return readMaps(pid) }, refs: fmt.Sprintf("/proc/%d/clear_refs", pid), idx: NewIndex(ps),
 		filter: opts.Filter, pageSz: ps, buf: make([]byte, 8<<16), log: log}
 	if _, err := t.scan(true); err != nil {
 		f.Close()
@@ -86,7 +89,7 @@ func newSoftDirtyTracker(pid int, opts TrackerOptions, log *slog.Logger) (*softD
 func (t *softDirtyTracker) Backend() string  { return tracefmt.BackendSoftDirty }
 func (t *softDirtyTracker) Initial() []int64 { return t.initial }
 func (t *softDirtyTracker) Index() *Index    { return t.idx }
-func (t *softDirtyTracker) Close() error     { return t.pagemap.Close() }
+func (t *softDirtyTracker) Close() error     { return t.closer.Close() }
 
 func (t *softDirtyTracker) Scan() (Scan, error) {
 	grew, err := t.scan(false)
@@ -97,7 +100,7 @@ func (t *softDirtyTracker) Scan() (Scan, error) {
 // holding data; later, the soft-dirty pages, and every page holding data in
 // a range not seen before.
 func (t *softDirtyTracker) scan(initial bool) (bool, error) {
-	ms, err := readMaps(t.pid)
+	ms, err := t.maps()
 	if err != nil {
 		return false, err
 	}
@@ -110,7 +113,12 @@ func (t *softDirtyTracker) scan(initial bool) (bool, error) {
 		}
 		s := span{m.Start, m.End}
 		alive = alive.add(s)
-		isNew := len(t.known.minus(s)) > 0
+		// Pages of the mapping not seen before (a new mapping, or a grown
+		// heap's new part) count when they hold data.
+		var fresh spanSet
+		for _, f := range t.known.minus(s) {
+			fresh = fresh.add(f)
+		}
 		if t.idx.Cover(m) {
 			grew = true
 		}
@@ -122,8 +130,10 @@ func (t *softDirtyTracker) scan(initial bool) (bool, error) {
 			}
 			es, _ := DecodePagemap(b)
 			for i, e := range es {
-				if (initial || isNew) && e.HasData() || !initial && !isNew && e.SoftDirty() {
-					if p, ok := t.idx.Page(a + uint64(i)*t.pageSz); ok {
+				addr := a + uint64(i)*t.pageSz
+				isNew := initial || fresh.contains(addr)
+				if isNew && e.HasData() || !isNew && e.SoftDirty() {
+					if p, ok := t.idx.Page(addr); ok {
 						t.out = append(t.out, p)
 					}
 				}

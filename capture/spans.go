@@ -81,3 +81,9 @@ func (s spanSet) remove(x span) spanSet {
 	}
 	return out
 }
+
+// contains reports whether a is in s.
+func (s spanSet) contains(a uint64) bool {
+	i := sort.Search(len(s), func(i int) bool { return s[i].end > a })
+	return i < len(s) && s[i].start <= a
+}

@@ -163,6 +163,10 @@ func TestSpanSet(t *testing.T) {
 	assert.Empty(t, s.minus(span{12, 18}))
 	assert.Equal(t, spanSet{{15, 25}, {30, 35}}, s.intersect(spanSet{{15, 35}}))
 	assert.Equal(t, spanSet{{10, 12}, {18, 25}, {30, 40}}, s.remove(span{12, 18}))
+	assert.True(t, s.contains(10))
+	assert.False(t, s.contains(25))
+	assert.False(t, s.contains(5))
+	assert.True(t, s.contains(39))
 }
 
 func TestDecodePagemapFixtures(t *testing.T) {
