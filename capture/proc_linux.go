@@ -3,7 +3,9 @@ package capture
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -29,6 +31,52 @@ func readMaps(pid int) ([]Mapping, error) {
 	}
 	return ms, nil
 }
+
+// mapsFile rereads one process's /proc/PID/maps from an open descriptor,
+// into a buffer kept between reads: one or two pread calls an epoch instead
+// of the open, fstat and many small reads of os.ReadFile, which matters
+// where system calls are dear (a VM).
+type mapsFile struct {
+	pid int
+	f   *os.File
+	buf []byte
+}
+
+func openMaps(pid int) (*mapsFile, error) {
+	name := fmt.Sprintf("/proc/%d/maps", pid)
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, procErr(err))
+	}
+	return &mapsFile{pid: pid, f: f, buf: make([]byte, 64<<10)}, nil
+}
+
+func (m *mapsFile) read() ([]Mapping, error) {
+	n := 0
+	for {
+		k, err := m.f.ReadAt(m.buf[n:], int64(n))
+		n += k
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read /proc/%d/maps: %w", m.pid, procErr(err))
+		}
+		if n == len(m.buf) {
+			m.buf = append(m.buf, make([]byte, len(m.buf))...)
+		}
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("read /proc/%d/maps: empty: %w", m.pid, ErrTargetGone)
+	}
+	ms, err := ParseMaps(bytes.NewReader(m.buf[:n]))
+	if err != nil {
+		return nil, fmt.Errorf("read /proc/%d/maps: %w", m.pid, err)
+	}
+	return ms, nil
+}
+
+func (m *mapsFile) Close() error { return m.f.Close() }
 
 // checkSeccomp refuses a target under a seccomp filter: the filter might
 // kill it for the injected userfaultfd() call, and no check from outside

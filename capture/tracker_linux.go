@@ -23,6 +23,7 @@ type uffdTracker struct {
 	fd     int
 	file   *os.File // sync: fd wrapped for the poller
 	ps     *pageScanner
+	maps   *mapsFile
 	idx    *Index
 	filter Filter
 	start  time.Time
@@ -77,6 +78,10 @@ func newUffdTracker(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logge
 		return nil, err
 	}
 	t.ps = ps
+	if t.maps, err = openMaps(pid); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if _, err := t.reconcile(true); err != nil {
 		t.Close()
 		return nil, err
@@ -95,7 +100,7 @@ func newUffdTracker(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logge
 // reconcile registers eligible mappings not yet registered and forgets
 // ranges that are gone. It reports whether the index grew.
 func (t *uffdTracker) reconcile(initial bool) (bool, error) {
-	ms, err := readMaps(t.pid)
+	ms, err := t.maps.read()
 	if err != nil {
 		return false, err
 	}
@@ -333,6 +338,9 @@ func (t *uffdTracker) Close() error {
 	var err error
 	if t.ps != nil {
 		t.ps.Close()
+	}
+	if t.maps != nil {
+		t.maps.Close()
 	}
 	if t.file != nil {
 		err = t.file.Close()
