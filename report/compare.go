@@ -260,7 +260,7 @@ func (c *Comparison) Write(w io.Writer) error {
 		section = append(section, []string{r.Name, fmtCenter(r.Old), fmtCenter(r.New), delta, p, fmt.Sprintf("%d+%d", r.Old.N, r.New.N)})
 	}
 	flush()
-	fmt.Fprintln(w, "\nmedian ± half-width of its 95% confidence interval in percent (∞: fewer than 6 runs); p from a two-sided Mann-Whitney U test;")
+	fmt.Fprintln(w, "\nmedian ± the farther bound of its 95% confidence interval, in percent (∞: fewer than 6 runs); p from a two-sided Mann-Whitney U test;")
 	fmt.Fprintln(w, "~: no significant difference at alpha 0.05; exact: both sides constant (a deterministic engine), so any difference is real.")
 	for _, n := range c.OnlyOld {
 		fmt.Fprintf(w, "only in old: %s\n", n)
