@@ -50,6 +50,13 @@
 //   - A write to a protected transparent huge page splits it, so the trace
 //     stays at base-page (4 KiB) granularity.
 //
+// Limits: an attached process that calls execve gets a new address space
+// the descriptor does not cover, and the capture stops with an error. The
+// async backend notices a mapping unmapped and mapped again at the same
+// address between two epochs (PAGEMAP_SCAN refuses the unregistered
+// range) and registers it anew; the sync backend cannot tell, and misses
+// writes to such a mapping.
+//
 // Cost: the target pays one protection fault per page it writes per epoch
 // (plus, in sync mode, a round trip to our handler); the tracer pays one
 // PAGEMAP_SCAN walk per epoch. On bare metal a fault costs well under a

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -139,7 +140,11 @@ func (t *uffdTracker) register(s span, m Mapping, initial bool) (bool, error) {
 			// EINVAL: a kind of memory this mode cannot protect (sync mode
 			// and file-backed memory, VM_PFNMAP, ...); EBUSY: the target
 			// registered it with its own userfaultfd.
-			t.log.Debug("mapping not captured", "start", fmt.Sprintf("%#x", s.start), "end", fmt.Sprintf("%#x", s.end),
+			level := slog.LevelDebug
+			if errors.Is(err, unix.EBUSY) {
+				level = slog.LevelWarn // memory the user likely wants, and we cannot see
+			}
+			t.log.Log(context.Background(), level, "mapping not captured", "start", fmt.Sprintf("%#x", s.start), "end", fmt.Sprintf("%#x", s.end),
 				"perms", m.Perms, "path", m.Path, "err", err)
 			t.skipped = t.skipped.add(s)
 			return false, nil
