@@ -95,8 +95,12 @@ func (h Header) Check() error {
 	return nil
 }
 
-// encode returns the header as Parquet key-value metadata.
-func (h Header) encode() (map[string]string, error) {
+// MetadataKeys lists the metadata keys in the order files store them.
+var MetadataKeys = []string{KeyFormat, KeyPageSize, KeyPages, KeyEpochNS, KeyBackend, KeyWorkload, KeyKernel, KeyStartedAt, KeyRegions}
+
+// Metadata returns the header as key-value metadata, the form Parquet files
+// store (and CSV traces carry as comments).
+func (h Header) Metadata() (map[string]string, error) {
 	regions := h.Regions
 	if regions == nil {
 		regions = []Region{}
@@ -122,8 +126,9 @@ func (h Header) encode() (map[string]string, error) {
 	}, nil
 }
 
-// decodeHeader parses key-value metadata; lookup returns a key's value.
-func decodeHeader(lookup func(string) (string, bool)) (Header, error) {
+// ParseMetadata builds a header from key-value metadata; lookup returns a
+// key's value. It checks the result with Check.
+func ParseMetadata(lookup func(string) (string, bool)) (Header, error) {
 	var h Header
 	format, ok := lookup(KeyFormat)
 	if !ok {

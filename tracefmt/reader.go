@@ -164,7 +164,7 @@ func openSegment(name string) (sf *segmentFile, h Header, err error) {
 	if err := checkChunkBounds(pf, st.Size()); err != nil {
 		return nil, h, &Violation{Path: name, Row: -1, Msg: err.Error()}
 	}
-	h, err = decodeHeader(pf.Lookup)
+	h, err = ParseMetadata(pf.Lookup)
 	if err != nil {
 		return nil, h, &Violation{Path: name, Row: -1, Msg: err.Error()}
 	}

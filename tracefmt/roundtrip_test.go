@@ -179,3 +179,17 @@ func TestKilledWriterLosesOnlyOpenSegment(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	assert.Len(t, ents, 5, "four finished segments and one .partial")
 }
+
+func TestSameTraceSameBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	h, epochs := randomTrace(rng)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.parquet"), filepath.Join(dir, "b.parquet")
+	writeTrace(t, a, h, epochs, WriterOptions{})
+	writeTrace(t, b, h, epochs, WriterOptions{})
+	da, err := os.ReadFile(a)
+	require.NoError(t, err)
+	db, err := os.ReadFile(b)
+	require.NoError(t, err)
+	require.Equal(t, da, db, "two writes of one trace must be byte-identical")
+}

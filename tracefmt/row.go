@@ -29,3 +29,18 @@ type Epoch struct {
 	// capture began (rows with t_ns = 0 and writes = 0).
 	Initial bool
 }
+
+// Scanner is anything that yields a trace's epochs the way Reader does: a
+// file on disk, or a synthetic generator that never touches disk.
+type Scanner interface {
+	// Header returns the trace's metadata.
+	Header() Header
+	// Scan advances to the next epoch, the initial image first.
+	Scan() bool
+	// Epoch returns the current epoch, valid until the next Scan.
+	Epoch() Epoch
+	// Err returns the first error, nil after a clean end.
+	Err() error
+}
+
+var _ Scanner = (*Reader)(nil)

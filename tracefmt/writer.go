@@ -301,12 +301,13 @@ func (w *Writer) finishFile() error {
 		w.abandon()
 		return err
 	}
-	kv, err := w.header.encode()
+	kv, err := w.header.Metadata()
 	if err != nil {
 		return w.fail(err)
 	}
-	for k, v := range kv {
-		w.pw.SetKeyValueMetadata(k, v)
+	// A fixed key order makes the same trace give the same bytes.
+	for _, k := range MetadataKeys {
+		w.pw.SetKeyValueMetadata(k, kv[k])
 	}
 	name := w.currentPath()
 	steps := []func() error{w.pw.Close, w.buf.Flush, w.file.Sync, w.file.Close}
