@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/microwiper/microwiper/algorithms"
 )
@@ -166,59 +167,111 @@ func Delta(v, base float64) float64 {
 	return (v - base) / base * 100
 }
 
-// isDefault reports whether params (JSON) sets no parameter of a
-// registered algorithm to anything but its default. Unknown algorithms and
-// unreadable params are not default.
+// isDefault reports whether params (JSON) sets every parameter of a
+// registered algorithm to its default. Unknown algorithms and unreadable
+// params are not default.
 func isDefault(alg, params string) bool {
-	a, err := algorithms.New(alg)
-	if err != nil {
+	d := algorithmDefaults(alg)
+	m := effectiveParams(alg, params)
+	if d == nil || m == nil {
 		return false
 	}
-	got := flatParams(params)
-	if got == nil {
-		return false
-	}
-	for _, p := range algorithms.Params(a) {
-		if v, ok := got[p.Key]; ok && v != p.Default {
+	for k, v := range d {
+		if m[k] != v {
 			return false
 		}
 	}
 	return true
 }
 
+// variant is an algorithm with its effective parameters: the params
+// JSON with every parameter it leaves out filled in with the registry's
+// default, so that result files that spell parameters differently (all of
+// them, or only the changed ones) still name the same configuration alike.
 type variant struct{ alg, params string }
 
-func runVariant(r Run) variant { return variant{r.Algorithm, r.Params} }
+var (
+	defaultsMu    sync.Mutex
+	defaultsCache = map[string]map[string]string{}
+)
 
-// variantLabels names each (algorithm, params) pair. An algorithm that ran
-// with one parameter set is called by its name; one that ran with several
-// gets the parameters that differ between them appended, so microwiper
-// with order off reads "microwiper (order=false)".
+// algorithmDefaults maps a registered algorithm's parameter keys to their
+// defaults; nil for an unknown algorithm.
+func algorithmDefaults(alg string) map[string]string {
+	defaultsMu.Lock()
+	defer defaultsMu.Unlock()
+	if d, ok := defaultsCache[alg]; ok {
+		return d
+	}
+	a, err := algorithms.New(alg)
+	var d map[string]string
+	if err == nil {
+		d = map[string]string{}
+		for _, p := range algorithms.Params(a) {
+			d[p.Key] = p.Default
+		}
+	}
+	defaultsCache[alg] = d
+	return d
+}
+
+// effectiveParams is params with defaults filled in; nil if params is not
+// a JSON object.
+func effectiveParams(alg, params string) map[string]string {
+	m := flatParams(params)
+	if m == nil {
+		return nil
+	}
+	for k, v := range algorithmDefaults(alg) {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func runVariant(r Run) variant {
+	m := effectiveParams(r.Algorithm, r.Params)
+	if m == nil {
+		return variant{r.Algorithm, r.Params}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return variant{r.Algorithm, strings.Join(parts, ",")}
+}
+
+// variantLabels names each variant. An algorithm that ran with one
+// configuration is called by its name; one that ran with several gets the
+// parameters that differ between them appended, so microwiper with order
+// off reads "microwiper (order=false)".
 func variantLabels(runs []Run) map[variant]string {
-	byAlg := map[string][]string{}
-	seen := map[variant]bool{}
+	byAlg := map[string][]variant{}
+	params := map[variant]map[string]string{}
 	for _, r := range runs {
 		v := runVariant(r)
-		if !seen[v] {
-			seen[v] = true
-			byAlg[r.Algorithm] = append(byAlg[r.Algorithm], r.Params)
+		if _, ok := params[v]; !ok {
+			params[v] = effectiveParams(r.Algorithm, r.Params)
+			byAlg[r.Algorithm] = append(byAlg[r.Algorithm], v)
 		}
 	}
 	out := map[variant]string{}
-	for alg, ps := range byAlg {
-		if len(ps) == 1 {
-			out[variant{alg, ps[0]}] = alg
+	for alg, vs := range byAlg {
+		if len(vs) == 1 {
+			out[vs[0]] = alg
 			continue
 		}
-		parsed := make([]map[string]string, len(ps))
 		varying := map[string]bool{}
-		for i, p := range ps {
-			parsed[i] = flatParams(p)
-		}
-		for i := range parsed {
-			for k, v := range parsed[i] {
-				for j := range parsed {
-					if w, ok := parsed[j][k]; !ok || w != v {
+		for _, a := range vs {
+			for k, x := range params[a] {
+				for _, b := range vs {
+					if y, ok := params[b][k]; !ok || y != x {
 						varying[k] = true
 					}
 				}
@@ -229,21 +282,18 @@ func variantLabels(runs []Run) map[variant]string {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		for i, p := range ps {
+		for _, v := range vs {
 			var parts []string
 			for _, k := range keys {
-				if v, ok := parsed[i][k]; ok {
-					parts = append(parts, k+"="+v)
+				if x, ok := params[v][k]; ok {
+					parts = append(parts, k+"="+x)
 				}
 			}
 			desc := strings.Join(parts, ",")
-			if desc == "" {
-				desc = "default"
+			if params[v] == nil {
+				desc = v.params // not JSON: show it as it is
 			}
-			if parsed[i] == nil {
-				desc = p // not JSON: show it as it is
-			}
-			out[variant{alg, p}] = fmt.Sprintf("%s (%s)", alg, desc)
+			out[v] = fmt.Sprintf("%s (%s)", alg, desc)
 		}
 	}
 	return out
