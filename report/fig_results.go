@@ -179,6 +179,22 @@ func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) 
 	}
 	fig.Draw = func(c draw.Canvas) {
 		p := newPlot("", "", ylabel)
+		// Labels wider than their group would overlap: turn them on end.
+		groupW := (width - vg.Inch) / vg.Length(max(len(g.Scenarios), 1))
+		widest := vg.Length(0)
+		for _, n := range names {
+			for _, line := range strings.Split(n, "\n") {
+				widest = max(widest, p.X.Tick.Label.Width(line))
+			}
+		}
+		if widest > groupW*0.95 {
+			for i := range names {
+				names[i] = strings.ReplaceAll(names[i], "\n", " ")
+			}
+			p.X.Tick.Label.Rotation = math.Pi / 2
+			p.X.Tick.Label.XAlign = draw.XRight
+			p.X.Tick.Label.YAlign = draw.YCenter
+		}
 		p.NominalX(names...)
 		p.X.Min, p.X.Max = -0.5, float64(len(g.Scenarios))-0.5
 		p.X.Tick.Width = 0
