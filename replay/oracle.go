@@ -70,12 +70,49 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 		}
 		return pt
 	}
+	// apply records a group's writes as releases. Release times are
+	// rounded down to a multiple of q: a page released earlier is easier
+	// to send clean, so the bound stays a lower bound, and the backward
+	// scan stays short when events are dense (the once reading puts every
+	// row at its own instant). Epoch-aligned events lose nothing.
+	q := max(tr.Header.EpochNS/16, 1)
+	apply := func(m int64, ps []int32) {
+		rt := m - m%q
+		if k := len(seqTime); k == 0 || seqTime[k-1] != rt {
+			seqTime = append(seqTime, rt)
+			seqCount = append(seqCount, 0)
+		}
+		seq := int32(len(seqTime) - 1)
+		seqCount[seq] += int64(len(ps))
+		for _, p := range ps {
+			if l := last[p]; l != 0 {
+				seqCount[l-1]--
+			}
+			last[p] = seq + 1
+		}
+		res.Events += int64(len(ps))
+	}
+	type group struct {
+		m  int64
+		ps []int32
+	}
+	var cluster []group
 	// Between two event instants the bound only falls (more time, same
 	// releases), so besides the grid (the reported curve) the minimum is
-	// sought just before each event instant.
+	// sought just before each event instant. Instants closer than q are
+	// taken as one cluster: for T inside it the bound at its last instant
+	// with none of its events applied is lower than every true value
+	// (fewer writes and more time both make pages easier).
 	grid := int64(0)
-	for rounds := 0; ; rounds++ {
-		if rounds&1023 == 0 {
+	stepGrid := func() {
+		if grid == horizon {
+			grid++ // past the end: the curve is complete
+		} else {
+			grid = min(grid+step, horizon)
+		}
+	}
+	for iter := 0; ; iter++ {
+		if iter&255 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
@@ -83,30 +120,28 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 		next := ev.next
 		for grid <= horizon && grid < next {
 			res.Curve = append(res.Curve, eval(grid))
-			if grid == horizon {
-				grid++
-			} else {
-				grid = min(grid+step, horizon)
-			}
+			stepGrid()
 		}
 		if next > horizon {
 			break
 		}
+		cluster = cluster[:0]
+		for ev.next <= horizon && ev.next < next+q {
+			m, ps := ev.Pop()
+			cluster = append(cluster, group{m, ps})
+		}
 		if next > 0 {
 			eval(next - 1)
 		}
-		for ev.next == next {
-			_, ps := ev.Pop()
-			seq := int32(len(seqTime))
-			seqTime = append(seqTime, next)
-			seqCount = append(seqCount, int64(len(ps)))
-			for _, p := range ps {
-				if l := last[p]; l != 0 {
-					seqCount[l-1]--
-				}
-				last[p] = seq + 1
+		if lastM := cluster[len(cluster)-1].m; lastM > next {
+			eval(lastM - 1)
+		}
+		for _, g := range cluster {
+			for grid <= horizon && grid < g.m {
+				res.Curve = append(res.Curve, eval(grid))
+				stepGrid()
 			}
-			res.Events += int64(len(ps))
+			apply(g.m, g.ps)
 		}
 	}
 	res.PagesSent = n

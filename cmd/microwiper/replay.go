@@ -246,9 +246,20 @@ func runReplay(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 func writeReplayTable(w io.Writer, results []*replay.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "trace\talgorithm\tbw\trounds\tpages sent\tMiB sent\tdowntime ms\ttotal s\tslowdown\tlost\t")
+	forced := false
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.3f\t%.3f\t%d\t\n", r.Trace, r.Algorithm, r.Link, r.Rounds,
-			r.PagesSent, float64(r.BytesSent)/(1<<20), float64(r.DowntimeNS)/1e6, float64(r.TotalNS)/1e9, r.Slowdown, r.LostPages)
+		mark := ""
+		if r.ForcedStop {
+			mark, forced = " *", true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.3f%s\t%.3f\t%d\t\n", r.Trace, r.Algorithm, r.Link, r.Rounds,
+			r.PagesSent, float64(r.BytesSent)/(1<<20), float64(r.DowntimeNS)/1e6, float64(r.TotalNS)/1e9, mark, r.Slowdown, r.LostPages)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if forced {
+		fmt.Fprintln(w, "* did not converge: the engine forced the final round at its cap (10x the time to send memory once)")
+	}
+	return nil
 }
