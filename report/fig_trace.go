@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"image"
 	"image/color"
 	"math"
 
@@ -40,22 +41,33 @@ func viridis(n int) palette.Palette {
 	return out
 }
 
-// heatGrid is a profile's heatmap as gonum's grid, log10 of the count;
-// empty cells are NaN (drawn white).
-type heatGrid struct{ tp *TraceProfile }
-
-func (g heatGrid) Dims() (c, r int) { return len(g.tp.Heat), g.tp.Stripes }
-func (g heatGrid) Z(c, r int) float64 {
-	v := g.tp.Heat[c][r]
-	if v == 0 {
-		return math.NaN()
+// heatImage paints the heatmap as an image with each cell a block of
+// whole pixels, large enough for a 300 dpi page: a renderer that smooths
+// a scaled image then blurs only the blocks' edges, not whole cells.
+// Empty cells are white; others take the palette colour of log10(count).
+func heatImage(tp *TraceProfile, pal palette.Palette, logTop float64) image.Image {
+	cols, rows := len(tp.Heat), tp.Stripes
+	cx := max(1, (2000+cols-1)/cols)
+	cy := max(1, (1200+rows-1)/rows)
+	img := image.NewRGBA(image.Rect(0, 0, cols*cx, rows*cy))
+	colors := pal.Colors()
+	for c, col := range tp.Heat {
+		for r, v := range col {
+			clr := color.Color(color.White)
+			if v > 0 {
+				f := math.Log10(float64(v)) / logTop
+				clr = colors[min(len(colors)-1, int(f*float64(len(colors)-1)+0.5))]
+			}
+			y0 := (rows - 1 - r) * cy // image rows run top down, stripes bottom up
+			for y := y0; y < y0+cy; y++ {
+				for x := c * cx; x < (c+1)*cx; x++ {
+					img.Set(x, y, clr)
+				}
+			}
+		}
 	}
-	return math.Log10(float64(v))
+	return img
 }
-func (g heatGrid) X(c int) float64 {
-	return (float64(c) + 0.5) * float64(g.tp.ColumnWindows*g.tp.WindowNS) / 1e9
-}
-func (g heatGrid) Y(r int) float64 { return float64(r) }
 
 // barGrid is a one-column grid from 0 to top, for the colour bar.
 type barGrid struct{ top float64 }
@@ -69,13 +81,23 @@ func (g barGrid) Y(r int) float64    { return (float64(r) + 0.5) / barSteps * g.
 func (g barGrid) Min() float64       { return 0 }
 func (g barGrid) Max() float64       { return g.top }
 
-// powTicks labels a log10 axis with the powers of ten it spans.
+// powTicks labels a log10 axis with the counts 1, 2, 5, 10, 20, ... it
+// spans, or only the powers of ten when that would be crowded.
 type powTicks struct{}
 
 func (powTicks) Ticks(min, max float64) []plot.Tick {
 	var ts []plot.Tick
-	for k := math.Ceil(min); k <= max; k++ {
-		ts = append(ts, plot.Tick{Value: k, Label: fmt.Sprintf("%g", math.Pow(10, k))})
+	steps := []float64{1, 2, 5}
+	if max-min > 3 {
+		steps = []float64{1}
+	}
+	for k := math.Floor(min); k <= max; k++ {
+		for _, s := range steps {
+			v := math.Log10(s) + k
+			if v >= min-1e-9 && v <= max+1e-9 {
+				ts = append(ts, plot.Tick{Value: v, Label: fmt.Sprintf("%g", s*math.Pow(10, k))})
+			}
+		}
 	}
 	return ts
 }
@@ -103,11 +125,8 @@ func heatmapFigure(tp *TraceProfile) *Figure {
 	fig.Draw = func(c draw.Canvas) {
 		p := newPlot("", "time (s)", "stripe (low addresses at bottom)")
 		if len(tp.Heat) > 0 {
-			hm := plotter.NewHeatMap(heatGrid{tp}, viridis(256))
-			hm.Min, hm.Max = 0, logTop
-			hm.NaN = color.White
-			hm.Rasterized = true
-			p.Add(hm)
+			img := heatImage(tp, viridis(256), logTop)
+			p.Add(plotter.NewImage(img, 0, -0.5, float64(len(tp.Heat))*colSec, float64(tp.Stripes)-0.5))
 		}
 		p.X.Min = 0
 		p.X.Max = math.Max(float64(len(tp.Heat))*colSec, colSec)
@@ -115,6 +134,7 @@ func heatmapFigure(tp *TraceProfile) *Figure {
 		barW := vg.Points(62)
 		main := c
 		main.Max.X -= barW
+		main.Max.Y -= vg.Points(5) // room for the top tick label
 		p.Draw(main)
 		da := p.DataCanvas(main)
 		bar := newPlot("", "", "pages dirtied per cell")
