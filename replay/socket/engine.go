@@ -318,6 +318,16 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 		wg.Wait()
 	}()
 
+	// The simulator's bound on a migration that never converges, in the
+	// same migration time.
+	maxNS, maxRounds := m.cfg.MaxNS, m.cfg.MaxRounds
+	if maxNS <= 0 {
+		once := float64(m.n) * float64(m.mig.PageBits()) * 1e9 / float64(m.cfg.Link.Bps)
+		maxNS = max(int64(min(replay.DefaultMaxMemoryTimes*once, math.MaxInt64/2)), replay.MinMaxNS)
+	}
+	if maxRounds <= 0 {
+		maxRounds = replay.DefaultMaxRounds
+	}
 	var last algorithms.RoundStats
 	var rows []replay.RoundRow
 	stopped := false
@@ -327,6 +337,7 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 		}
 		m.mu.Lock()
 		now := m.now()
+		forced := round > maxRounds || now >= maxNS
 		m.applyUntil(now)
 		if n := len(rows); n > 0 {
 			rows[n-1].PagesDirtied = m.dirtyCount
@@ -352,6 +363,10 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 		m.mu.Unlock()
 		m.poke()
 		if plan.Stop {
+			break
+		}
+		if forced {
+			res.ForcedStop = true
 			break
 		}
 		for _, p := range plan.Order {

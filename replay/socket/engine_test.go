@@ -201,3 +201,79 @@ func fdList() string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestVariantsAgreeWithSim covers the engine paths the default policies
+// leave cold: a per-round rate cap below the link (QEMU max-bandwidth), an
+// emulated RTT, and workload throttling (QEMU auto-converge) slowing the
+// trace clock.
+func TestVariantsAgreeWithSim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("several seconds of real-time runs; skipped with -short")
+	}
+	hot := hotColdTrace(t, 2048, 300, 256, 6, 2)
+	// 300 hot and 50 cold pages per 10 ms epoch: more than QEMU's live
+	// rounds can keep up with, so auto-converge throttles (with a 200 ms
+	// check period and 20% steps it converges in about 4 s).
+	heavy := hotColdTrace(t, 2048, 300, 300, 50, 3)
+	tests := []struct {
+		name   string
+		tr     *replay.Trace
+		alg    string
+		params []string
+		rtt    time.Duration
+	}{
+		{"qemu capped at 6MiB/s", hot, "qemu-precopy", []string{"max_bandwidth", "6291456"}, 0},
+		{"xen-v2 with 5ms rtt", hot, "xen-v2", nil, 5 * time.Millisecond},
+		{"microwiper with 5ms rtt", hot, "microwiper", nil, 5 * time.Millisecond},
+		{"qemu auto-converge", heavy, "qemu-precopy", []string{"auto_converge", "true", "sync_period", "200ms", "throttle_increment", "20"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			alg := func() algorithms.Algorithm {
+				a := newAlg(t, tc.alg)
+				for i := 0; i < len(tc.params); i += 2 {
+					require.NoError(t, algorithms.Set(a, tc.params[i], tc.params[i+1]))
+				}
+				return a
+			}
+			cfg := config(100e6)
+			cfg.Link.RTTNS = int64(tc.rtt)
+			sim, err := replay.Sim{}.Run(context.Background(), tc.tr, alg(), cfg)
+			require.NoError(t, err)
+			var dd, dp float64
+			for attempt := 1; attempt <= 3; attempt++ {
+				sock, err := Engine{Link: LinkConfig{Kind: LinkLoopback}}.Run(context.Background(), tc.tr, alg(), cfg)
+				require.NoError(t, err)
+				require.Zero(t, sock.LostPages)
+				dd, dp = rel(sock.DowntimeNS, sim.DowntimeNS), rel(sock.PagesSent, sim.PagesSent)
+				t.Logf("attempt %d: downtime sim %.1f ms socket %.1f ms (%+.1f%%), pages sim %d socket %d (%+.1f%%), slowdown sim %.3f socket %.3f",
+					attempt, float64(sim.DowntimeNS)/1e6, float64(sock.DowntimeNS)/1e6, 100*dd, sim.PagesSent, sock.PagesSent, 100*dp, sim.Slowdown, sock.Slowdown)
+				if tc.params != nil && tc.params[0] == "auto_converge" {
+					assert.Positive(t, sim.Slowdown, "the trace must make auto-converge throttle")
+					assert.Positive(t, sock.Slowdown, "throttling must slow the socket engine's trace clock")
+				}
+				if math.Abs(dd) <= 0.10 && math.Abs(dp) <= 0.10 {
+					break
+				}
+			}
+			assert.InDelta(t, 0, dd, 0.10, "downtime differs from the simulator's")
+			assert.InDelta(t, 0, dp, 0.10, "pages sent differ from the simulator's")
+		})
+	}
+}
+
+// TestForcedStop: a migration that never converges (QEMU capped below the
+// hot set's rate) is stopped at the simulator's bound, marked ForcedStop,
+// and still loses nothing.
+func TestForcedStop(t *testing.T) {
+	tr := hotColdTrace(t, 2048, 300, 256, 6, 2)
+	a := newAlg(t, "qemu-precopy")
+	require.NoError(t, algorithms.Set(a, "max_bandwidth", "4194304"))
+	cfg := config(100e6)
+	cfg.MaxNS = int64(700 * time.Millisecond)
+	res, err := Engine{Link: LinkConfig{Kind: LinkLoopback}}.Run(context.Background(), tr, a, cfg)
+	require.NoError(t, err)
+	assert.True(t, res.ForcedStop)
+	assert.Zero(t, res.LostPages)
+	assert.Less(t, res.TotalNS, int64(2*time.Second))
+}
