@@ -102,6 +102,9 @@ func (w *Microwiper) Begin(m Migration) Traits {
 		w.stripe = max(m.Pages/1024, 1)
 	}
 	w.count = make([]int32, (m.Pages+w.stripe-1)/w.stripe)
+	if int64(cap(w.order)) < m.Pages {
+		w.order = make([]int32, 0, m.Pages)
+	}
 	return Traits{}
 }
 

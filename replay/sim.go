@@ -157,7 +157,7 @@ func newSim(tr *Trace, ev *Events, cfg Config, pol algorithms.Policy) *sim {
 	s := &sim{tr: tr, ev: ev, cfg: cfg, pol: pol, n: n,
 		srcVer: grow32(&bufs.srcVer, n), dstVer: grow32(&bufs.dstVer, n),
 		dirty: grow64(&bufs.dirty, words), pend: grow64(&bufs.pend, words), hasData: grow64(&bufs.hasData, words),
-		toSend: bufs.toSend[:0], bufs: bufs,
+		toSend: bufs.toSend[:0], dirtied: bufs.dirtied[:0], bufs: bufs,
 		mig: algorithms.Migration{Pages: n, PageSize: tr.Header.PageSize, HeaderBytes: cfg.Link.HeaderBytes,
 			LinkBps: cfg.Link.Bps, RTTNS: cfg.Link.RTTNS},
 	}
@@ -187,7 +187,7 @@ func newSim(tr *Trace, ev *Events, cfg Config, pol algorithms.Policy) *sim {
 type simBufs struct {
 	srcVer, dstVer       []uint32
 	dirty, pend, hasData []uint64
-	toSend               []int32
+	toSend, dirtied      []int32
 }
 
 var bufPool sync.Pool
@@ -213,7 +213,7 @@ func grow64(b *[]uint64, n int64) []uint64 {
 
 // release returns the arrays to the pool; s must not be used after.
 func (s *sim) release() {
-	s.bufs.toSend = s.toSend
+	s.bufs.toSend, s.bufs.dirtied = s.toSend, s.dirtied
 	bufPool.Put(s.bufs)
 	s.bufs = nil
 }
