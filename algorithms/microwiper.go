@@ -117,18 +117,25 @@ func (w *Microwiper) PlanRound(r *Round) Plan {
 		plan.Order = r.ToSend
 		return plan
 	}
+	// Both lists are ascending, so a moving stripe boundary replaces a
+	// division per page.
 	clear(w.count)
+	st, end := int64(0), w.stripe
 	for _, p := range r.Dirtied {
-		w.count[int64(p)/w.stripe]++
+		for int64(p) >= end {
+			st, end = st+1, end+w.stripe
+		}
+		w.count[st]++
 	}
 	w.spans = w.spans[:0]
 	for i := 0; i < len(r.ToSend); {
-		s := int64(r.ToSend[i]) / w.stripe
+		st := int64(r.ToSend[i]) / w.stripe
+		end := (st + 1) * w.stripe
 		j := i + 1
-		for j < len(r.ToSend) && int64(r.ToSend[j])/w.stripe == s {
+		for j < len(r.ToSend) && int64(r.ToSend[j]) < end {
 			j++
 		}
-		w.spans = append(w.spans, span{stripe: s, count: w.count[s], lo: i, hi: j})
+		w.spans = append(w.spans, span{stripe: st, count: w.count[st], lo: i, hi: j})
 		i = j
 	}
 	if w.P.Order {

@@ -232,18 +232,23 @@ func setAll(b []uint64, n int64) {
 func (s *sim) applyUntil(now int64) {
 	for s.ev.next <= now {
 		_, ps := s.ev.Pop()
-		src, dirty, has := s.srcVer, s.dirty, s.hasData
-		added := int64(0)
+		src, dirty := s.srcVer, s.dirty
+		added := uint64(0)
 		for _, p := range ps {
 			src[p]++
-			w, b := p>>6, uint64(1)<<(uint(p)&63)
-			if dirty[w]&b == 0 {
-				dirty[w] |= b
-				added++
-			}
-			has[w] |= b
+			w, sh := p>>6, uint(p)&63
+			d := dirty[w]
+			added += ^d >> sh & 1
+			dirty[w] = d | 1<<sh
 		}
-		s.dirtyCount += added
+		if s.zero {
+			// Only zero-page detection needs to know which pages hold data.
+			has := s.hasData
+			for _, p := range ps {
+				has[p>>6] |= 1 << (uint(p) & 63)
+			}
+		}
+		s.dirtyCount += int64(added)
 		s.events += int64(len(ps))
 	}
 }
