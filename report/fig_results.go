@@ -339,6 +339,9 @@ func sweepFigure(g *Grouping) *Figure {
 			}
 			if lo, hi := minMax(xs); lo > 0 {
 				setLog(&p.X, lo, hi)
+				// The measured range, not whole decades: a sweep rarely
+				// spans them.
+				p.X.Min, p.X.Max = lo/1.25, hi*1.25
 				p.X.Tick.Marker = valueTicks(xs)
 			}
 			if floor == 0 {

@@ -205,9 +205,10 @@ func alignGrid(c draw.Canvas, plots []*plot.Plot, cols int) {
 				continue
 			}
 			p.Draw(cs[r][k])
+			// A fixed distance above the data area: panels of a row share
+			// it, so their titles line up.
 			da := p.DataCanvas(cs[r][k])
-			top := t.At(c, k, r).Max.Y + band
-			c.FillText(titleSty, vg.Point{X: (da.Min.X + da.Max.X) / 2, Y: top}, titles[r][k])
+			c.FillText(titleSty, vg.Point{X: (da.Min.X + da.Max.X) / 2, Y: da.Max.Y + band + vg.Points(4)}, titles[r][k])
 		}
 	}
 }

@@ -156,6 +156,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 		return nil, nil, fmt.Errorf("no runs with rounds for trace %q at %s (--rounds-trace, --rounds-bw)", opt.RoundsTrace, FormatBitRate(opt.RoundsBandwidthBps))
 	}
 	addFig(sweepFigure(g))
+	addFig(oracleFigure(s, g))
 	if len(profiles) > 0 {
 		doc.h(2, "Traces")
 		rows := [][]string{}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,6 +70,44 @@ type Set struct {
 	// OrphanRounds counts rounds.parquet rows whose run_id is in no
 	// runs.parquet.
 	OrphanRounds int
+	// Curves maps an oracle run's run_id to its bound for each switch-over
+	// time, from summary.json (absent when no directory has one).
+	Curves map[string][]CurvePoint
+}
+
+// CurvePoint is the oracle's downtime bound for one switch-over time.
+type CurvePoint struct {
+	SwitchNS   int64 `json:"switch_ns"`
+	Unclean    int64 `json:"unclean_pages"`
+	DowntimeNS int64 `json:"downtime_ns"`
+}
+
+// readCurves reads the oracle curves of summary.json; a missing file is
+// no curves.
+func readCurves(path string) (map[string][]CurvePoint, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var sum struct {
+		Runs []struct {
+			RunID string       `json:"run_id"`
+			Curve []CurvePoint `json:"curve"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		return nil, fmt.Errorf("read %s: %w (want the summary.json of microwiper replay --out)", path, err)
+	}
+	out := map[string][]CurvePoint{}
+	for _, r := range sum.Runs {
+		if len(r.Curve) > 0 {
+			out[r.RunID] = r.Curve
+		}
+	}
+	return out, nil
 }
 
 // Load reads the result directories and merges them, keeping the first row
@@ -78,7 +117,7 @@ func Load(dirs ...string) (*Set, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("no result directories given")
 	}
-	s := &Set{Dirs: dirs, Rounds: map[string][]Round{}}
+	s := &Set{Dirs: dirs, Rounds: map[string][]Round{}, Curves: map[string][]CurvePoint{}}
 	byID := map[string]int{}
 	for _, dir := range dirs {
 		st, err := os.Stat(dir)
@@ -106,6 +145,17 @@ func Load(dirs ...string) (*Set, error) {
 			}
 			byID[r.RunID] = len(s.Runs)
 			s.Runs = append(s.Runs, r)
+		}
+		curves, err := readCurves(filepath.Join(dir, "summary.json"))
+		if err != nil {
+			return nil, err
+		}
+		for id, c := range curves {
+			if _, ok := s.Curves[id]; !ok {
+				if _, known := byID[id]; known {
+					s.Curves[id] = c
+				}
+			}
 		}
 		roundsPath := filepath.Join(dir, "rounds.parquet")
 		rounds, err := readParquet[Round](roundsPath)
