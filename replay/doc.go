@@ -28,6 +28,26 @@
 //     round's bytes over its whole duration.
 //   - slowdown is the trace time lost to throttling over speed × the time
 //     until the pause.
+//   - A policy that has not stopped by Config.MaxNS (default ten times the
+//     time to send memory once, at least a minute) or Config.MaxRounds
+//     (10000) is stopped by the engine: the final round runs and the
+//     Result says ForcedStop. QEMU without auto-converge needs this on
+//     workloads that dirty faster than the link drains.
+//   - Dirtying under the continuous reading happens only at epoch
+//     boundaries, so a round shorter than an epoch can see none, and a
+//     final round right after it can be empty (downtime = RTT + resume
+//     overhead). That is the letter of DESIGN.md; "once" spreads writes.
+//
+// # Oracle
+//
+// The oracle (algorithms.Oracle) is evaluated on a grid of switch-over
+// times (the curve in summary.json) and just before every event instant,
+// where the minimum of the bound lies. Release times are rounded down to a
+// multiple of E/16, and event instants closer than that are taken as one
+// cluster: both only loosen the bound (it stays a lower bound), keep it
+// exact for epoch-aligned events, and keep it fast for the once reading.
+// It assumes full-page sends, so a QEMU run whose final round holds zero
+// pages, or that throttled the workload, can beat it.
 //
 // # Speed
 //
