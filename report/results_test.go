@@ -115,3 +115,34 @@ func TestVariantLabels(t *testing.T) {
 	assert.Equal(t, 6, c.Downtime.N)
 	assert.Less(t, c.Downtime.Lo, c.Downtime.Hi, "the fixture has spread")
 }
+
+func TestLoadOracleCurves(t *testing.T) {
+	runs := []Run{
+		{RunID: "o1", Trace: "kv", Algorithm: "oracle", Params: "{}", BandwidthBps: 1e9, Link: "1Gbit", DowntimeNS: 2e6},
+		{RunID: "o2", Trace: "kv", Algorithm: "oracle", Params: "{}", BandwidthBps: 1e10, Link: "10Gbit", DowntimeNS: 0},
+	}
+	dir := filepath.Join(t.TempDir(), "oracle")
+	writeResultDir(t, dir, runs, nil)
+	summary := `{"runs":[
+	 {"run_id":"o1","curve":[{"switch_ns":0,"unclean_pages":100,"downtime_ns":400000000},{"switch_ns":100000000,"unclean_pages":5,"downtime_ns":2000000}]},
+	 {"run_id":"o2","curve":[{"switch_ns":0,"unclean_pages":100,"downtime_ns":40000000},{"switch_ns":100000000,"unclean_pages":0,"downtime_ns":0}]},
+	 {"run_id":"stranger","curve":[{"switch_ns":0,"unclean_pages":1,"downtime_ns":1}]}]}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "summary.json"), []byte(summary), 0o644))
+	s, err := Load(dir)
+	require.NoError(t, err)
+	require.Len(t, s.Curves, 2, "curves of runs that are in runs.parquet only")
+	assert.Equal(t, int64(2000000), s.Curves["o1"][1].DowntimeNS)
+	md, err := Markdown(s, nil, Options{OutDir: "unused"})
+	require.NoError(t, err)
+	assert.Contains(t, md, "![oracle](oracle.svg)")
+	f := oracleFigure(s, Group(s))
+	require.NotNil(t, f)
+	png, err := f.Render("png")
+	require.NoError(t, err)
+	assert.Greater(t, len(png), 1000)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "summary.json"), []byte("{"), 0o644))
+	_, err = Load(dir)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "summary.json")
+}
