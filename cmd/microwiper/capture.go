@@ -105,7 +105,7 @@ func runCapture(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		if errors.Is(err, capture.ErrTargetGone) && pid != 0 {
 			return fmt.Errorf("%w: check --pid", err)
 		}
-		return fmt.Errorf("capture: %w", err)
+		return err
 	}
 	what := fmt.Sprintf("pid %d", pid)
 	if pid == 0 {
