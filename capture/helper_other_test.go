@@ -3,3 +3,5 @@
 package capture
 
 func helperMain(string) int { return 2 }
+
+var writerPath string
