@@ -238,3 +238,31 @@ func TestOracleIsLowerBound(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentRuns: runs share pooled buffers; concurrent runs must give
+// the same results as sequential ones.
+func TestConcurrentRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	tr := randomTrace(r)
+	cfg := randomConfig(r)
+	want := map[string]*Result{}
+	for _, name := range algorithms.Names() {
+		want[name] = runAlg(t, tr, name, cfg)
+	}
+	errs := make(chan error, 4*len(want))
+	for range 4 {
+		for _, name := range algorithms.Names() {
+			go func() {
+				alg, _ := algorithms.New(name)
+				res, err := Sim{}.Run(context.Background(), tr, alg, cfg)
+				if err == nil && (res.DowntimeNS != want[name].DowntimeNS || res.PagesSent != want[name].PagesSent || res.LostPages != 0) {
+					err = fmt.Errorf("%s: concurrent run differs", name)
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range 4 * len(want) {
+		require.NoError(t, <-errs)
+	}
+}

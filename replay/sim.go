@@ -368,7 +368,6 @@ func (s *sim) run(ctx context.Context, res *Result) error {
 	res.DowntimeNS = downtime
 	res.TotalNS = s.now
 	res.Events = s.events
-	s.release()
 	if pauseAt > 0 {
 		res.Slowdown = s.ev.LostNS() / (float64(pauseAt) * s.ev.speed)
 	}
@@ -377,6 +376,7 @@ func (s *sim) run(ctx context.Context, res *Result) error {
 			res.LostPages++
 		}
 	}
+	s.release()
 	return nil
 }
 
