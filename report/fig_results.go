@@ -148,96 +148,136 @@ func fmtDuration(ns int64) string {
 
 // metricFigure draws one metric per scenario and algorithm: the median as
 // a marker and the 95% interval as error bars, algorithms side by side
-// within each scenario.
+// within each scenario. When the scenario names would not fit under their
+// groups, the figure gets a panel per trace, so that each group is named
+// by its bandwidth alone.
 func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) Summary) *Figure {
 	st := styles(g)
 	nl := len(g.Labels)
-	step := 0.8 / float64(nl)
-	series := map[string]*errPoints{}
 	var all []float64
-	names := make([]string, len(g.Scenarios))
-	for gi, sc := range g.Scenarios {
-		names[gi] = g.scenarioName(sc, true, "\n")
-		for li, l := range g.Labels {
-			c := g.Cells[sc][l]
-			if c == nil {
-				continue
+	for _, sc := range g.Scenarios {
+		for _, l := range g.Labels {
+			if c := g.Cells[sc][l]; c != nil {
+				s := metric(c)
+				all = append(all, s.Lo, s.Hi, s.Median)
 			}
-			s := metric(c)
-			if series[l] == nil {
-				series[l] = &errPoints{}
-			}
-			series[l].add(float64(gi)+(float64(li)-float64(nl-1)/2)*step, s)
-			all = append(all, s.Lo, s.Hi, s.Median)
 		}
 	}
+	type panel struct {
+		title     string
+		scenarios []Scenario
+		names     []string
+	}
+	single := panel{}
+	for _, sc := range g.Scenarios {
+		single.scenarios = append(single.scenarios, sc)
+		single.names = append(single.names, g.scenarioName(sc, true, "\n"))
+	}
+	panels := []panel{single}
 	width := vg.Length(math.Max(5, math.Min(11, 1+float64(len(g.Scenarios)*nl)*0.16))) * vg.Inch
-	fig := &Figure{Name: name, Caption: caption, Width: width, Height: 3.2 * vg.Inch}
+	tick := newPlot("", "", "").X.Tick.Label
+	fits := func(p panel, w vg.Length) bool {
+		groupW := (w - vg.Inch) / vg.Length(max(len(p.scenarios), 1))
+		for _, n := range p.names {
+			for _, line := range strings.Split(n, "\n") {
+				if tick.Width(line) > groupW*0.95 {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	cols := 1
+	if !fits(single, width) && g.Varies.Trace {
+		panels = nil
+		idx := map[string]int{}
+		for _, sc := range g.Scenarios {
+			i, ok := idx[sc.Trace]
+			if !ok {
+				i = len(panels)
+				idx[sc.Trace] = i
+				panels = append(panels, panel{title: sc.Trace})
+			}
+			panels[i].scenarios = append(panels[i].scenarios, sc)
+			n := g.scenarioName(sc, true, "\n")
+			n = strings.TrimPrefix(n, sc.Trace+"\n")
+			panels[i].names = append(panels[i].names, n)
+		}
+		most := 0
+		for _, p := range panels {
+			most = max(most, len(p.scenarios))
+		}
+		cols = max(1, min(len(panels), int(11/(1+float64(most*nl)*0.16))))
+		width = vg.Length(math.Min(11, math.Max(5, float64(cols)*(1+float64(most*nl)*0.16)))) * vg.Inch
+	}
+	rows := (len(panels) + cols - 1) / cols
+	fig := &Figure{Name: name, Caption: caption, Width: width, Height: vg.Length(0.6+2.6*float64(rows)) * vg.Inch}
+	if len(panels) == 1 {
+		fig.Height = 3.2 * vg.Inch
+	}
 	var entries []legendEntry
 	for _, l := range g.Labels {
 		entries = append(entries, legendEntry{label: l, style: st[l]})
 	}
+	step := 0.8 / float64(nl)
 	fig.Draw = func(c draw.Canvas) {
-		p := newPlot("", "", ylabel)
-		// Labels wider than their group would overlap: turn them on end.
-		groupW := (width - vg.Inch) / vg.Length(max(len(g.Scenarios), 1))
-		widest := vg.Length(0)
-		for _, n := range names {
-			for _, line := range strings.Split(n, "\n") {
-				widest = max(widest, p.X.Tick.Label.Width(line))
+		var plots []*plot.Plot
+		for _, pn := range panels {
+			p := newPlot(pn.title, "", ylabel)
+			p.NominalX(pn.names...)
+			p.X.Min, p.X.Max = -0.5, float64(len(pn.scenarios))-0.5
+			p.X.Tick.Width = 0
+			grid := plotter.NewGrid()
+			grid.Vertical.Color = nil
+			grid.Horizontal.Color = gridColor
+			p.Add(grid)
+			// One scale for every panel, from every panel's values.
+			floor := useLogY(&p.Y, all, 100)
+			if floor == 0 {
+				padLinear(&p.Y, all)
 			}
-		}
-		if widest > groupW*0.95 {
-			for i := range names {
-				names[i] = strings.ReplaceAll(names[i], "\n", " ")
+			for gi := 1; gi < len(pn.scenarios); gi++ {
+				sep, _ := plotter.NewLine(plotter.XYs{{X: float64(gi) - 0.5, Y: p.Y.Min}, {X: float64(gi) - 0.5, Y: p.Y.Max}})
+				if sep != nil {
+					sep.Color = gridColor
+					p.Add(sep)
+				}
 			}
-			p.X.Tick.Label.Rotation = math.Pi / 2
-			p.X.Tick.Label.XAlign = draw.XRight
-			p.X.Tick.Label.YAlign = draw.YCenter
-		}
-		p.NominalX(names...)
-		p.X.Min, p.X.Max = -0.5, float64(len(g.Scenarios))-0.5
-		p.X.Tick.Width = 0
-		grid := plotter.NewGrid()
-		grid.Vertical.Color = nil
-		grid.Horizontal.Color = gridColor
-		p.Add(grid)
-		floor := useLogY(&p.Y, all, 100)
-		if floor == 0 {
-			padLinear(&p.Y, all)
-		}
-		for gi := 1; gi < len(g.Scenarios); gi++ {
-			sep, _ := plotter.NewLine(plotter.XYs{{X: float64(gi) - 0.5, Y: p.Y.Min}, {X: float64(gi) - 0.5, Y: p.Y.Max}})
-			if sep != nil {
-				sep.Color = gridColor
-				p.Add(sep)
-			}
-		}
-		for _, l := range g.Labels {
-			pts := series[l]
-			if pts == nil {
-				continue
-			}
-			if floor > 0 {
-				pts.clamp(floor)
-			}
-			if sp := pts.spread(); sp.Len() > 0 {
-				eb, err := plotter.NewYErrorBars(sp)
-				if err != nil {
+			for li, l := range g.Labels {
+				pts := &errPoints{}
+				for gi, sc := range pn.scenarios {
+					if c := g.Cells[sc][l]; c != nil {
+						pts.add(float64(gi)+(float64(li)-float64(nl-1)/2)*step, metric(c))
+					}
+				}
+				if pts.Len() == 0 {
 					continue
 				}
-				eb.Color = st[l].Color
-				eb.Width = vg.Points(0.8)
-				eb.CapWidth = vg.Points(4)
-				p.Add(eb)
+				if floor > 0 {
+					pts.clamp(floor)
+				}
+				if sp := pts.spread(); sp.Len() > 0 {
+					if eb, err := plotter.NewYErrorBars(sp); err == nil {
+						eb.Color = st[l].Color
+						eb.Width = vg.Points(0.8)
+						eb.CapWidth = vg.Points(4)
+						p.Add(eb)
+					}
+				}
+				if sc, err := plotter.NewScatter(pts); err == nil {
+					sc.GlyphStyle = draw.GlyphStyle{Color: st[l].Color, Radius: vg.Points(2.5), Shape: st[l].Glyph}
+					p.Add(sc)
+				}
 			}
-			sc, err := plotter.NewScatter(pts)
-			if err == nil {
-				sc.GlyphStyle = draw.GlyphStyle{Color: st[l].Color, Radius: vg.Points(2.5), Shape: st[l].Glyph}
-				p.Add(sc)
-			}
+			plots = append(plots, p)
 		}
-		withLegend(c, entries, func(c draw.Canvas) { p.Draw(c) })
+		withLegend(c, entries, func(c draw.Canvas) {
+			if len(plots) == 1 {
+				plots[0].Draw(c)
+				return
+			}
+			alignGrid(c, plots, cols)
+		})
 	}
 	return fig
 }

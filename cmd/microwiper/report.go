@@ -18,7 +18,7 @@ var reportCommand = command{
 microwiper report -out out/report -trace traces/wws.parquet shard-0 shard-1 shard-2`,
 	setFlags: func(fs *flag.FlagSet) {
 		fs.String("out", "out/report", "directory for report.md, report.html and the figures")
-		fs.Var(&pathList{}, "trace", "trace file to draw a dirtying heatmap and rate CDF of (repeatable)")
+		fs.Var(&pathList{}, "trace", "trace `file` to draw a dirtying heatmap and rate CDF of (repeatable)")
 		fs.Int("stripes", report.DefaultStripes, "stripes of the trace heatmap and rate CDF")
 		fs.String("rounds-trace", "", "trace of the per-round figure (default: chosen from the results)")
 		fs.String("rounds-bw", "", "bandwidth of the per-round figure, e.g. 1Gbit (default: the middle one)")
