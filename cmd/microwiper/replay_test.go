@@ -159,3 +159,25 @@ func TestAlgorithmsCLI(t *testing.T) {
 	assert.Equal(t, 2, res.code)
 	assert.Contains(t, res.stderr, `unknown algorithm "nope"`)
 }
+
+// TestReplayExamples runs every example line of replay and algorithms on a
+// small generated trace named as the examples name it, so the -h text
+// cannot go stale.
+func TestReplayExamples(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the documented examples end to end: skipped under -short")
+	}
+	dir := t.TempDir()
+	res := execBinary(t, dir, "trace", "gen", "-kind", "wws", "-pages", "4096", "-duration", "5s", "-o", "trace.parquet")
+	require.Equal(t, 0, res.code, res.stderr)
+	for _, c := range []command{replayCommand, algorithmsCommand} {
+		for _, line := range strings.Split(strings.TrimSpace(c.example), "\n") {
+			args := splitExample(t, line)
+			require.Equal(t, "microwiper", args[0], line)
+			res := execBinary(t, dir, args[1:]...)
+			require.Equal(t, 0, res.code, "%s\nstderr: %s", line, res.stderr)
+		}
+	}
+	_, err := os.Stat(filepath.Join(dir, "out", "run1", "runs.parquet"))
+	require.NoError(t, err)
+}
