@@ -97,7 +97,7 @@ figcaption{font-size:0.9em;color:#333}`
 func (d *document) html(w io.Writer, title string) error {
 	var b strings.Builder
 	esc := html.EscapeString
-	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n<style>\n%s\n</style>\n</head>\n<body>\n", esc(title), htmlStyle)
+	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>%s</title>\n<style>\n%s\n</style>\n</head>\n<body>\n", esc(title), htmlStyle)
 	for _, bl := range d.blocks {
 		switch x := bl.(type) {
 		case heading:

@@ -146,3 +146,12 @@ func TestLoadOracleCurves(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "summary.json")
 }
+
+func TestLoadEmptyFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "empty")
+	writeResultDir(t, dir, []Run{}, []Round{})
+	s, err := Load(dir)
+	require.NoError(t, err)
+	assert.Empty(t, s.Runs)
+	assert.Empty(t, s.Rounds)
+}
