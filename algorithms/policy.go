@@ -107,6 +107,12 @@ type Batch struct {
 	// DirtyPages is the number of distinct pages in the dirty log now
 	// (dirtied since the round began).
 	DirtyPages int64
+	// RemainingDirty, when not nil, counts the remaining pages that are
+	// also in the dirty log, so Remaining + DirtyPages - RemainingDirty()
+	// is what a sync now would leave to send. It costs O(Remaining): call
+	// it only when Remaining is small. An engine may leave it nil; policies
+	// then use Remaining + DirtyPages as an upper bound.
+	RemainingDirty func() int64
 }
 
 // Policy is a live-migration algorithm. See the package comment for the

@@ -74,8 +74,10 @@ func (p QemuPrecopyParams) Check() error {
 // BufferDelay and sets the switch-over threshold throughput × downtime
 // limit. Before each batch (one MaxWait of sending) the remaining bytes of
 // the pass are compared with the threshold; when below, the exact count
-// (remaining plus dirty-log pages, an upper bound of their union) decides
-// the switch-over. At each sync (round start) the pending bytes decide too.
+// (the union of the remaining and the dirty-log pages, what QEMU's bitmap
+// sync would give; their sum when the engine cannot count the overlap)
+// decides the switch-over. At each sync (round start) the pending bytes
+// decide too.
 //
 // Deviation from QEMU: when the estimate is low but the exact count is not,
 // QEMU syncs the bitmap mid-pass and goes on from the current position; here
@@ -179,6 +181,9 @@ func (q *QemuPrecopy) BeforeBatch(b *Batch) bool {
 	if q.threshold <= 0 || est >= q.threshold {
 		return false
 	}
-	exact := float64((b.Remaining + b.DirtyPages) * q.m.PageSize)
-	return exact < q.threshold
+	pending := b.Remaining + b.DirtyPages
+	if b.RemainingDirty != nil {
+		pending -= b.RemainingDirty()
+	}
+	return float64(pending*q.m.PageSize) < q.threshold
 }

@@ -256,3 +256,22 @@ func TestAutoConvergeSlowsTrace(t *testing.T) {
 	assert.Less(t, on.Slowdown, 1.0)
 	assert.Less(t, on.PagesSent, off.PagesSent)
 }
+
+// TestQemuMidPassSwitch: 80 pages at 1 ms (no header), no cap, RTT 0,
+// buffer_delay 10 ms, downtime_limit 20 ms, batches of 64 (QEMU's
+// minimum). dirty=end, idle. Writes: 30 ms {1, 2}; 50 ms {70..77}.
+//
+// Batch at 0: no sample yet. Batch at 64 ms: throughput 64 × 4096 B over
+// 64 ms = 4.096 MB/s, threshold 4.096e6 × 0.02 = 81,920 B (20 pages).
+// Remaining 16 pages (64..79) < 20 → sync: dirty log {1, 2, 70..77} = 10
+// pages, 8 of them among the remaining, so a sync leaves 16 + 10 - 8 = 18
+// < 20 pages → switch over now (the sum, 26, would not). Final round: the
+// 18 pages, 18 ms. Total 82 ms.
+func TestQemuMidPassSwitch(t *testing.T) {
+	tr := newTestTrace(t, 80, epoch{30, []int32{1, 2}}, epoch{50, []int32{70, 71, 72, 73, 74, 75, 76, 77}})
+	res := runAlg(t, tr, "qemu-precopy", handConfig(0, End, Idle), "max_bandwidth", "0", "buffer_delay", "10ms",
+		"downtime_limit", "20ms", "max_wait", "1ms")
+	assert.Equal(t, []row{{0, 64, 64, 0, 0, 10, 18}, {64, 18, 18, 0, 0, 0, 0}}, rowsOf(res))
+	assert.Equal(t, 18*ms, res.DowntimeNS)
+	assert.Equal(t, 82*ms, res.TotalNS)
+}

@@ -412,11 +412,19 @@ func (s *sim) runRound(round int, plan *algorithms.Plan) (algorithms.RoundStats,
 	order := plan.Order
 	start := s.now
 	stopped := false
-	for i := 0; i < len(order); {
+	var i int
+	remainingDirty := func() int64 {
+		var n int64
+		for _, pg := range order[i:] {
+			n += int64(s.dirty[pg>>6] >> (uint(pg) & 63) & 1)
+		}
+		return n
+	}
+	for i < len(order) {
 		s.now = start + p.q
 		s.applyUntil(s.now)
 		b := algorithms.Batch{Round: round, NowNS: s.now, SentPages: s.sent, SentBytes: s.sentByte,
-			Remaining: int64(len(order) - i), DirtyPages: s.dirtyCount}
+			Remaining: int64(len(order) - i), DirtyPages: s.dirtyCount, RemainingDirty: remainingDirty}
 		if s.pol.BeforeBatch(&b) {
 			stopped = true
 			for _, pg := range order[i:] {
