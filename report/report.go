@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -134,6 +135,12 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 	if w := warnings(s, g); len(w) > 0 {
 		doc.h(2, "Warnings")
 		doc.add(bullets{w})
+	}
+
+	if notes := dirtyModelNotes(g); len(notes) > 0 {
+		doc.h(2, "Dirty models")
+		doc.p("The same scenarios were replayed under more than one reading of the trace (--dirty). Where the reading changes which policy has the least downtime, it changes a conclusion:")
+		doc.add(bullets{notes})
 	}
 
 	doc.h(2, "Results")
@@ -363,4 +370,69 @@ func countDistinct(runs []Run, key func(Run) any) int {
 		m[key(r)] = true
 	}
 	return len(m)
+}
+
+// dirtyModelNotes compares, for every scenario replayed under several
+// dirty models, which policy has the least median downtime under each
+// (bounds left out: the oracle is not a policy, stop-and-copy is the
+// ceiling), and says whether the models agree.
+func dirtyModelNotes(g *Grouping) []string {
+	if !g.Varies.DirtyModel {
+		return nil
+	}
+	type key struct {
+		Trace        string
+		BandwidthBps int64
+		RTTNS        int64
+		Engine       string
+	}
+	best := map[key]map[string]string{} // dirty model -> best label
+	var keys []key
+	names := map[key]string{}
+	for _, sc := range g.Scenarios {
+		k := key{sc.Trace, sc.BandwidthBps, sc.RTTNS, sc.Engine}
+		bestLabel, bestV := "", math.Inf(1)
+		for _, l := range g.Labels {
+			alg := g.LabelAlgorithm[l]
+			c := g.Cells[sc][l]
+			if c == nil || alg == "oracle" || alg == "stop-and-copy" {
+				continue
+			}
+			if v := c.Downtime.Median; v < bestV {
+				bestLabel, bestV = l, v
+			}
+		}
+		if bestLabel == "" {
+			continue
+		}
+		if best[k] == nil {
+			best[k] = map[string]string{}
+			keys = append(keys, k)
+			names[k] = sc.Trace + " at " + sc.bandwidthName()
+		}
+		best[k][sc.DirtyModel] = bestLabel
+	}
+	var out []string
+	for _, k := range keys {
+		if len(best[k]) < 2 {
+			continue
+		}
+		models := make([]string, 0, len(best[k]))
+		for m := range best[k] {
+			models = append(models, m)
+		}
+		sort.Strings(models)
+		agree := true
+		var parts []string
+		for _, m := range models {
+			parts = append(parts, fmt.Sprintf("%s under %s", best[k][m], m))
+			agree = agree && best[k][m] == best[k][models[0]]
+		}
+		verdict := "the models agree"
+		if !agree {
+			verdict = "the conclusion depends on the model"
+		}
+		out = append(out, fmt.Sprintf("%s: least downtime %s; %s.", names[k], strings.Join(parts, ", "), verdict))
+	}
+	return out
 }

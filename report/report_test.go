@@ -238,3 +238,27 @@ func TestHTMLIsWellFormed(t *testing.T) {
 	}
 	assert.Zero(t, depth)
 }
+
+func TestDirtyModelNotes(t *testing.T) {
+	mk := func(id, alg, model string, down int64) Run {
+		return Run{RunID: id, Trace: "kv", Algorithm: alg, Params: "{}", BandwidthBps: 1e9, Link: "1Gbit", DirtyModel: model, DowntimeNS: down}
+	}
+	runs := []Run{
+		mk("1", "xen-precopy", "continuous", 50), mk("2", "microwiper", "continuous", 30), mk("3", "oracle", "continuous", 1),
+		mk("4", "xen-precopy", "once", 20), mk("5", "microwiper", "once", 25), mk("6", "stop-and-copy", "once", 2),
+	}
+	g := Group(&Set{Runs: runs, Rounds: map[string][]Round{}})
+	notes := dirtyModelNotes(g)
+	require.Len(t, notes, 1)
+	assert.Equal(t, "kv at 1Gbit: least downtime microwiper under continuous, xen-precopy under once; the conclusion depends on the model.", notes[0])
+
+	runs[3].DowntimeNS = 40
+	notes = dirtyModelNotes(Group(&Set{Runs: runs, Rounds: map[string][]Round{}}))
+	require.Len(t, notes, 1)
+	assert.Contains(t, notes[0], "the models agree")
+
+	md, err := Markdown(&Set{Runs: runs, Rounds: map[string][]Round{}}, nil, Options{OutDir: "unused"})
+	require.NoError(t, err)
+	assert.Contains(t, md, "## Dirty models")
+	assert.Contains(t, md, "### Trace kv, dirty model once")
+}
