@@ -17,8 +17,10 @@ const DefaultBurst = 64 << 10
 // credit banked while idle barely shortens a measured transfer.
 const burstTime = 4 * time.Millisecond
 
-// catchUp bounds how far a late writer may catch up on its schedule.
-const catchUp = 100 * time.Millisecond
+// catchUp bounds how far a late writer may catch up on its schedule: a
+// thread starved of the CPU on a loaded machine can lose hundreds of
+// milliseconds, which a real link's queue would have spent sending.
+const catchUp = time.Second
 
 // Bucket is a token bucket that refills at a fixed rate. It is safe for
 // concurrent use.

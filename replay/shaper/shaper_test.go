@@ -50,7 +50,7 @@ func TestReserveSchedule(t *testing.T) {
 	assert.Equal(t, -900*time.Microsecond, b.Reserve(100))
 	assert.Equal(t, 100*time.Microsecond, b.Reserve(1000))
 	// A writer gone for longer than the catch-up window is idle too.
-	now = now.Add(time.Second)
+	now = now.Add(catchUp + time.Second)
 	assert.Equal(t, -900*time.Microsecond, b.Reserve(100))
 }
 
