@@ -128,9 +128,10 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 	for _, d := range s.Dirs {
 		items = append(items, d)
 	}
-	doc.p("%d runs from %d result %s (merged by run_id; %d duplicate rows dropped). %d traces, %d bandwidths, %d algorithms.",
+	nt, nb := countDistinct(s.Runs, func(r Run) any { return r.Trace }), countDistinct(s.Runs, func(r Run) any { return r.BandwidthBps })
+	doc.p("%d runs from %d result %s (merged by run_id; %d duplicate rows dropped). %d %s, %d %s, %d %s.",
 		len(s.Runs), len(s.Dirs), plural(len(s.Dirs), "directory", "directories"), s.Duplicates,
-		countDistinct(s.Runs, func(r Run) any { return r.Trace }), countDistinct(s.Runs, func(r Run) any { return r.BandwidthBps }), len(g.Labels))
+		nt, plural(nt, "trace", "traces"), nb, plural(nb, "bandwidth", "bandwidths"), len(g.Labels), plural(len(g.Labels), "algorithm", "algorithms"))
 	doc.add(bullets{items})
 	if w := warnings(s, g); len(w) > 0 {
 		doc.h(2, "Warnings")
@@ -391,20 +392,27 @@ func dirtyModelNotes(g *Grouping) []string {
 	names := map[key]string{}
 	for _, sc := range g.Scenarios {
 		k := key{sc.Trace, sc.BandwidthBps, sc.RTTNS, sc.Engine}
-		bestLabel, bestV := "", math.Inf(1)
+		// Ties are named together ("xen-precopy = microwiper"): the
+		// winner alone would claim a difference that is not there.
+		var tied []string
+		bestV := math.Inf(1)
 		for _, l := range g.Labels {
 			alg := g.LabelAlgorithm[l]
 			c := g.Cells[sc][l]
 			if c == nil || alg == "oracle" || alg == "stop-and-copy" {
 				continue
 			}
-			if v := c.Downtime.Median; v < bestV {
-				bestLabel, bestV = l, v
+			switch v := c.Downtime.Median; {
+			case v < bestV:
+				tied, bestV = []string{l}, v
+			case v == bestV:
+				tied = append(tied, l)
 			}
 		}
-		if bestLabel == "" {
+		if len(tied) == 0 {
 			continue
 		}
+		bestLabel := strings.Join(tied, " = ")
 		if best[k] == nil {
 			best[k] = map[string]string{}
 			keys = append(keys, k)

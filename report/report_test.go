@@ -262,3 +262,16 @@ func TestDirtyModelNotes(t *testing.T) {
 	assert.Contains(t, md, "## Dirty models")
 	assert.Contains(t, md, "### Trace kv, dirty model once")
 }
+
+func TestDirtyModelNotesTies(t *testing.T) {
+	mk := func(id, alg, model string, down int64) Run {
+		return Run{RunID: id, Trace: "kv", Algorithm: alg, Params: "{}", BandwidthBps: 1e9, Link: "1Gbit", DirtyModel: model, DowntimeNS: down}
+	}
+	runs := []Run{
+		mk("1", "xen-precopy", "continuous", 1e6), mk("2", "microwiper", "continuous", 1e6),
+		mk("3", "xen-precopy", "once", 1e6), mk("4", "microwiper", "once", 2e6),
+	}
+	notes := dirtyModelNotes(Group(&Set{Runs: runs, Rounds: map[string][]Round{}}))
+	require.Len(t, notes, 1)
+	assert.Equal(t, "kv at 1Gbit: least downtime xen-precopy = microwiper under continuous, xen-precopy under once; the conclusion depends on the model.", notes[0])
+}
