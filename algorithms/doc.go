@@ -35,7 +35,12 @@
 //  3. BeforeBatch(*Batch) before every batch of a live round, after dirtying
 //     up to now has been applied. Returning true stops the round at once and
 //     starts the final round (QEMU samples throughput every 100 ms and
-//     switches over here).
+//     switches over here). Batch.RemainingDirty, if the engine provides it,
+//     counts the remaining pages already in the dirty log, so that a policy
+//     can size what a sync would leave (QEMU's exact pending count).
+//
+// Engines must also bound a migration whose policy never stops (replay's
+// Config.MaxNS / MaxRounds) and mark the result as forced.
 //
 // The final round is the engine's: with the workload paused it sends every
 // pending page (dirty log ∪ held ∪ unsent) in page order at the full link
