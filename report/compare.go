@@ -314,3 +314,16 @@ func writeAligned(w io.Writer, rows [][]string) {
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }
+
+// Regressions are the rows that got significantly worse by more than
+// threshold percent. Every metric we record (downtime, pages, bytes, time,
+// rounds) is better lower, so worse is a positive change.
+func (c *Comparison) Regressions(threshold float64) []Row {
+	var out []Row
+	for _, r := range c.Rows {
+		if r.Test.Significant && !math.IsNaN(r.Delta) && r.Delta > threshold {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -129,3 +129,16 @@ func FuzzReadBench(f *testing.F) {
 }
 
 func strconvF(v float64) string { return strconv.FormatFloat(v, 'f', 6, 64) }
+
+func TestRegressions(t *testing.T) {
+	old, err := ReadSamples("testdata/old.txt")
+	require.NoError(t, err)
+	new, err := ReadSamples("testdata/new.txt")
+	require.NoError(t, err)
+	assert.Empty(t, CompareSamples(old, new).Regressions(0), "new only improves")
+	back := CompareSamples(new, old).Regressions(0)
+	require.Len(t, back, 1, "the reverse is a downtime regression")
+	assert.Equal(t, "downtime-ms", back[0].Unit)
+	assert.Contains(t, back[0].Name, "alg=microwiper")
+	assert.Empty(t, CompareSamples(new, old).Regressions(50), "25% is under a 50% threshold")
+}

@@ -13,7 +13,11 @@ var compareCommand = command{
 	synopsis: "test two result sets (directories or benchmark-format files) for significant differences, per benchmark and metric",
 	usage:    "OLD NEW",
 	example: `microwiper compare out/before out/after
-microwiper compare before.txt after.txt`,
+microwiper compare before.txt after.txt
+microwiper compare -fail-worse 5 baseline.txt candidate.txt   # exit 1 on a significant regression above 5%`,
+	setFlags: func(fs *flag.FlagSet) {
+		fs.Float64("fail-worse", -1, "exit 1 when a metric got significantly worse (higher) by more than this `percent`; negative: never")
+	},
 	run: runCompare,
 }
 
@@ -34,5 +38,22 @@ func runCompare(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 			fmt.Fprintf(cio.stderr, "microwiper compare: skipped %s\n", w)
 		}
 	}
-	return report.CompareSamples(old, new).Write(cio.stdout)
+	c := report.CompareSamples(old, new)
+	if err := c.Write(cio.stdout); err != nil {
+		return err
+	}
+	limit := traceFlags{fs}.float("fail-worse")
+	if limit < 0 {
+		return nil
+	}
+	if regs := c.Regressions(limit); len(regs) > 0 {
+		worst := regs[0]
+		for _, r := range regs {
+			if r.Delta > worst.Delta {
+				worst = r
+			}
+		}
+		return fmt.Errorf("%d significant regressions above %g%% (-fail-worse), worst %s %s %+.2f%%", len(regs), limit, worst.Name, worst.Unit, worst.Delta)
+	}
+	return nil
 }

@@ -72,6 +72,17 @@ func TestCompareBenchFiles(t *testing.T) {
 	assert.Regexp(t, `Migrate/trace=kv/alg=xen-precopy/bw=1Gbit\s+\S+ ± 2%\s+\S+ ± 2%\s+~`, r.stdout)
 }
 
+func TestCompareFailWorse(t *testing.T) {
+	r := execBinary(t, "", "compare", "-fail-worse", "5", benchOld, benchNew)
+	assert.Equal(t, 0, r.code, "new only improves: %s", r.stderr)
+	r = execBinary(t, "", "compare", "-fail-worse", "5", benchNew, benchOld)
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "1 significant regressions above 5% (-fail-worse), worst Migrate/trace=kv/alg=microwiper/bw=1Gbit downtime-ms +")
+	assert.Contains(t, r.stdout, "downtime-ms", "the table is printed before the verdict")
+	r = execBinary(t, "", "compare", "-fail-worse", "50", benchNew, benchOld)
+	assert.Equal(t, 0, r.code, "under the threshold")
+}
+
 func TestReportCompareBadInput(t *testing.T) {
 	dir := t.TempDir()
 	notBench := filepath.Join(dir, "notes.txt")
