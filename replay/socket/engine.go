@@ -291,10 +291,13 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 	if err != nil {
 		return fmt.Errorf("%s link: connect: %w", m.link.Name(), err)
 	}
-	if tc, ok := c.(*net.TCPConn); ok && m.link.KernelShaped() {
+	if tc, ok := c.(*net.TCPConn); ok && m.link.Name() != LinkRemote {
 		// Slack for a sender that loses the CPU for a moment: the kernel
-		// keeps the shaped link busy from the buffer. sync() keeps the
-		// policy's view at the wire all the same.
+		// keeps the link busy from the buffer. On a kernel-shaped link
+		// sync() keeps the policy's view at the wire all the same; on
+		// loopback the token bucket paces writes, so the buffer fills only
+		// while the receiver is starved. A real network (remote) keeps
+		// TCP's own autotuning.
 		_ = tc.SetWriteBuffer(8 << 20)
 	}
 	hello := wire.Hello{Version: wire.Version, PageSize: uint32(m.ps), Pages: uint64(m.n), BatchPages: uint32(m.wb), Token: m.tokenFor()}
