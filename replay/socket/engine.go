@@ -102,6 +102,9 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 		return nil, err
 	}
 	defer m.release()
+	if lc.Kind == LinkRemote {
+		m.token = lc.Token // in-process receivers ask for none
+	}
 	res := replay.NewResult(tr, alg, "socket", cfg)
 	err = m.run(ctx, res)
 	for i := range res.RoundRows {
@@ -128,6 +131,7 @@ type migration struct {
 	pol     algorithms.Policy
 	link    Link
 	timeout time.Duration
+	token   string
 	wb      int
 	n       int64
 	ps      int
@@ -300,7 +304,7 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 		// TCP's own autotuning.
 		_ = tc.SetWriteBuffer(8 << 20)
 	}
-	hello := wire.Hello{Version: wire.Version, PageSize: uint32(m.ps), Pages: uint64(m.n), BatchPages: uint32(m.wb), Token: m.tokenFor()}
+	hello := wire.Hello{Version: wire.Version, PageSize: uint32(m.ps), Pages: uint64(m.n), BatchPages: uint32(m.wb), Token: m.token}
 	m.conn, err = handshake(ctx, c, hello, m.linkBucket, m.timeout)
 	if err != nil {
 		return fmt.Errorf("%s link: %w", m.link.Name(), err)
@@ -447,13 +451,6 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 		res.Slowdown = m.ev.LostNS() / (float64(pauseAt) * speed)
 	}
 	return m.verify(res)
-}
-
-func (m *migration) tokenFor() string {
-	if rl, ok := m.link.(interface{ token() string }); ok {
-		return rl.token()
-	}
-	return ""
 }
 
 // liveRound sends one live round's plan in batches, peeking and asking the

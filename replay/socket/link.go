@@ -89,7 +89,7 @@ func OpenLink(ctx context.Context, cfg LinkConfig) (Link, error) {
 		if cfg.Remote == "" {
 			return nil, fmt.Errorf("remote link needs --remote host:port (a running 'microwiper serve')")
 		}
-		return &remoteLink{addr: cfg.Remote, rtt: cfg.RTT, tok: cfg.Token}, nil
+		return &remoteLink{addr: cfg.Remote, rtt: cfg.RTT}, nil
 	}
 	return nil, fmt.Errorf("link %q: want %s", cfg.Kind, strings.Join([]string{LinkLoopback, LinkNetns, LinkRemote}, ", "))
 }
@@ -154,10 +154,7 @@ func (l *localLink) Close() error {
 type remoteLink struct {
 	addr string
 	rtt  time.Duration
-	tok  string
 }
-
-func (l *remoteLink) token() string { return l.tok }
 
 func (l *remoteLink) Name() string { return LinkRemote }
 
