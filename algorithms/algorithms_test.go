@@ -41,6 +41,7 @@ func TestSet(t *testing.T) {
 	assert.ErrorContains(t, Set(q, "downtime_limit", "30"), "want a duration")
 	assert.ErrorContains(t, Set(q, "throttle_max", "100"), "<= 99")
 	assert.Equal(t, `{"step":"0s","horizon":"0s"}`, ParamsJSON(NewOracle()))
+	assert.Equal(t, `{"max_rounds":29,"min_pages":50,"max_factor":3,"batch_pages":1024,"skip":true}`, ParamsJSON(NewXenPrecopy()))
 }
 
 // TestXenStop checks each clause of the stop test on the round just

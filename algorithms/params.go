@@ -125,16 +125,29 @@ func Set(t Tunable, key, value string) error {
 }
 
 // ParamsJSON is t's parameters as a JSON object with keys in declaration
-// order, for result files. Encoding is deterministic.
+// order, for result files: numbers and booleans as JSON values, durations
+// as strings ("300ms"). Encoding is deterministic.
 func ParamsJSON(t Tunable) string {
+	v := reflect.ValueOf(t.ParamStruct()).Elem()
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, p := range Params(t) {
-		if i > 0 {
+	n := 0
+	for i := range v.NumField() {
+		key := v.Type().Field(i).Tag.Get("param")
+		if key == "" {
+			continue
+		}
+		if n > 0 {
 			b.WriteByte(',')
 		}
-		k, _ := json.Marshal(p.Key)
-		val, _ := json.Marshal(p.Default)
+		n++
+		k, _ := json.Marshal(key)
+		var val []byte
+		if fv := v.Field(i); fv.Type() == durationType {
+			val, _ = json.Marshal(format(fv))
+		} else {
+			val, _ = json.Marshal(fv.Interface())
+		}
 		b.Write(k)
 		b.WriteByte(':')
 		b.Write(val)
