@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
 	"github.com/microwiper/microwiper/replay"
 	"github.com/microwiper/microwiper/replay/socket"
+	"golang.org/x/term"
 )
 
 // engines maps --engine names to engines. Another engine is one line here.
@@ -189,6 +191,14 @@ func runReplay(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		return err
 	}
 	var results []*replay.Result
+	progress := func(string, ...any) {}
+	if f, ok := cio.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		total := len(p.tracePath) * len(p.bws) * len(p.algs)
+		progress = func(format string, args ...any) {
+			fmt.Fprintf(f, "\r\033[Kreplay %d/%d: %s", len(results)+1, total, fmt.Sprintf(format, args...))
+		}
+		defer fmt.Fprint(f, "\r\033[K")
+	}
 	for _, path := range p.tracePath {
 		tr, err := replay.LoadTrace(path)
 		if err != nil {
@@ -210,6 +220,7 @@ func runReplay(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 				for _, kv := range p.params[name] {
 					_ = algorithms.Set(alg, kv[0], kv[1]) // checked while parsing
 				}
+				progress("%s %s %s", tr.Name, name, cfg.Link.Name())
 				res, err := p.engine.Run(ctx, tr, alg, cfg)
 				if err != nil {
 					return fmt.Errorf("replay %s with %s at %s: %w", path, name, cfg.Link.Name(), err)
