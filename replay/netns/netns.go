@@ -147,14 +147,17 @@ const wireOverhead = float64(1500-20-32) / float64(1500+14)
 
 // tbfArgs returns the tbf parameters for a payload rate: a burst of at least
 // 2 ms of traffic (and 64 KiB, above any GSO segment) and a queue of 100 ms
-// (at least 1 MiB). A shorter queue drops a tenth of the packets of one TCP
-// stream at 100 Mbit/s, and the retransmissions cost several percent of
-// the rate; the engine never lets the queue stand between a policy and the
-// wire (it waits for delivery before each batch).
+// and at least 16 MiB, more than the sender's socket buffer, so tbf never
+// drops. A short queue drops a tenth of the packets of one TCP stream at
+// 100 Mbit/s (retransmissions cost several percent of the rate), and a
+// dropped tail costs a retransmission timeout of 200 ms or more, inside a
+// measured downtime. A long queue distorts nothing: the engine waits for
+// delivery before each batch, so no queue stands between a policy and the
+// wire.
 func tbfArgs(bps int64) []string {
 	rate := int64(float64(bps) / wireOverhead)
 	burst := max(rate/8/500, 64<<10)
-	limit := max(rate/8/10, 1<<20)
+	limit := max(rate/8/10, 16<<20)
 	return []string{"handle", "10:", "tbf", "rate", strconv.FormatInt(rate, 10) + "bit",
 		"burst", strconv.FormatInt(burst, 10), "limit", strconv.FormatInt(limit, 10)}
 }
