@@ -473,7 +473,17 @@ func (m *migration) liveRound(ctx context.Context, round int, plan *algorithms.P
 	}
 	order := plan.Order
 	stopped := false
-	for i := 0; i < len(order); {
+	var i int
+	remainingDirty := func() int64 {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		var n int64
+		for _, pg := range order[i:] {
+			n += int64(m.dirty[pg>>6] >> (uint(pg) & 63) & 1)
+		}
+		return n
+	}
+	for i < len(order) {
 		if err := ctx.Err(); err != nil {
 			return st, false, err
 		}
@@ -486,7 +496,7 @@ func (m *migration) liveRound(ctx context.Context, round int, plan *algorithms.P
 		dirtyPages := m.dirtyCount
 		m.mu.Unlock()
 		b := algorithms.Batch{Round: round, NowNS: now, SentPages: m.sent, SentBytes: m.sentBytes,
-			Remaining: int64(len(order) - i), DirtyPages: dirtyPages}
+			Remaining: int64(len(order) - i), DirtyPages: dirtyPages, RemainingDirty: remainingDirty}
 		if m.pol.BeforeBatch(&b) {
 			stopped = true
 			for _, pg := range order[i:] {
