@@ -1,6 +1,7 @@
 package report
 
 import (
+	"runtime/debug"
 	"bytes"
 	"fmt"
 	"os"
@@ -108,8 +109,9 @@ func FuzzReadBench(f *testing.F) {
 	f.Add([]byte("BenchmarkX 1 NaN ns/op\n"))
 	f.Add([]byte("BenchmarkX/a=b-8 3 1e400 ns/op 1 x\nUnit x better=higher\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// A hang would stall the fuzzer silently; crash with the input.
-		timer := time.AfterFunc(20*time.Second, func() { panic(fmt.Sprintf("hang on %q", data)) })
+		// A hang would stall the fuzzer silently; crash with the input and
+		// every goroutine's stack.
+		timer := time.AfterFunc(10*time.Second, func() { debug.SetTraceback("all"); panic(fmt.Sprintf("hang on %q", data)) })
 		defer timer.Stop()
 		s, err := ReadBench(bytes.NewReader(data), "fuzz.txt")
 		if err != nil {
