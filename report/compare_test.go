@@ -1,11 +1,11 @@
 package report
 
 import (
-	"runtime/debug"
 	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
