@@ -57,30 +57,17 @@ func hotColdEpochs(rows int) (Header, []Epoch) {
 var benchTrace = sync.OnceValues(func() (Header, []Epoch) { return hotColdEpochs(benchRows) })
 
 func BenchmarkWrite(b *testing.B) {
-	h, epochs := benchTrace()
 	path := filepath.Join(b.TempDir(), "bench.parquet")
-	b.ResetTimer()
 	for b.Loop() {
-		w, err := Create(path, h, WriterOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, e := range epochs {
-			if err := w.WriteEpoch(e.TNS, e.Pages, nil); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			b.Fatal(err)
-		}
+		writeBenchTrace(b, path)
 	}
 	b.StopTimer()
 	reportRates(b, path)
 }
 
-func BenchmarkRead(b *testing.B) {
+// writeBenchTrace writes the benchmark trace to path.
+func writeBenchTrace(b *testing.B, path string) {
 	h, epochs := benchTrace()
-	path := filepath.Join(b.TempDir(), "bench.parquet")
 	w, err := Create(path, h, WriterOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -93,6 +80,11 @@ func BenchmarkRead(b *testing.B) {
 	if err := w.Close(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+func BenchmarkRead(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.parquet")
+	writeBenchTrace(b, path)
 	b.ResetTimer()
 	for b.Loop() {
 		r, err := Open(path)
