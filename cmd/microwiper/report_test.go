@@ -34,7 +34,7 @@ func TestReportEndToEnd(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 
 	out := filepath.Join(dir, "report")
-	r = execBinary(t, "", "report", "-out", out, "-trace", trace, res, fixtureShard0, fixtureShard1)
+	r = execBinary(t, "", "report", "-out", out, "-trace", trace, "-rounds-trace", "small", "-rounds-bw", "100Mbit", res, fixtureShard0, fixtureShard1)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "report.md")
 	assert.Contains(t, r.stdout, "6 figures")
@@ -42,7 +42,7 @@ func TestReportEndToEnd(t *testing.T) {
 
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
 	require.NoError(t, err)
-	for _, want := range []string{"### Trace small", "### Trace kv", "| 100Mbit | microwiper (order=true) |", "![heatmap-small](heatmap-small.svg)", "4 duplicate rows dropped"} {
+	for _, want := range []string{"### Trace small", "### Trace kv", "| 100Mbit | microwiper (order=true) |", "![heatmap-small](heatmap-small.svg)", "4 duplicate rows dropped", "trace small at 100Mbit"} {
 		assert.Contains(t, string(md), want)
 	}
 	for _, f := range []string{"report.html", "downtime.svg", "downtime.png", "downtime.pdf", "sweep.png", "rounds.pdf", "heatmap-small.png", "ratecdf.svg"} {
