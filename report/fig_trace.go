@@ -147,7 +147,7 @@ func heatmapFigure(tp *TraceProfile) *Figure {
 		bar.Y.Tick.Marker = powTicks{}
 		bc := c
 		bc.Min.X = main.Max.X + vg.Points(6)
-		bc.Max.X -= vg.Points(0)
+		bc.Max.X -= vg.Points(4)
 		bc.Min.Y, bc.Max.Y = da.Min.Y, da.Max.Y
 		// The bar is thin: its plot is as wide as its axis plus 10 pt.
 		bar.X.Min, bar.X.Max = -0.5, 0.5
