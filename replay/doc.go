@@ -8,7 +8,7 @@
 //
 // Trace time runs at Speed times migration time from StartNS, slowed by the
 // policy's throttle, and stops at the pause. A row (t, p) dirties p at t-E
-// and t (continuous), once at t-E + splitmix64(p XOR t) mod E (once), at t
+// and t (continuous), once at t-E + SplitMix64(p XOR t) mod E (once), at t
 // (end, exact). Writes before StartNS happened before the migration: they
 // only mark pages as holding data. Past the last epoch the trace loops with
 // a period equal to the last epoch's time, or goes idle.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/bits"
 	"sync"
 
 	"github.com/microwiper/microwiper/algorithms"
@@ -253,38 +252,19 @@ func (s *sim) applyUntil(now int64) {
 	}
 }
 
-// readLog reads and clears the dirty log: dirtied gets the log's pages,
-// toSend the log's and the pending ones, and the pending set becomes
-// toSend.
+// readLog reads and clears the dirty log into toSend and dirtied.
 func (s *sim) readLog() {
 	if int64(cap(s.toSend)) < s.n {
 		// Round 1 lists every page: size the buffer once instead of
 		// growing it.
 		s.toSend = make([]int32, 0, s.n)
 	}
-	s.toSend, s.dirtied = s.toSend[:0], s.dirtied[:0]
-	for w, d := range s.dirty {
-		all := d | s.pend[w]
-		s.pend[w] = all
-		s.dirty[w] = 0
-		for x := d; x != 0; x &= x - 1 {
-			s.dirtied = append(s.dirtied, int32(w<<6+bits.TrailingZeros64(x)))
-		}
-		for x := all; x != 0; x &= x - 1 {
-			s.toSend = append(s.toSend, int32(w<<6+bits.TrailingZeros64(x)))
-		}
-	}
+	s.toSend, s.dirtied = ReadLog(s.dirty, s.pend, s.toSend, s.dirtied)
 	s.dirtyCount = 0
 }
 
 func (s *sim) run(ctx context.Context, res *Result) error {
-	maxNS, maxRounds := s.cfg.MaxNS, s.cfg.MaxRounds
-	if maxNS <= 0 {
-		maxNS = max(DefaultMaxMemoryTimes*transferNS(s.n, s.mig.PageBits(), s.cfg.Link.Bps), MinMaxNS)
-	}
-	if maxRounds <= 0 {
-		maxRounds = DefaultMaxRounds
-	}
+	maxNS, maxRounds := s.cfg.Bound(s.n, s.mig.PageBits())
 	traits := s.pol.Begin(s.mig)
 	s.zero = traits.ZeroPages
 	var last algorithms.RoundStats

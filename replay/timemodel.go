@@ -17,7 +17,7 @@ const (
 	// Continuous: p was written throughout the epoch, dirtied at t-E and at
 	// t. The default for epoch traces.
 	Continuous DirtyModel = "continuous"
-	// Once: dirtied once, at t - E + splitmix64(p XOR t) mod E.
+	// Once: dirtied once, at t - E + SplitMix64(p XOR t) mod E.
 	Once DirtyModel = "once"
 	// End: dirtied once, at t.
 	End DirtyModel = "end"
@@ -108,8 +108,9 @@ func (tm TimeModel) Check() error {
 	return nil
 }
 
-// splitmix64 is DESIGN.md's mixer, in uint64 arithmetic.
-func splitmix64(x uint64) uint64 {
+// SplitMix64 is DESIGN.md's mixer, in uint64 arithmetic. The once reading
+// of the time model uses it, and the socket engine fills pages with it.
+func SplitMix64(x uint64) uint64 {
 	x += 0x9E3779B97F4A7C15
 	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
 	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
@@ -168,7 +169,7 @@ func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
 		for i := range n {
 			t, ps := tr.Epoch(i)
 			for _, p := range ps {
-				off := splitmix64(uint64(p)^uint64(t)) % uint64(E)
+				off := SplitMix64(uint64(p)^uint64(t)) % uint64(E)
 				evs = append(evs, ev{t - E + int64(off), p})
 			}
 		}

@@ -32,7 +32,7 @@ func newEvents(t *testing.T, tr *Trace, tm TimeModel) *Events {
 // TestSplitmix64 checks DESIGN.md's mixer against the published first
 // output of SplitMix64 seeded with 0.
 func TestSplitmix64(t *testing.T) {
-	assert.Equal(t, uint64(0xE220A8397B1DCDAF), splitmix64(0))
+	assert.Equal(t, uint64(0xE220A8397B1DCDAF), SplitMix64(0))
 }
 
 // Epochs are 10 ms; rows (10 ms, {1,2}) and (30 ms, {2}).
@@ -52,7 +52,7 @@ func TestEndAndExact(t *testing.T) {
 	}
 }
 
-// TestOnce: each row is dirtied once at t - E + splitmix64(p XOR t) mod E.
+// TestOnce: each row is dirtied once at t - E + SplitMix64(p XOR t) mod E.
 func TestOnce(t *testing.T) {
 	tr := twoEpochs(t)
 	e := newEvents(t, tr, TimeModel{Dirty: Once, After: Idle})
@@ -64,7 +64,7 @@ func TestOnce(t *testing.T) {
 			got = append(got, ev{m, int64(p)})
 		}
 	}
-	at := func(t, p int64) int64 { return t - epochMS + int64(splitmix64(uint64(p)^uint64(t))%uint64(epochMS)) }
+	at := func(t, p int64) int64 { return t - epochMS + int64(SplitMix64(uint64(p)^uint64(t))%uint64(epochMS)) }
 	want := []ev{{at(10*ms, 1), 1}, {at(10*ms, 2), 2}, {at(30*ms, 2), 2}}
 	if want[0].t > want[1].t {
 		want[0], want[1] = want[1], want[0]

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/bits"
 	"net"
 	"slices"
 	"strings"
@@ -272,21 +271,9 @@ func (m *migration) poke() {
 	}
 }
 
-// readLog reads and clears the dirty log into dirtied, and makes toSend the
-// log plus the pending pages; mu held.
+// readLog reads and clears the dirty log into toSend and dirtied; mu held.
 func (m *migration) readLog() {
-	m.toSend, m.dirtied = m.toSend[:0], m.dirtied[:0]
-	for w, d := range m.dirty {
-		all := d | m.pend[w]
-		m.pend[w] = all
-		m.dirty[w] = 0
-		for x := d; x != 0; x &= x - 1 {
-			m.dirtied = append(m.dirtied, int32(w<<6+bits.TrailingZeros64(x)))
-		}
-		for x := all; x != 0; x &= x - 1 {
-			m.toSend = append(m.toSend, int32(w<<6+bits.TrailingZeros64(x)))
-		}
-	}
+	m.toSend, m.dirtied = replay.ReadLog(m.dirty, m.pend, m.toSend, m.dirtied)
 	m.dirtyCount = 0
 }
 
@@ -327,14 +314,7 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 
 	// The simulator's bound on a migration that never converges, in the
 	// same migration time.
-	maxNS, maxRounds := m.cfg.MaxNS, m.cfg.MaxRounds
-	if maxNS <= 0 {
-		once := float64(m.n) * float64(m.mig.PageBits()) * 1e9 / float64(m.cfg.Link.Bps)
-		maxNS = max(int64(min(replay.DefaultMaxMemoryTimes*once, math.MaxInt64/2)), replay.MinMaxNS)
-	}
-	if maxRounds <= 0 {
-		maxRounds = replay.DefaultMaxRounds
-	}
+	maxNS, maxRounds := m.cfg.Bound(m.n, m.mig.PageBits())
 	var last algorithms.RoundStats
 	var rows []replay.RoundRow
 	stopped := false

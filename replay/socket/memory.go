@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/microwiper/microwiper/replay"
 )
 
 // pageMemory is page-aligned anonymous memory outside the Go heap, so a
@@ -49,20 +51,11 @@ func (m *pageMemory) unmap() {
 	}
 }
 
-// splitmix64 is the mixer DESIGN.md fixes for the time model; here it also
-// generates page content.
-func splitmix64(x uint64) uint64 {
-	x += 0x9E3779B97F4A7C15
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
-	return x ^ (x >> 31)
-}
-
 // fillPage writes the content of page p at version v: a splitmix64 stream
 // seeded by (p, v), so every write makes every word of the page differ and
 // a torn or stale copy cannot pass for the current one.
 func fillPage(dst []byte, p, v uint64) {
-	x := splitmix64(p ^ splitmix64(v^0x6d6963726f777072))
+	x := replay.SplitMix64(p ^ replay.SplitMix64(v^0x6d6963726f777072))
 	for i := 0; i+8 <= len(dst); i += 8 {
 		x += 0x9E3779B97F4A7C15
 		z := (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9

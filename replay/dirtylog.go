@@ -1,0 +1,46 @@
+package replay
+
+import "math/bits"
+
+// ReadLog is the round start that both engines share: it reads and clears
+// the dirty log. dirty and pend are page bitmaps (page p at word p>>6, bit
+// p&63): the pages dirtied since the last read, and those still to send
+// (held back or left unsent). Afterwards pend holds their union and dirty
+// is empty. It returns, ascending, the union as toSend and the log alone as
+// dirtied, appended to the given slices after truncating them.
+func ReadLog(dirty, pend []uint64, toSend, dirtied []int32) ([]int32, []int32) {
+	toSend, dirtied = toSend[:0], dirtied[:0]
+	for w, d := range dirty {
+		all := d | pend[w]
+		pend[w] = all
+		dirty[w] = 0
+		for x := d; x != 0; x &= x - 1 {
+			dirtied = append(dirtied, int32(w<<6+bits.TrailingZeros64(x)))
+		}
+		for x := all; x != 0; x &= x - 1 {
+			toSend = append(toSend, int32(w<<6+bits.TrailingZeros64(x)))
+		}
+	}
+	return toSend, dirtied
+}
+
+// Bound returns the limits past which an engine forces the final round of
+// a migration that does not converge: Config.MaxNS and MaxRounds, or by
+// default ten times the time to send all pages once (at least MinMaxNS) and
+// DefaultMaxRounds. Both engines use it, so that they stop alike.
+func (c Config) Bound(pages, pageBits int64) (maxNS int64, maxRounds int) {
+	maxNS, maxRounds = c.MaxNS, c.MaxRounds
+	if maxNS <= 0 {
+		once := transferNS(pages, pageBits, c.Link.Bps)
+		maxNS = MinMaxNS
+		if once < (1<<63-1)/DefaultMaxMemoryTimes {
+			maxNS = max(DefaultMaxMemoryTimes*once, MinMaxNS)
+		} else {
+			maxNS = 1<<63 - 1
+		}
+	}
+	if maxRounds <= 0 {
+		maxRounds = DefaultMaxRounds
+	}
+	return maxNS, maxRounds
+}
