@@ -6,6 +6,7 @@ var commands = []command{
 	versionCommand,
 	captureCommand,
 	replayCommand,
+	runCommand,
 	reportCommand,
 	compareCommand,
 	serveCommand,

@@ -190,56 +190,88 @@ func runReplay(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 	if err != nil {
 		return err
 	}
+	return executeReplay(ctx, cio, p.jobs(0), p.out, p.bench, nil)
+}
+
+// replayJob is one migration: a trace, a bandwidth, an algorithm and a
+// repetition, under a parsed plan.
+type replayJob struct {
+	plan *replayPlan
+	path string
+	bps  int64
+	alg  string
+	rep  int64
+}
+
+// jobs expands the plan into its migrations, trace by trace, then
+// bandwidth, algorithm and repetition (reps of them; 0 means 1).
+func (p *replayPlan) jobs(reps int64) []replayJob {
+	var js []replayJob
+	for _, path := range p.tracePath {
+		for _, bps := range p.bws {
+			for _, name := range p.algs {
+				for rep := int64(0); rep < max(reps, 1); rep++ {
+					js = append(js, replayJob{plan: p, path: path, bps: bps, alg: name, rep: rep})
+				}
+			}
+		}
+	}
+	return js
+}
+
+// executeReplay runs the jobs in order, then prints the table and the
+// benchmark lines and writes the result files to out (if not empty).
+// benchFile, when not nil, receives the benchmark lines too.
+func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string, bench bool, benchFile io.Writer) error {
 	var results []*replay.Result
 	progress := func(string, ...any) {}
 	if f, ok := cio.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		total := len(p.tracePath) * len(p.bws) * len(p.algs)
 		progress = func(format string, args ...any) {
-			fmt.Fprintf(f, "\r\033[Kreplay %d/%d: %s", len(results)+1, total, fmt.Sprintf(format, args...))
+			fmt.Fprintf(f, "\r\033[Kreplay %d/%d: %s", len(results)+1, len(jobs), fmt.Sprintf(format, args...))
 		}
 		defer fmt.Fprint(f, "\r\033[K")
 	}
-	for _, path := range p.tracePath {
-		tr, err := replay.LoadTrace(path)
+	var tr *replay.Trace
+	var trKey string
+	for _, j := range jobs {
+		p := j.plan
+		if key := fmt.Sprint(j.path, "@", p.memory); tr == nil || key != trKey {
+			var err error
+			if tr, err = loadReplayTrace(j.path, p.memory); err != nil {
+				return err
+			}
+			trKey = key
+		}
+		cfg := p.cfg
+		cfg.Link.Bps = j.bps
+		cfg.Rep, cfg.Seed = j.rep, j.rep
+		alg, _ := algorithms.New(j.alg)
+		for _, kv := range p.params[j.alg] {
+			_ = algorithms.Set(alg, kv[0], kv[1]) // checked while parsing
+		}
+		progress("%s %s %s", tr.Name, j.alg, cfg.Link.Name())
+		res, err := p.engine.Run(ctx, tr, alg, cfg)
 		if err != nil {
-			return err
+			return fmt.Errorf("replay %s with %s at %s: %w", j.path, j.alg, cfg.Link.Name(), err)
 		}
-		if p.memory > 0 {
-			if p.memory%tr.Header.PageSize != 0 {
-				return usageErrorf("-memory %d bytes: not a multiple of the trace's %d-byte pages", p.memory, tr.Header.PageSize)
-			}
-			if err := tr.SetMemory(p.memory / tr.Header.PageSize); err != nil {
-				return usageErrorf("-memory: %v", err)
-			}
-		}
-		for _, bps := range p.bws {
-			cfg := p.cfg
-			cfg.Link.Bps = bps
-			for _, name := range p.algs {
-				alg, _ := algorithms.New(name)
-				for _, kv := range p.params[name] {
-					_ = algorithms.Set(alg, kv[0], kv[1]) // checked while parsing
-				}
-				progress("%s %s %s", tr.Name, name, cfg.Link.Name())
-				res, err := p.engine.Run(ctx, tr, alg, cfg)
-				if err != nil {
-					return fmt.Errorf("replay %s with %s at %s: %w", path, name, cfg.Link.Name(), err)
-				}
-				results = append(results, res)
-			}
-		}
+		results = append(results, res)
 	}
 	if err := writeReplayTable(cio.stdout, results); err != nil {
 		return err
 	}
-	if p.bench {
+	if bench {
 		fmt.Fprintln(cio.stdout)
 		if err := replay.WriteBenchLines(cio.stdout, results); err != nil {
 			return err
 		}
 	}
-	if p.out != "" {
-		if err := replay.WriteResults(p.out, results); err != nil {
+	if benchFile != nil {
+		if err := replay.WriteBenchLines(benchFile, results); err != nil {
+			return err
+		}
+	}
+	if out != "" {
+		if err := replay.WriteResults(out, results); err != nil {
 			return err
 		}
 	}
@@ -251,6 +283,23 @@ func runReplay(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		return fmt.Errorf("%d pages lost their last update: the destination differs from the source", lost)
 	}
 	return nil
+}
+
+// loadReplayTrace loads a trace and applies --memory.
+func loadReplayTrace(path string, memory int64) (*replay.Trace, error) {
+	tr, err := replay.LoadTrace(path)
+	if err != nil {
+		return nil, err
+	}
+	if memory > 0 {
+		if memory%tr.Header.PageSize != 0 {
+			return nil, usageErrorf("-memory %d bytes: not a multiple of the trace's %d-byte pages", memory, tr.Header.PageSize)
+		}
+		if err := tr.SetMemory(memory / tr.Header.PageSize); err != nil {
+			return nil, usageErrorf("-memory: %v", err)
+		}
+	}
+	return tr, nil
 }
 
 // writeReplayTable prints one aligned row per run.

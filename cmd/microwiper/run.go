@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/microwiper/microwiper/replay"
+)
+
+var runCommand = command{
+	name:     "run",
+	synopsis: "run an experiment matrix (traces x algorithms x parameters x repetitions), or one shard of it (--shard $SLURM_ARRAY_TASK_ID/N)",
+	usage:    "[--shard i/n] [--list] --out DIR experiment.json",
+	example: `microwiper run --out out/paper experiments/paper.json
+microwiper run --list --shard 3/16 experiments/paper.json
+microwiper run --shard 3/16 --out out/paper-3 experiments/paper.json
+microwiper report --out out/report out/paper-3`,
+	setFlags: func(fs *flag.FlagSet) {
+		fs.String("shard", "0/1", "run only shard i of n (0 <= i < n): the jobs whose index is i modulo n")
+		fs.String("out", "", "directory for this shard's runs.parquet, rounds.parquet, summary.json and bench.txt (required unless --list)")
+		fs.Bool("list", false, "print the jobs of this shard (index, trace, algorithm, bandwidth, repetition) and run nothing")
+		fs.Bool("bench", false, "print Go benchmark-format lines after the table (always written to bench.txt)")
+	},
+	run: runRun,
+}
+
+// experimentFile is the JSON an experiment is written in. Paths and globs in
+// traces are relative to the file's directory.
+//
+//	{
+//	  "experiments": [
+//	    {"name": "baseline", "traces": ["../traces/shipped/*.parquet"],
+//	     "replay": ["-alg", "all", "-bw", "100Mbit,1Gbit", "-rtt", "1ms"]},
+//	    {"name": "stripes", "traces": ["../traces/captured/redis.parquet"], "reps": 3,
+//	     "replay": ["-alg", "microwiper", "-param", "microwiper.stripe_pages=32"]}
+//	  ]
+//	}
+type experimentFile struct {
+	// Experiments are expanded in order into one list of jobs.
+	Experiments []experiment `json:"experiments"`
+}
+
+// experiment is one block of the matrix.
+type experiment struct {
+	// Name labels the block in errors and --list.
+	Name string `json:"name"`
+	// Traces are trace paths or globs.
+	Traces []string `json:"traces"`
+	// Replay holds flags of 'microwiper replay' (not -out, not traces).
+	Replay []string `json:"replay"`
+	// Reps repeats every run; 0 means 1. Repetitions differ in their rep
+	// and seed fields, and in measurements on the socket engine.
+	Reps int64 `json:"reps"`
+}
+
+func runRun(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
+	if fs.NArg() != 1 {
+		return usageErrorf("want one experiment file, got %d arguments", fs.NArg())
+	}
+	shard, shards, err := parseShard(flagString(fs, "shard"))
+	if err != nil {
+		return usageErrorf("-shard: %v", err)
+	}
+	list := fs.Lookup("list").Value.(flag.Getter).Get().(bool)
+	out := flagString(fs, "out")
+	if out == "" && !list {
+		return usageErrorf("-out is required: name a directory for this shard's results")
+	}
+	jobs, err := loadExperiment(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var mine []replayJob
+	for k, j := range jobs {
+		if k%shards == shard {
+			mine = append(mine, j)
+			if list {
+				fmt.Fprintf(cio.stdout, "%d\t%s\t%s\t%s\trep=%d\n", k, j.path, j.alg, replay.FormatBps(j.bps), j.rep)
+			}
+		}
+	}
+	if list {
+		return nil
+	}
+	if len(mine) == 0 {
+		fmt.Fprintf(cio.stderr, "shard %d/%d has no jobs (the matrix has %d)\n", shard, shards, len(jobs))
+		return nil
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("create -out %s: %w", out, err)
+	}
+	benchPath := filepath.Join(out, "bench.txt")
+	bf, err := os.Create(benchPath)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", benchPath, err)
+	}
+	runErr := executeReplay(ctx, cio, mine, out, fs.Lookup("bench").Value.(flag.Getter).Get().(bool), bf)
+	if err := bf.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("write %s: %w", benchPath, err)
+	}
+	return runErr
+}
+
+// parseShard reads "i/n".
+func parseShard(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, fmt.Errorf("%q: want i/n with 0 <= i < n, e.g. 0/4", s)
+	}
+	return i, n, nil
+}
+
+// loadExperiment reads an experiment file and expands it into its jobs,
+// checking every block's replay flags the way 'microwiper replay' does.
+func loadExperiment(path string) ([]replayJob, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read experiment: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	var ef experimentFile
+	if err := dec.Decode(&ef); err != nil {
+		return nil, fmt.Errorf("experiment %s: %w (see 'microwiper run -h' for the format)", path, err)
+	}
+	if len(ef.Experiments) == 0 {
+		return nil, fmt.Errorf("experiment %s: no experiments listed", path)
+	}
+	dir := filepath.Dir(path)
+	var jobs []replayJob
+	for i, e := range ef.Experiments {
+		where := fmt.Sprintf("experiment %s, block %d", path, i)
+		if e.Name != "" {
+			where += fmt.Sprintf(" (%s)", e.Name)
+		}
+		traces, err := expandTraces(dir, e.Traces)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if e.Reps < 0 {
+			return nil, fmt.Errorf("%s: reps %d: want 0 or more", where, e.Reps)
+		}
+		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+		fs.SetOutput(new(strings.Builder))
+		replayCommand.setFlags(fs)
+		if err := fs.Parse(append(append([]string(nil), e.Replay...), traces...)); err != nil {
+			return nil, fmt.Errorf("%s: replay flags: %w", where, err)
+		}
+		if fs.NArg() != len(traces) {
+			return nil, fmt.Errorf("%s: replay holds a stray argument %q: traces belong in \"traces\"", where, fs.Arg(0))
+		}
+		if flagString(fs, "out") != "" {
+			return nil, fmt.Errorf("%s: replay sets -out: results go to run's --out", where)
+		}
+		p, err := parseReplayFlags(fs)
+		if err != nil {
+			// A bad flag in the file is bad input, not a bad command line.
+			return nil, fmt.Errorf("%s: %s", where, err)
+		}
+		jobs = append(jobs, p.jobs(e.Reps)...)
+	}
+	return jobs, nil
+}
+
+// expandTraces resolves paths and globs against dir, in sorted order.
+func expandTraces(dir string, patterns []string) ([]string, error) {
+	if len(patterns) == 0 {
+		return nil, errors.New("no traces listed")
+	}
+	var out []string
+	for _, pat := range patterns {
+		if !filepath.IsAbs(pat) {
+			pat = filepath.Join(dir, pat)
+		}
+		matches, err := filepath.Glob(pat)
+		if err != nil {
+			return nil, fmt.Errorf("trace pattern %q: %w", pat, err)
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("trace pattern %q matches no file", pat)
+		}
+		sort.Strings(matches)
+		out = append(out, matches...)
+	}
+	return out, nil
+}
