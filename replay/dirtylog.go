@@ -1,6 +1,11 @@
 package replay
 
-import "math/bits"
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/microwiper/microwiper/algorithms"
+)
 
 // ReadLog is the round start that both engines share: it reads and clears
 // the dirty log. dirty and pend are page bitmaps (page p at word p>>6, bit
@@ -43,4 +48,25 @@ func (c Config) Bound(pages, pageBits int64) (maxNS int64, maxRounds int) {
 		maxRounds = DefaultMaxRounds
 	}
 	return maxNS, maxRounds
+}
+
+// CheckThrottle refuses a plan whose workload throttle is out of range.
+func CheckThrottle(policy string, round int, plan *algorithms.Plan) error {
+	if plan.ThrottlePct < 0 || plan.ThrottlePct > 99 {
+		return fmt.Errorf("algorithm %s round %d: throttle %d%%: want 0 to 99", policy, round, plan.ThrottlePct)
+	}
+	return nil
+}
+
+// TakeOrder takes a plan's pages out of the pending bitmap. Each must be
+// pending and listed once: a policy that breaks this would make an engine
+// send a page twice or one that needs no sending.
+func TakeOrder(policy string, round int, order []int32, pend []uint64, pages int64) error {
+	for _, p := range order {
+		if p < 0 || int64(p) >= pages || pend[p>>6]&(1<<(uint(p)&63)) == 0 {
+			return fmt.Errorf("algorithm %s round %d: plan lists page %d, which is not pending or is listed twice", policy, round, p)
+		}
+		pend[p>>6] &^= 1 << (uint(p) & 63)
+	}
+	return nil
 }

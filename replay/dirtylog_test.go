@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/microwiper/microwiper/algorithms"
 )
 
 func TestReadLog(t *testing.T) {
@@ -38,4 +40,22 @@ func TestBound(t *testing.T) {
 	ns, rounds = c.Bound(1<<20, (4096+16)*8)
 	assert.Equal(t, int64(5), ns)
 	assert.Equal(t, 7, rounds)
+}
+
+func TestTakeOrder(t *testing.T) {
+	pend := []uint64{0b1011} // pages 0, 1, 3 pending
+	assert.NoError(t, TakeOrder("p", 2, []int32{3, 0}, pend, 64))
+	assert.Equal(t, []uint64{0b0010}, pend)
+	for _, order := range [][]int32{{0, 0}, {1, 1}, {2}, {-1}, {64}} {
+		pend := []uint64{0b0011}
+		err := TakeOrder("p", 2, order, pend, 64)
+		assert.ErrorContains(t, err, "algorithm p round 2: plan lists page", "order %v", order)
+	}
+}
+
+func TestCheckThrottle(t *testing.T) {
+	for pct, ok := range map[int]bool{-1: false, 0: true, 99: true, 100: false} {
+		err := CheckThrottle("q", 3, &algorithms.Plan{ThrottlePct: pct})
+		assert.Equal(t, ok, err == nil, "throttle %d: %v", pct, err)
+	}
 }

@@ -289,8 +289,8 @@ func (s *sim) run(ctx context.Context, res *Result) error {
 			r.Dirtied = s.dirtied
 		}
 		plan := s.pol.PlanRound(&r)
-		if plan.ThrottlePct < 0 || plan.ThrottlePct > 99 {
-			return fmt.Errorf("algorithm %s round %d: throttle %d%%: want 0 to 99", s.pol.Name(), round, plan.ThrottlePct)
+		if err := CheckThrottle(s.pol.Name(), round, &plan); err != nil {
+			return err
 		}
 		s.ev.SetThrottle(s.now, plan.ThrottlePct)
 		if plan.Stop {
@@ -300,11 +300,8 @@ func (s *sim) run(ctx context.Context, res *Result) error {
 			res.ForcedStop = true
 			break
 		}
-		for _, p := range plan.Order {
-			if p < 0 || int64(p) >= s.n || s.pend[p>>6]&(1<<(uint(p)&63)) == 0 {
-				return fmt.Errorf("algorithm %s round %d: plan lists page %d, which is not pending or is listed twice", s.pol.Name(), round, p)
-			}
-			s.pend[p>>6] &^= 1 << (uint(p) & 63)
+		if err := TakeOrder(s.pol.Name(), round, plan.Order, s.pend, s.n); err != nil {
+			return err
 		}
 		st, stopped := s.runRound(round, &plan)
 		st.Held = int64(len(s.toSend) - len(plan.Order))

@@ -340,8 +340,8 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 			r.Dirtied = m.dirtied
 		}
 		plan := m.pol.PlanRound(&r)
-		if plan.ThrottlePct < 0 || plan.ThrottlePct > 99 {
-			return fmt.Errorf("algorithm %s round %d: throttle %d%%: want 0 to 99", m.pol.Name(), round, plan.ThrottlePct)
+		if err := replay.CheckThrottle(m.pol.Name(), round, &plan); err != nil {
+			return err
 		}
 		m.mu.Lock()
 		t := m.now()
@@ -356,11 +356,8 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 			res.ForcedStop = true
 			break
 		}
-		for _, p := range plan.Order {
-			if p < 0 || int64(p) >= m.n || m.pend[p>>6]&(1<<(uint(p)&63)) == 0 {
-				return fmt.Errorf("algorithm %s round %d: plan lists page %d, which is not pending or is listed twice", m.pol.Name(), round, p)
-			}
-			m.pend[p>>6] &^= 1 << (uint(p) & 63)
+		if err := replay.TakeOrder(m.pol.Name(), round, plan.Order, m.pend, m.n); err != nil {
+			return err
 		}
 		var st algorithms.RoundStats
 		st, stopped, err = m.liveRound(ctx, round, &plan, now)
