@@ -70,3 +70,31 @@ func TakeOrder(policy string, round int, order []int32, pend []uint64, pages int
 	}
 	return nil
 }
+
+// NextBatch selects a live round's next batch: from order[i:], up to
+// batchLen pages, skipping with peek every page already back in the dirty
+// log (Xen looks at the log once per batch). It returns the batch
+// (appended to batch[:0]), the index after the last page examined, and how
+// many pages it skipped.
+func NextBatch(order []int32, i, batchLen int, peek bool, dirty []uint64, batch []int32) ([]int32, int, int64) {
+	batch = batch[:0]
+	var skipped int64
+	for i < len(order) && len(batch) < batchLen {
+		pg := order[i]
+		i++
+		if peek && dirty[pg>>6]&(1<<(uint(pg)&63)) != 0 {
+			skipped++
+			continue
+		}
+		batch = append(batch, pg)
+	}
+	return batch, i, skipped
+}
+
+// Unsend puts pages a stopped round did not reach back into the pending
+// bitmap, so the final round sends them.
+func Unsend(pages []int32, pend []uint64) {
+	for _, pg := range pages {
+		pend[pg>>6] |= 1 << (uint(pg) & 63)
+	}
+}

@@ -59,3 +59,25 @@ func TestCheckThrottle(t *testing.T) {
 		assert.Equal(t, ok, err == nil, "throttle %d: %v", pct, err)
 	}
 }
+
+func TestNextBatch(t *testing.T) {
+	dirty := []uint64{1<<2 | 1<<5} // pages 2 and 5 back in the log
+	order := []int32{1, 2, 3, 4, 5, 6, 7}
+	batch, i, skipped := NextBatch(order, 0, 3, true, dirty, nil)
+	assert.Equal(t, []int32{1, 3, 4}, batch)
+	assert.Equal(t, 4, i, "index after the last page examined")
+	assert.Equal(t, int64(1), skipped)
+	batch, i, skipped = NextBatch(order, i, 3, true, dirty, batch)
+	assert.Equal(t, []int32{6, 7}, batch)
+	assert.Equal(t, 7, i)
+	assert.Equal(t, int64(1), skipped)
+	batch, _, skipped = NextBatch(order, 0, 10, false, dirty, batch)
+	assert.Equal(t, order, batch, "no peek, no skip")
+	assert.Zero(t, skipped)
+}
+
+func TestUnsend(t *testing.T) {
+	pend := []uint64{0, 0}
+	Unsend([]int32{3, 64, 70}, pend)
+	assert.Equal(t, []uint64{1 << 3, 1<<0 | 1<<6}, pend)
+}

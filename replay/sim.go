@@ -404,23 +404,14 @@ func (s *sim) runRound(round int, plan *algorithms.Plan) (algorithms.RoundStats,
 			Remaining: int64(len(order) - i), DirtyPages: s.dirtyCount, RemainingDirty: remainingDirty}
 		if s.pol.BeforeBatch(&b) {
 			stopped = true
-			for _, pg := range order[i:] {
-				s.pend[pg>>6] |= 1 << (uint(pg) & 63)
-			}
+			Unsend(order[i:], s.pend)
 			break
 		}
 		// Select the batch against the log as it stands now (Xen peeks once
 		// per batch), then send it with dirtying interleaved.
-		s.batch = s.batch[:0]
-		for i < len(order) && len(s.batch) < batchLen {
-			pg := order[i]
-			i++
-			if plan.Peek && s.dirty[pg>>6]&(1<<(uint(pg)&63)) != 0 {
-				st.Skipped++
-				continue
-			}
-			s.batch = append(s.batch, pg)
-		}
+		var skipped int64
+		s.batch, i, skipped = NextBatch(order, i, batchLen, plan.Peek, s.dirty, s.batch)
+		st.Skipped += skipped
 		for _, pg := range s.batch {
 			if t := start + p.q; t >= s.ev.next {
 				s.applyUntil(t)

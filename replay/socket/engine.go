@@ -476,25 +476,16 @@ func (m *migration) liveRound(ctx context.Context, round int, plan *algorithms.P
 			Remaining: int64(len(order) - i), DirtyPages: dirtyPages, RemainingDirty: remainingDirty}
 		if m.pol.BeforeBatch(&b) {
 			stopped = true
-			for _, pg := range order[i:] {
-				m.pend[pg>>6] |= 1 << (uint(pg) & 63)
-			}
+			replay.Unsend(order[i:], m.pend)
 			break
 		}
 		// Select the batch against the log as it stands now (Xen peeks once
 		// per batch); pages dirtied later in the batch go anyway and stay
 		// in the log.
-		m.batch = m.batch[:0]
 		m.mu.Lock()
-		for i < len(order) && len(m.batch) < batchLen {
-			pg := order[i]
-			i++
-			if plan.Peek && m.dirty[pg>>6]&(1<<(uint(pg)&63)) != 0 {
-				st.Skipped++
-				continue
-			}
-			m.batch = append(m.batch, pg)
-		}
+		var skipped int64
+		m.batch, i, skipped = replay.NextBatch(order, i, batchLen, plan.Peek, m.dirty, m.batch)
+		st.Skipped += skipped
 		m.mu.Unlock()
 		for j := 0; j < len(m.batch); j += m.wb {
 			n, err := m.sendPages(m.batch[j:min(j+m.wb, len(m.batch))])
