@@ -62,8 +62,7 @@ func oracleFigure(s *Set, g *Grouping) *Figure {
 		style[b] = seriesStyle{Color: pal[i], Dash: dashes[i%len(dashes)]}
 		entries = append(entries, legendEntry{label: bwSet[b], style: style[b], noGlyph: true})
 	}
-	cols := int(math.Min(3, float64(len(keys))))
-	rows := (len(keys) + cols - 1) / cols
+	cols, rows := panelGrid(len(keys))
 	fig := &Figure{
 		Name:    "oracle",
 		Caption: "Oracle lower bound: the least downtime any policy that switches over at a given time can reach, one line per bandwidth; its minimum is the oracle row of the tables. On the log axis, zero sits on the bottom edge.",
@@ -75,10 +74,7 @@ func oracleFigure(s *Set, g *Grouping) *Figure {
 		for _, k := range keys {
 			sc0 := Scenario{Trace: k.Trace, DirtyModel: k.DirtyModel, Engine: k.Engine, RTTNS: k.RTTNS}
 			p := newPlot(g.scenarioName(sc0, false, ", "), "switch-over time (s)", "downtime bound (ms)")
-			grid := plotter.NewGrid()
-			grid.Vertical.Color = gridColor
-			grid.Horizontal.Color = gridColor
-			p.Add(grid)
+			addGrid(p, true)
 			var ys []float64
 			for _, ln := range panels[k] {
 				for _, pt := range ln.curve {

@@ -227,10 +227,7 @@ func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) 
 			p.NominalX(pn.names...)
 			p.X.Min, p.X.Max = -0.5, float64(len(pn.scenarios))-0.5
 			p.X.Tick.Width = 0
-			grid := plotter.NewGrid()
-			grid.Vertical.Color = nil
-			grid.Horizontal.Color = gridColor
-			p.Add(grid)
+			addGrid(p, false)
 			// One scale for every panel, from every panel's values.
 			floor := useLogY(&p.Y, all, 100)
 			if floor == 0 {
@@ -317,8 +314,7 @@ func sweepFigure(g *Grouping) *Figure {
 	for _, l := range g.Labels {
 		entries = append(entries, legendEntry{label: l, style: st[l], line: true})
 	}
-	cols := int(math.Min(3, float64(len(useKeys))))
-	rows := (len(useKeys) + cols - 1) / cols
+	cols, rows := panelGrid(len(useKeys))
 	fig := &Figure{
 		Name:    "sweep",
 		Caption: "Downtime against link bandwidth (log-log), one line per algorithm; markers are medians, bars 95% confidence intervals; on a log axis, zero downtimes sit on the bottom edge.",
@@ -330,10 +326,7 @@ func sweepFigure(g *Grouping) *Figure {
 		for _, k := range useKeys {
 			sc0 := panels[k][0]
 			p := newPlot(g.scenarioName(sc0, false, ", "), "bandwidth (Gbit/s)", "downtime (ms)")
-			grid := plotter.NewGrid()
-			grid.Vertical.Color = gridColor
-			grid.Horizontal.Color = gridColor
-			p.Add(grid)
+			addGrid(p, true)
 			var xs, ys []float64
 			for _, l := range g.Labels {
 				for _, sc := range panels[k] {

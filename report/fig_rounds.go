@@ -88,8 +88,7 @@ func roundsFigure(s *Set, g *Grouping, sc Scenario) *Figure {
 	if math.IsInf(lo, 0) {
 		lo, hi = 1, 10
 	}
-	cols := int(math.Min(3, float64(len(panels))))
-	rows := (len(panels) + cols - 1) / cols
+	cols, rows := panelGrid(len(panels))
 	dark := seriesStyle{Color: okBlack}
 	entries := []legendEntry{
 		{label: "pages sent", style: seriesStyle{Color: dark.Color, Glyph: draw.CircleGlyph{}}, line: true},
@@ -106,10 +105,7 @@ func roundsFigure(s *Set, g *Grouping, sc Scenario) *Figure {
 		var plots []*plot.Plot
 		for _, pn := range panels {
 			p := newPlot(pn.label, "round", "pages")
-			grid := plotter.NewGrid()
-			grid.Vertical.Color = nil
-			grid.Horizontal.Color = gridColor
-			p.Add(grid)
+			addGrid(p, false)
 			var sent, dirt plotter.XYs
 			for _, r := range pn.rounds {
 				if r.PagesSent > 0 {

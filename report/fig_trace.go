@@ -172,10 +172,7 @@ func cdfFigure(tps []*TraceProfile) *Figure {
 	fig := &Figure{Name: "ratecdf", Caption: caption + ".", Width: 4.5 * vg.Inch, Height: 3 * vg.Inch}
 	fig.Draw = func(c draw.Canvas) {
 		p := newPlot("", "stripe rewriting rate (pages/s)", "fraction of stripe-epochs")
-		grid := plotter.NewGrid()
-		grid.Vertical.Color = gridColor
-		grid.Horizontal.Color = gridColor
-		p.Add(grid)
+		addGrid(p, true)
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for i, tp := range tps {
 			rates, cum, _ := tp.RateCDF()

@@ -5,6 +5,7 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -102,3 +103,21 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 }
 
 var gridColor = color.Gray{0xDD}
+
+// addGrid draws light horizontal grid lines on p, and vertical ones too when
+// the x axis is continuous (not for bar groups or round numbers).
+func addGrid(p *plot.Plot, vertical bool) {
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = nil
+	if vertical {
+		grid.Vertical.Color = gridColor
+	}
+	grid.Horizontal.Color = gridColor
+	p.Add(grid)
+}
+
+// panelGrid lays n panels out at most three to a row.
+func panelGrid(n int) (cols, rows int) {
+	cols = min(3, n)
+	return cols, (n + cols - 1) / cols
+}
