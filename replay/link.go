@@ -79,18 +79,14 @@ func newPacer(bps, fullBits, zeroBits int64) pacer {
 		dqZ: zeroBits * 1e9 / bps, drZ: zeroBits * 1e9 % bps}
 }
 
-func (p *pacer) full() {
-	p.q += p.dqF
-	p.r += p.drF
-	if p.r >= p.bps {
-		p.r -= p.bps
-		p.q++
-	}
-}
+func (p *pacer) full() { p.advance(p.dqF, p.drF) }
 
-func (p *pacer) zero() {
-	p.q += p.dqZ
-	p.r += p.drZ
+func (p *pacer) zero() { p.advance(p.dqZ, p.drZ) }
+
+// advance adds one page's cost, carrying the remainder into whole ns.
+func (p *pacer) advance(dq, dr int64) {
+	p.q += dq
+	p.r += dr
 	if p.r >= p.bps {
 		p.r -= p.bps
 		p.q++
