@@ -510,20 +510,27 @@ func ReadAll(path string) (Header, []Epoch, error) {
 // Validate reads the whole trace and returns the first broken invariant (a
 // *Violation for format problems), or nil.
 func Validate(path string) error {
+	_, err := ValidateRows(path)
+	return err
+}
+
+// ValidateRows is Validate that also returns how many rows a valid trace
+// holds.
+func ValidateRows(path string) (int64, error) {
 	r, err := Open(path)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer r.Close()
 	for r.Scan() {
 	}
 	if r.Err() != nil {
-		return r.Err()
+		return 0, r.Err()
 	}
 	if got := r.row; got != r.rows {
-		return &Violation{Path: path, Row: got, Msg: fmt.Sprintf("footer promises %d rows, data holds %d", r.rows, got)}
+		return 0, &Violation{Path: path, Row: got, Msg: fmt.Sprintf("footer promises %d rows, data holds %d", r.rows, got)}
 	}
-	return nil
+	return r.rows, nil
 }
 
 // segmentPattern names the files of a segmented trace.

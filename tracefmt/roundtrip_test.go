@@ -193,3 +193,10 @@ func TestSameTraceSameBytes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, da, db, "two writes of one trace must be byte-identical")
 }
+
+func TestValidateRows(t *testing.T) {
+	path, _ := smallTrace(t)
+	rows, err := ValidateRows(path)
+	require.NoError(t, err)
+	assert.EqualValues(t, 9, rows, "4 initial-image rows and 5 written")
+}
