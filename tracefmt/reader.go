@@ -1,7 +1,6 @@
 package tracefmt
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -556,7 +556,7 @@ func segmentFiles(dir string) ([]string, error) {
 	for _, e := range ents {
 		m := segmentRE.FindStringSubmatch(e.Name())
 		if m == nil {
-			if bytes.HasSuffix([]byte(e.Name()), []byte(partialSuffix)) {
+			if strings.HasSuffix(e.Name(), partialSuffix) {
 				slog.Warn("skipping unfinished trace segment", "file", filepath.Join(dir, e.Name()))
 			}
 			continue

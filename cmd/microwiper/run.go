@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -127,7 +129,7 @@ func loadExperiment(path string) ([]replayJob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read experiment: %w", err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var ef experimentFile
 	if err := dec.Decode(&ef); err != nil {
@@ -151,7 +153,7 @@ func loadExperiment(path string) ([]replayJob, error) {
 			return nil, fmt.Errorf("%s: reps %d: want 0 or more", where, e.Reps)
 		}
 		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-		fs.SetOutput(new(strings.Builder))
+		fs.SetOutput(io.Discard)
 		replayCommand.setFlags(fs)
 		if err := fs.Parse(append(append([]string(nil), e.Replay...), traces...)); err != nil {
 			return nil, fmt.Errorf("%s: replay flags: %w", where, err)
