@@ -150,7 +150,7 @@ func (q *QemuPrecopy) PlanRound(r *Round) Plan {
 // autoConverge is migration_trigger_throttle at a bitmap sync: once a
 // period of at least SyncPeriod has passed, if the bytes dirtied in it
 // exceed ThrottleTrigger% of the bytes sent in it, twice in a row, the
-// throttle steps up (DESIGN.md: "twice in a row", so a low period resets
+// throttle steps up (docs/DESIGN.md: "twice in a row", so a low period resets
 // the count).
 func (q *QemuPrecopy) autoConverge(r *Round) {
 	q.periodDirt += int64(len(r.Dirtied))

@@ -98,8 +98,8 @@ type XenV2Params struct {
 	MaxRounds int `param:"max_rounds" doc:"live rounds at most, round 1 included (SPP_MAX_ITERATIONS = 5)"`
 	// MinPages: the live phase goes on while more pages than this were
 	// dirtied during the previous round (SPP_TARGET_DIRTY_COUNT = 50). Xen
-	// stops when dirty_count < 50; DESIGN.md says "while > 50": we follow
-	// DESIGN.md, so exactly 50 stops here and would continue in Xen.
+	// stops when dirty_count < 50; docs/DESIGN.md says "while > 50": we follow
+	// docs/DESIGN.md, so exactly 50 stops here and would continue in Xen.
 	MinPages int64 `param:"min_pages" doc:"continue while more pages than this are dirty (SPP_TARGET_DIRTY_COUNT = 50)"`
 	// BatchPages is the batch length (MAX_BATCH_SIZE = 1024); v2 never
 	// skips, so it only sets how often the engine looks at the log.

@@ -4,7 +4,7 @@
 // every engine returns with its writers (runs.parquet, rounds.parquet,
 // summary.json, Go benchmark lines).
 //
-// # Time model (DESIGN.md, followed to the letter)
+// # Time model (docs/DESIGN.md, followed to the letter)
 //
 // Trace time runs at Speed times migration time from StartNS, slowed by the
 // policy's throttle, and stops at the pause. A row (t, p) dirties p at t-E
@@ -13,7 +13,7 @@
 // only mark pages as holding data. Past the last epoch the trace loops with
 // a period equal to the last epoch's time, or goes idle.
 //
-// Choices DESIGN.md leaves open, fixed here:
+// Choices docs/DESIGN.md leaves open, fixed here:
 //   - An event at migration time m is applied before a page whose send
 //     starts at m; a page's content is captured when its send starts.
 //   - Page k of a round starts at round start + floor(bits before it × 1e9
@@ -36,7 +36,7 @@
 //   - Dirtying under the continuous reading happens only at epoch
 //     boundaries, so a round shorter than an epoch can see none, and a
 //     final round right after it can be empty (downtime = RTT + resume
-//     overhead). That is the letter of DESIGN.md; "once" spreads writes.
+//     overhead). That is the letter of docs/DESIGN.md; "once" spreads writes.
 //
 // # Oracle
 //

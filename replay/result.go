@@ -16,7 +16,7 @@ import (
 )
 
 // Result is one migration run, the same for every engine. Field names
-// follow DESIGN.md "Results"; renaming one is a format change.
+// follow docs/DESIGN.md "Results"; renaming one is a format change.
 type Result struct {
 	RunID        string  `json:"run_id" parquet:"run_id"`
 	Trace        string  `json:"trace" parquet:"trace"`

@@ -9,7 +9,7 @@ import (
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
-// DirtyModel says what a trace row (t, p) means for dirtying; see DESIGN.md
+// DirtyModel says what a trace row (t, p) means for dirtying; see docs/DESIGN.md
 // "Time model". E is the trace's epoch.
 type DirtyModel string
 
@@ -108,7 +108,7 @@ func (tm TimeModel) Check() error {
 	return nil
 }
 
-// SplitMix64 is DESIGN.md's mixer, in uint64 arithmetic. The once reading
+// SplitMix64 is docs/DESIGN.md's mixer, in uint64 arithmetic. The once reading
 // of the time model uses it, and the socket engine fills pages with it.
 func SplitMix64(x uint64) uint64 {
 	x += 0x9E3779B97F4A7C15

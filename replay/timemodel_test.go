@@ -29,7 +29,7 @@ func newEvents(t *testing.T, tr *Trace, tm TimeModel) *Events {
 	return e
 }
 
-// TestSplitmix64 checks DESIGN.md's mixer against the published first
+// TestSplitmix64 checks docs/DESIGN.md's mixer against the published first
 // output of SplitMix64 seeded with 0.
 func TestSplitmix64(t *testing.T) {
 	assert.Equal(t, uint64(0xE220A8397B1DCDAF), SplitMix64(0))

@@ -15,7 +15,7 @@ import (
 )
 
 // Run is one row of runs.parquet. Field tags are the column names of
-// DESIGN.md "Results"; columns are matched by name, so extra columns in a
+// docs/DESIGN.md "Results"; columns are matched by name, so extra columns in a
 // file are ignored, and a missing one is an error naming it.
 type Run struct {
 	RunID        string  `parquet:"run_id"`
