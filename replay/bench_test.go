@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/results"
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
@@ -65,7 +66,7 @@ func BenchmarkMigrate4GiB(b *testing.B) {
 	names := append(algorithms.Names(), "qemu-precopy+ac")
 	for _, name := range names {
 		b.Run("alg="+name, func(b *testing.B) {
-			var res *Result
+			var res *results.Result
 			cpu0 := cpuNS()
 			for b.Loop() {
 				alg, _ := algorithms.New(strings.TrimSuffix(name, "+ac"))
@@ -95,17 +96,15 @@ func BenchmarkApplyEvents(b *testing.B) {
 	var events, cpu int64
 	for b.Loop() {
 		b.StopTimer()
-		ev, err := NewEvents(tr, TimeModel{Dirty: Continuous, After: Idle})
+		s, err := newSim(tr, Config{Link: Link{Bps: 1e9}, Time: TimeModel{Dirty: Continuous, After: Idle}})
 		if err != nil {
 			b.Fatal(err)
 		}
-		alg, _ := algorithms.New("xen-precopy")
-		s := newSim(tr, ev, Config{Link: Link{Bps: 1e9}}, alg.(algorithms.Policy))
 		b.StartTimer()
 		c0 := cpuNS()
-		s.applyUntil(1 << 62)
+		s.log.ApplyUntil(1 << 62)
 		cpu += cpuNS() - c0
-		events += s.events
+		events += s.log.Applied()
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds()/1e6, "Mevents/s")
 	b.ReportMetric(float64(events)/float64(cpu)*1e3, "Mevents/cpu-s")

@@ -1,8 +1,21 @@
 // Package replay migrates a trace under a policy: the in-memory trace, the
 // time model (a trace's rows as dirtying events in migration time), the
-// link model, the deterministic virtual-time engine Sim, and the Result
-// every engine returns with its writers (runs.parquet, rounds.parquet,
-// summary.json, Go benchmark lines).
+// dirty log (Log), the one round driver both engines share (Drive, over
+// an engine's Machine), the link model and the deterministic virtual-time
+// engine Sim. Engines return a results.Result; package results writes it.
+//
+// # One round driver
+//
+// Drive is the round algorithm, written once: read and clear the log,
+// ask the policy for a plan, send it in batches with a peek and a
+// BeforeBatch before each, force the final round past the run bound, pause,
+// send the rest. An engine is a Machine: its clock (Now), its pacing
+// (StartRound, Send), its round trips (EndRound, Final) and a lock the
+// driver holds while it touches the Log, because the socket engine's
+// player applies writes concurrently. Sim's Machine is virtual time
+// advanced by an exact pacer; the socket engine's is real time and a TCP
+// link. The driver checks ctx before every round and batch, and the
+// oracle every 256 event groups, so an interrupt stops a huge run promptly.
 //
 // # Time model (docs/DESIGN.md, followed to the letter)
 //

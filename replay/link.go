@@ -3,7 +3,8 @@ package replay
 import (
 	"fmt"
 	"math/bits"
-	"strconv"
+
+	"github.com/microwiper/microwiper/results"
 )
 
 // Link is the network a migration runs over.
@@ -31,21 +32,7 @@ func (l Link) Check() error {
 }
 
 // Name is the bandwidth written the way people type it ("1Gbit").
-func (l Link) Name() string { return FormatBps(l.Bps) }
-
-// FormatBps writes a bit rate with the largest decimal prefix that keeps it
-// an integer: 1000000000 → "1Gbit".
-func FormatBps(bps int64) string {
-	for _, u := range []struct {
-		div  int64
-		name string
-	}{{1e12, "Tbit"}, {1e9, "Gbit"}, {1e6, "Mbit"}, {1e3, "kbit"}} {
-		if bps >= u.div && bps%u.div == 0 {
-			return strconv.FormatInt(bps/u.div, 10) + u.name
-		}
-	}
-	return strconv.FormatInt(bps, 10) + "bit"
-}
+func (l Link) Name() string { return results.FormatBps(l.Bps) }
 
 // transferNS is the time to send n units of b bits at bps: floor(n·b·1e9 /
 // bps), in 128-bit arithmetic so that no product overflows.

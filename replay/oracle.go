@@ -6,6 +6,7 @@ import (
 	"math/bits"
 
 	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/results"
 )
 
 // maxOraclePoints bounds the switch-over grid.
@@ -18,7 +19,7 @@ const maxOraclePoints = 20000
 // their release there, so each T needs only a backward scan over recent
 // groups (algorithms.Unclean). Throttling does not apply: the oracle
 // never throttles.
-func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algorithms.Oracle, res *Result) error {
+func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algorithms.Oracle, res *results.Result) error {
 	n := tr.Header.Pages
 	pageBits := (tr.Header.PageSize + cfg.Link.HeaderBytes) * 8
 	bps := cfg.Link.Bps
@@ -48,8 +49,8 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 	var seqTime, seqCount []int64
 	var rel, cnt []int64
 	overhead := cfg.Link.RTTNS + cfg.ResumeOverheadNS
-	best := CurvePoint{DowntimeNS: math.MaxInt64}
-	eval := func(T int64) CurvePoint {
+	best := results.CurvePoint{DowntimeNS: math.MaxInt64}
+	eval := func(T int64) results.CurvePoint {
 		// Releases at or after s, newest first, until s is far enough back
 		// that every page fits after it.
 		rel, cnt = rel[:0], cnt[:0]
@@ -64,7 +65,7 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 			cnt = append(cnt, seqCount[i])
 		}
 		u := algorithms.Unclean(rel, cnt, n, T, slots)
-		pt := CurvePoint{SwitchNS: T, Unclean: u, DowntimeNS: transferNS(u, pageBits, bps) + overhead}
+		pt := results.CurvePoint{SwitchNS: T, Unclean: u, DowntimeNS: transferNS(u, pageBits, bps) + overhead}
 		if pt.DowntimeNS < best.DowntimeNS {
 			best = pt
 		}
@@ -149,9 +150,9 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 	res.DowntimeNS = best.DowntimeNS
 	res.TotalNS = best.SwitchNS + best.DowntimeNS
 	if best.SwitchNS > 0 {
-		res.RoundRows = append(res.RoundRows, RoundRow{Round: 1, StartNS: 0, DurationNS: best.SwitchNS, PagesSent: n - best.Unclean})
+		res.RoundRows = append(res.RoundRows, results.Round{Round: 1, StartNS: 0, DurationNS: best.SwitchNS, PagesSent: n - best.Unclean})
 	}
-	res.RoundRows = append(res.RoundRows, RoundRow{Round: int64(len(res.RoundRows) + 1), StartNS: best.SwitchNS,
+	res.RoundRows = append(res.RoundRows, results.Round{Round: int64(len(res.RoundRows) + 1), StartNS: best.SwitchNS,
 		DurationNS: best.DowntimeNS, PagesSent: best.Unclean})
 	res.Rounds = int64(len(res.RoundRows))
 	return nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/results"
 	"github.com/microwiper/microwiper/tracefmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,11 +112,10 @@ func TestNoLostUpdate(t *testing.T) {
 		cfg := randomConfig(r)
 		for _, name := range policies {
 			pol := randomPolicy(r, name)
-			ev, err := NewEvents(tr, cfg.Time)
+			s, err := newSim(tr, cfg)
 			require.NoError(t, err)
-			s := newSim(tr, ev, cfg, pol.(algorithms.Policy))
-			res := NewResult(tr, pol, "sim", cfg)
-			require.NoError(t, s.run(context.Background(), res))
+			res := NewResult(tr, pol, "sim", LinkSim, cfg)
+			require.NoError(t, s.run(context.Background(), pol.(algorithms.Policy), res))
 			require.Zero(t, res.LostPages, "case %d %s %s", i, name, algorithms.ParamsJSON(pol))
 			var sent int64
 			for _, row := range res.RoundRows {
@@ -189,12 +189,12 @@ func TestDeterminism(t *testing.T) {
 	cfg.Time.Dirty = Once
 	var dirs [2]string
 	for k := range dirs {
-		var results []*Result
+		var rs []*results.Result
 		for _, name := range algorithms.Names() {
-			results = append(results, runAlg(t, tr, name, cfg))
+			rs = append(rs, runAlg(t, tr, name, cfg))
 		}
 		dirs[k] = t.TempDir()
-		require.NoError(t, WriteResults(dirs[k], results))
+		require.NoError(t, results.Write(dirs[k], rs))
 	}
 	for _, f := range []string{"runs.parquet", "rounds.parquet", "summary.json"} {
 		a, err := os.ReadFile(filepath.Join(dirs[0], f))
@@ -203,10 +203,10 @@ func TestDeterminism(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal(a, b), "%s differs between runs", f)
 	}
-	runs, err := ReadRuns(filepath.Join(dirs[0], "runs.parquet"))
+	runs, err := results.ReadRuns(filepath.Join(dirs[0], "runs.parquet"))
 	require.NoError(t, err)
 	assert.Len(t, runs, len(algorithms.Names()))
-	rounds, err := ReadRounds(filepath.Join(dirs[0], "rounds.parquet"))
+	rounds, err := results.ReadRounds(filepath.Join(dirs[0], "rounds.parquet"))
 	require.NoError(t, err)
 	assert.NotEmpty(t, rounds)
 }
@@ -220,7 +220,7 @@ func TestOracleIsLowerBound(t *testing.T) {
 	for i := range 150 {
 		tr := randomTrace(r)
 		cfg := randomConfig(r)
-		var results []*Result
+		var rs []*results.Result
 		var latest int64
 		for _, name := range policies {
 			pol := randomPolicy(r, name)
@@ -229,11 +229,11 @@ func TestOracleIsLowerBound(t *testing.T) {
 			if name == "qemu-precopy" && (tr.HasInitial || res.Slowdown != 0) {
 				continue
 			}
-			results = append(results, res)
+			rs = append(rs, res)
 			latest = max(latest, res.RoundRows[len(res.RoundRows)-1].StartNS)
 		}
 		o := runAlg(t, tr, "oracle", cfg, "horizon", fmt.Sprintf("%dns", latest+1))
-		for _, res := range results {
+		for _, res := range rs {
 			require.LessOrEqual(t, o.DowntimeNS, res.DowntimeNS, "case %d: oracle above %s %s", i, res.Algorithm, res.Params)
 		}
 	}
@@ -245,7 +245,7 @@ func TestConcurrentRuns(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	tr := randomTrace(r)
 	cfg := randomConfig(r)
-	want := map[string]*Result{}
+	want := map[string]*results.Result{}
 	for _, name := range algorithms.Names() {
 		want[name] = runAlg(t, tr, name, cfg)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/results"
 	"github.com/microwiper/microwiper/tracefmt"
 	"github.com/stretchr/testify/require"
 )
@@ -38,7 +39,7 @@ func handConfig(rtt int64, dirty DirtyModel, after AfterTrace) Config {
 	return Config{Link: Link{Bps: msPage, RTTNS: rtt}, Time: TimeModel{Dirty: dirty, After: after}}
 }
 
-func runAlg(t testing.TB, tr *Trace, name string, cfg Config, params ...string) *Result {
+func runAlg(t testing.TB, tr *Trace, name string, cfg Config, params ...string) *results.Result {
 	t.Helper()
 	alg, err := algorithms.New(name)
 	require.NoError(t, err)
@@ -54,7 +55,7 @@ func runAlg(t testing.TB, tr *Trace, name string, cfg Config, params ...string) 
 // row is the part of a RoundRow the hand cases check.
 type row struct{ start, dur, sent, skipped, held, dirtied, remaining int64 }
 
-func rowsOf(res *Result) []row {
+func rowsOf(res *results.Result) []row {
 	var out []row
 	for _, r := range res.RoundRows {
 		out = append(out, row{r.StartNS / ms, r.DurationNS / ms, r.PagesSent, r.PagesSkipped, r.PagesHeld, r.PagesDirtied, r.RemainingDirty})

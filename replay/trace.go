@@ -2,9 +2,14 @@ package replay
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/microwiper/microwiper/results"
 
 	"github.com/microwiper/microwiper/tracefmt"
 )
@@ -33,6 +38,24 @@ type Trace struct {
 // NewTrace returns an empty trace with header h.
 func NewTrace(name string, h tracefmt.Header) *Trace {
 	return &Trace{Name: name, Header: h, EpochOff: []int64{0}}
+}
+
+// ID identifies the trace by content, so that two traces of one name
+// (a/redis.parquet, b/redis.parquet) give different runs: a digest of its
+// metadata (memory size included), its row count, its epoch count and its
+// initial image's size.
+func (t *Trace) ID() string {
+	md, err := t.Header.Metadata()
+	if err != nil {
+		// Regions that do not encode: name them by count instead.
+		md = map[string]string{"regions": strconv.Itoa(len(t.Header.Regions))}
+	}
+	parts := make([]string, 0, 2*len(md)+3)
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		parts = append(parts, k, md[k])
+	}
+	parts = append(parts, strconv.FormatInt(t.Rows(), 10), strconv.Itoa(len(t.EpochT)), strconv.Itoa(len(t.Initial)))
+	return results.ID(parts...)
 }
 
 // Rows is the number of (t, page) rows, initial image excluded.

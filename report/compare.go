@@ -7,13 +7,14 @@ import (
 	"io"
 	"math"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/perf/benchfmt"
 	"golang.org/x/perf/benchmath"
+
+	"github.com/microwiper/microwiper/results"
 )
 
 // Samples are measurements grouped by benchmark name and unit: one side
@@ -79,28 +80,10 @@ func ReadSamples(path string) (*Samples, error) {
 	return ReadBench(f, path)
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
-
 // BenchName is the benchmark name of a run without its "Benchmark"
-// prefix. It follows the names replay writes
-// (BenchmarkMigrate/trace=T/alg=A/bw=B, with /rtt=Nns when the RTT is not
-// zero and /dirty=M for the once and end models), so that a result
+// prefix, as replay writes it (results.BenchName), so that a result
 // directory and a benchmark file of the same runs compare name by name.
-func BenchName(r Run) string {
-	clean := func(s string) string { return unsafeName.ReplaceAllString(s, "_") }
-	link := r.Link
-	if link == "" {
-		link = FormatBitRate(r.BandwidthBps)
-	}
-	name := fmt.Sprintf("Migrate/trace=%s/alg=%s/bw=%s", clean(r.Trace), clean(r.Algorithm), clean(link))
-	if r.RTTNS != 0 {
-		name += fmt.Sprintf("/rtt=%dns", r.RTTNS)
-	}
-	if r.DirtyModel != "" && r.DirtyModel != "continuous" && r.DirtyModel != "exact" {
-		name += "/dirty=" + clean(r.DirtyModel)
-	}
-	return name
-}
+func BenchName(r Run) string { return results.BenchName(&r) }
 
 // SamplesFromRuns turns result rows into samples with the units of the
 // benchmark lines replay prints (ns/op read as sec/op, as benchfmt tidies

@@ -127,7 +127,7 @@ func (g *Grouping) scenarioName(s Scenario, withBandwidth bool, sep string) stri
 		parts = append(parts, s.DirtyModel)
 	}
 	if g.Varies.Engine {
-		parts = append(parts, s.Engine)
+		parts = append(parts, s.engineName())
 	}
 	return strings.Join(parts, sep)
 }

@@ -212,3 +212,14 @@ func alignGrid(c draw.Canvas, plots []*plot.Plot, cols int) {
 		}
 	}
 }
+
+// guard turns a panic inside a library (plotting, or Parquet on a corrupt
+// file) into an error.
+func guard(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("corrupt file: %v", p)
+		}
+	}()
+	return f()
+}

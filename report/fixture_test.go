@@ -47,7 +47,7 @@ func fixtureRuns() ([]Run, []Round) {
 					id := fmt.Sprintf("%s-%s-%d-%d-%d", trace, a.name, ai, bw/1e9, rep)
 					r := Run{
 						RunID: id, Trace: trace, Algorithm: a.name, Params: a.params, Engine: "sim",
-						Link: FormatBitRate(bw), BandwidthBps: bw, DirtyModel: "continuous", Seed: rep, Rep: rep,
+						Link: "sim", TraceID: "id-" + trace, BandwidthBps: bw, DirtyModel: "continuous", Seed: rep, Rep: rep,
 						Rounds: a.nrounds, PagesSent: pages, BytesSent: pages * 4112,
 						DowntimeNS: int64(down * 1e6), TotalNS: int64(float64(pages*4112*8)/float64(bw)*1e9) + int64(down*1e6),
 					}

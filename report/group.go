@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/results"
 )
 
 // Baseline is the algorithm every Δ column is measured against: the
@@ -18,12 +19,17 @@ const Baseline = "xen-precopy"
 // Scenario is everything about a run except the algorithm and the
 // repetition: runs of one scenario are directly comparable.
 type Scenario struct {
-	Trace        string
+	// Trace is the trace's name, with its content id when two traces of
+	// one name are in the set ("redis@1a2b3c").
+	Trace string
+	// TraceID identifies the trace by content.
+	TraceID      string
 	BandwidthBps int64
-	Link         string
-	RTTNS        int64
-	DirtyModel   string
-	Engine       string
+	// Link is the link kind (sim, loopback, netns, remote).
+	Link       string
+	RTTNS      int64
+	DirtyModel string
+	Engine     string
 }
 
 // Cell is the repetitions of one algorithm (label) in one scenario,
@@ -72,13 +78,26 @@ func Group(s *Set) *Grouping {
 		}
 		vals[k][v] = true
 	}
+	// Two traces of one name (a/redis.parquet, b/redis.parquet) stay apart:
+	// their content ids differ, and their names get the id.
+	ids := map[string]map[string]bool{}
 	for _, r := range s.Runs {
-		sc := Scenario{Trace: r.Trace, BandwidthBps: r.BandwidthBps, Link: r.Link, RTTNS: r.RTTNS, DirtyModel: r.DirtyModel, Engine: r.Engine}
-		note("trace", r.Trace)
+		if ids[r.Trace] == nil {
+			ids[r.Trace] = map[string]bool{}
+		}
+		ids[r.Trace][r.TraceID] = true
+	}
+	for _, r := range s.Runs {
+		name := r.Trace
+		if len(ids[r.Trace]) > 1 {
+			name += "@" + r.TraceID[:min(6, len(r.TraceID))]
+		}
+		sc := Scenario{Trace: name, TraceID: r.TraceID, BandwidthBps: r.BandwidthBps, Link: r.Link, RTTNS: r.RTTNS, DirtyModel: r.DirtyModel, Engine: r.Engine}
+		note("trace", name)
 		note("bw", r.BandwidthBps)
 		note("rtt", r.RTTNS)
 		note("dirty", r.DirtyModel)
-		note("engine", r.Engine)
+		note("engine", sc.engineName())
 		label := labels[runVariant(r)]
 		g.LabelAlgorithm[label] = r.Algorithm
 		g.Default[label] = isDefault(r.Algorithm, r.Params)
@@ -142,8 +161,10 @@ func scenarioLess(a, b Scenario) bool {
 		return a.RTTNS < b.RTTNS
 	case a.DirtyModel != b.DirtyModel:
 		return a.DirtyModel < b.DirtyModel
-	default:
+	case a.Engine != b.Engine:
 		return a.Engine < b.Engine
+	default:
+		return a.Link < b.Link
 	}
 }
 
@@ -317,32 +338,20 @@ func flatParams(p string) map[string]string {
 	return out
 }
 
-// FormatBitRate renders a link rate the way the CLI reads it: 1Gbit,
-// 100Mbit, 2.5Gbit.
-func FormatBitRate(bps int64) string {
-	units := []struct {
-		div  float64
-		name string
-	}{{1e12, "Tbit"}, {1e9, "Gbit"}, {1e6, "Mbit"}, {1e3, "Kbit"}}
-	for _, u := range units {
-		if float64(bps) >= u.div {
-			return trimFloat(float64(bps)/u.div) + u.name
-		}
+// bandwidthName is the link's rate as the CLI writes it.
+func (s Scenario) bandwidthName() string { return results.FormatBps(s.BandwidthBps) }
+
+// engineName is the engine, with the link kind for a real link
+// ("socket loopback").
+func (s Scenario) engineName() string {
+	if s.Link == "" || s.Link == "sim" {
+		return s.Engine
 	}
-	return fmt.Sprintf("%dbit", bps)
+	return s.Engine + " " + s.Link
 }
 
 func trimFloat(v float64) string {
 	s := fmt.Sprintf("%.3f", v)
 	s = strings.TrimRight(s, "0")
 	return strings.TrimSuffix(s, ".")
-}
-
-// bandwidthName is the link's own name when the run recorded one, else the
-// rate.
-func (s Scenario) bandwidthName() string {
-	if s.Link != "" {
-		return s.Link
-	}
-	return FormatBitRate(s.BandwidthBps)
 }

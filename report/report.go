@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/microwiper/microwiper/results"
 )
 
 // Options says what to write and where.
@@ -161,7 +163,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 	if sc, ok := roundsScenario(s, g, opt.RoundsTrace, opt.RoundsBandwidthBps); ok {
 		addFig(roundsFigure(s, g, sc))
 	} else if opt.RoundsTrace != "" || opt.RoundsBandwidthBps != 0 {
-		return nil, nil, fmt.Errorf("no runs with rounds for trace %q at %s (--rounds-trace, --rounds-bw)", opt.RoundsTrace, FormatBitRate(opt.RoundsBandwidthBps))
+		return nil, nil, fmt.Errorf("no runs with rounds for trace %q at %s (--rounds-trace, --rounds-bw)", opt.RoundsTrace, results.FormatBps(opt.RoundsBandwidthBps))
 	}
 	addFig(sweepFigure(g))
 	addFig(oracleFigure(s, g))
@@ -188,7 +190,7 @@ func warnings(s *Set, g *Grouping) []string {
 	for _, r := range s.Runs {
 		if r.LostPages > 0 {
 			w = append(w, fmt.Sprintf("run %s (%s, %s, %s): %d lost pages: the destination's memory differs from the source's, so this run's numbers are not valid.",
-				r.RunID, r.Trace, r.Algorithm, FormatBitRate(r.BandwidthBps), r.LostPages))
+				r.RunID, r.Trace, r.Algorithm, results.FormatBps(r.BandwidthBps), r.LostPages))
 		}
 	}
 	if s.Conflicts > 0 {
@@ -228,7 +230,7 @@ func tableGroups(g *Grouping) []tableGroup {
 			parts = append(parts, "dirty model "+sc.DirtyModel)
 		}
 		if g.Varies.Engine {
-			parts = append(parts, "engine "+sc.Engine)
+			parts = append(parts, "engine "+sc.engineName())
 		}
 		t := strings.Join(parts, ", ")
 		i, ok := idx[t]

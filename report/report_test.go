@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/microwiper/microwiper/results"
 )
 
 // golden compares got with testdata/name, rewriting it under -update. On a
@@ -194,8 +196,8 @@ func TestMetricFigurePanelsPerTraceWhenCrowded(t *testing.T) {
 	for _, tr := range []string{"phase-256mib-long", "hotcold-1gib-long", "wws-512mib-long"} {
 		for _, bw := range []int64{2e8, 5e8, 1e9, 2e9, 5e9, 1e10, 2.5e10} {
 			for _, alg := range []string{"xen-precopy", "xen-v2", "qemu-precopy", "microwiper", "stop-and-copy"} {
-				runs = append(runs, Run{RunID: tr + alg + FormatBitRate(bw), Trace: tr, Algorithm: alg, Params: "{}",
-					BandwidthBps: bw, Link: FormatBitRate(bw), DowntimeNS: 1e6 + bw/1e3, PagesSent: 65536})
+				runs = append(runs, Run{RunID: tr + alg + results.FormatBps(bw), Trace: tr, Algorithm: alg, Params: "{}",
+					BandwidthBps: bw, Link: "sim", DowntimeNS: 1e6 + bw/1e3, PagesSent: 65536})
 			}
 		}
 	}
@@ -241,7 +243,7 @@ func TestHTMLIsWellFormed(t *testing.T) {
 
 func TestDirtyModelNotes(t *testing.T) {
 	mk := func(id, alg, model string, down int64) Run {
-		return Run{RunID: id, Trace: "kv", Algorithm: alg, Params: "{}", BandwidthBps: 1e9, Link: "1Gbit", DirtyModel: model, DowntimeNS: down}
+		return Run{RunID: id, Trace: "kv", Algorithm: alg, Params: "{}", BandwidthBps: 1e9, Link: "sim", DirtyModel: model, DowntimeNS: down}
 	}
 	runs := []Run{
 		mk("1", "xen-precopy", "continuous", 50), mk("2", "microwiper", "continuous", 30), mk("3", "oracle", "continuous", 1),
@@ -265,7 +267,7 @@ func TestDirtyModelNotes(t *testing.T) {
 
 func TestDirtyModelNotesTies(t *testing.T) {
 	mk := func(id, alg, model string, down int64) Run {
-		return Run{RunID: id, Trace: "kv", Algorithm: alg, Params: "{}", BandwidthBps: 1e9, Link: "1Gbit", DirtyModel: model, DowntimeNS: down}
+		return Run{RunID: id, Trace: "kv", Algorithm: alg, Params: "{}", BandwidthBps: 1e9, Link: "sim", DirtyModel: model, DowntimeNS: down}
 	}
 	runs := []Run{
 		mk("1", "xen-precopy", "continuous", 1e6), mk("2", "microwiper", "continuous", 1e6),

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/microwiper/microwiper/results"
 )
 
 func TestLoadMergesShards(t *testing.T) {
@@ -154,4 +156,46 @@ func TestLoadEmptyFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, s.Runs)
 	assert.Empty(t, s.Rounds)
+}
+
+// TestDistinctRunsBothReported: two runs that differ only in link kind, or
+// only in the trace's content behind one name (a/redis.parquet and
+// b/redis.parquet), have different run_ids and both reach the report's
+// tables, each under its own name.
+func TestDistinctRunsBothReported(t *testing.T) {
+	base := Run{RunID: "r1", Trace: "redis", TraceID: "aaaaaaaa11", Algorithm: "xen-precopy", Params: "{}",
+		Engine: "socket", Link: "loopback", BandwidthBps: 1e9, DirtyModel: "continuous", Rounds: 3, PagesSent: 10, DowntimeNS: 2e6}
+	for name, c := range map[string]struct {
+		other Run
+		want  []string
+	}{
+		"link kind":         {Run{RunID: "r2", Link: "netns", DowntimeNS: 3e6}, []string{"engine socket loopback", "engine socket netns"}},
+		"trace of one name": {Run{RunID: "r2", TraceID: "bbbbbbbb22", DowntimeNS: 3e6}, []string{"Trace redis@aaaaaa", "Trace redis@bbbbbb"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := base
+			o.RunID, o.DowntimeNS = c.other.RunID, c.other.DowntimeNS
+			if c.other.Link != "" {
+				o.Link = c.other.Link
+			}
+			if c.other.TraceID != "" {
+				o.TraceID = c.other.TraceID
+			}
+			dir := t.TempDir()
+			a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+			require.NoError(t, results.Write(a, []*results.Result{{Run: base}}))
+			require.NoError(t, results.Write(b, []*results.Result{{Run: o}}))
+			s, err := Load(a, b)
+			require.NoError(t, err)
+			require.Len(t, s.Runs, 2, "no run dropped as a duplicate")
+			require.Len(t, Group(s).Scenarios, 2)
+			md, err := Markdown(s, nil, Options{OutDir: "unused"})
+			require.NoError(t, err)
+			for _, w := range c.want {
+				assert.Contains(t, md, w)
+			}
+			assert.Contains(t, md, "| 3 | 10 | 0 | 2 |", "the first run's downtime")
+			assert.Contains(t, md, "| 3 | 10 | 0 | 3 |", "the second run's downtime")
+		})
+	}
 }

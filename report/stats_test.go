@@ -92,10 +92,6 @@ func TestFormatting(t *testing.T) {
 		{fmtDelta(-12.345), "-12.3%"},
 		{fmtDelta(0.01), "0.0%"},
 		{fmtDelta(math.NaN()), "n/a"},
-		{FormatBitRate(1e9), "1Gbit"},
-		{FormatBitRate(2.5e9), "2.5Gbit"},
-		{FormatBitRate(100e6), "100Mbit"},
-		{FormatBitRate(999), "999bit"},
 		{fmtInterval(Summary{N: 3, Median: 2, Lo: 1, Hi: 3}), "2 [1, 3]"},
 		{fmtInterval(Summary{N: 3, Median: 2, Lo: 2, Hi: 2}), "2"},
 	} {

@@ -13,6 +13,7 @@ import (
 	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
 	"github.com/microwiper/microwiper/replay"
 	"github.com/microwiper/microwiper/replay/socket"
+	"github.com/microwiper/microwiper/results"
 	"golang.org/x/term"
 )
 
@@ -223,11 +224,11 @@ func (p *replayPlan) jobs(reps int64) []replayJob {
 // benchmark lines and writes the result files to out (if not empty).
 // benchFile, when not nil, receives the benchmark lines too.
 func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string, bench bool, benchFile io.Writer) error {
-	var results []*replay.Result
+	var rs []*results.Result
 	progress := func(string, ...any) {}
 	if f, ok := cio.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		progress = func(format string, args ...any) {
-			fmt.Fprintf(f, "\r\033[Kreplay %d/%d: %s", len(results)+1, len(jobs), fmt.Sprintf(format, args...))
+			fmt.Fprintf(f, "\r\033[Kreplay %d/%d: %s", len(rs)+1, len(jobs), fmt.Sprintf(format, args...))
 		}
 		defer fmt.Fprint(f, "\r\033[K")
 	}
@@ -254,29 +255,29 @@ func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string
 		if err != nil {
 			return fmt.Errorf("replay %s with %s at %s: %w", j.path, j.alg, cfg.Link.Name(), err)
 		}
-		results = append(results, res)
+		rs = append(rs, res)
 	}
-	if err := writeReplayTable(cio.stdout, results); err != nil {
+	if err := writeReplayTable(cio.stdout, rs); err != nil {
 		return err
 	}
 	if bench {
 		fmt.Fprintln(cio.stdout)
-		if err := replay.WriteBenchLines(cio.stdout, results); err != nil {
+		if err := results.WriteBenchLines(cio.stdout, rs); err != nil {
 			return err
 		}
 	}
 	if benchFile != nil {
-		if err := replay.WriteBenchLines(benchFile, results); err != nil {
+		if err := results.WriteBenchLines(benchFile, rs); err != nil {
 			return err
 		}
 	}
 	if out != "" {
-		if err := replay.WriteResults(out, results); err != nil {
+		if err := results.Write(out, rs); err != nil {
 			return err
 		}
 	}
 	var lost int64
-	for _, r := range results {
+	for _, r := range rs {
 		lost += r.LostPages
 	}
 	if lost > 0 {
@@ -303,16 +304,16 @@ func loadReplayTrace(path string, memory int64) (*replay.Trace, error) {
 }
 
 // writeReplayTable prints one aligned row per run.
-func writeReplayTable(w io.Writer, results []*replay.Result) error {
+func writeReplayTable(w io.Writer, rs []*results.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "trace\talgorithm\tbw\trounds\tpages sent\tMiB sent\tdowntime ms\ttotal s\tslowdown\tlost\t")
 	forced := false
-	for _, r := range results {
+	for _, r := range rs {
 		mark := ""
 		if r.ForcedStop {
 			mark, forced = " *", true
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.3f%s\t%.3f\t%d\t\n", r.Trace, r.Algorithm, r.Link, r.Rounds,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.3f%s\t%.3f\t%d\t\n", r.Trace, r.Algorithm, results.FormatBps(r.BandwidthBps), r.Rounds,
 			r.PagesSent, float64(r.BytesSent)/(1<<20), float64(r.DowntimeNS)/1e6, float64(r.TotalNS)/1e9, mark, r.Slowdown, r.LostPages)
 	}
 	if err := tw.Flush(); err != nil {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/algorithms"
-	"github.com/microwiper/microwiper/replay"
+	"github.com/microwiper/microwiper/results"
 	"github.com/microwiper/microwiper/tracefmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -70,7 +70,7 @@ func TestReplayCLI(t *testing.T) {
 	for _, l := range lines {
 		assert.Regexp(t, benchLine, l)
 	}
-	runs, err := replay.ReadRuns(filepath.Join(out, "runs.parquet"))
+	runs, err := results.ReadRuns(filepath.Join(out, "runs.parquet"))
 	require.NoError(t, err)
 	require.Len(t, runs, 2*len(algorithms.Names()))
 	for _, r := range runs {
@@ -78,7 +78,7 @@ func TestReplayCLI(t *testing.T) {
 		assert.Equal(t, "sim", r.Engine)
 		assert.Zero(t, r.LostPages)
 	}
-	rounds, err := replay.ReadRounds(filepath.Join(out, "rounds.parquet"))
+	rounds, err := results.ReadRounds(filepath.Join(out, "rounds.parquet"))
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, len(rounds), len(runs))
 	sum, err := os.ReadFile(filepath.Join(out, "summary.json"))
@@ -142,7 +142,7 @@ func TestReplayMemoryGrows(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	res := execBinary(t, "", "replay", "-alg", "stop-and-copy", "-memory", "4MiB", "-out", out, trace)
 	require.Equal(t, 0, res.code, res.stderr)
-	runs, err := replay.ReadRuns(filepath.Join(out, "runs.parquet"))
+	runs, err := results.ReadRuns(filepath.Join(out, "runs.parquet"))
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 	assert.Equal(t, int64(1024), runs[0].PagesSent)

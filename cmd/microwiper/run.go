@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/microwiper/microwiper/replay"
+	"github.com/microwiper/microwiper/results"
 )
 
 var runCommand = command{
@@ -85,7 +85,7 @@ func runRun(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		if k%shards == shard {
 			mine = append(mine, j)
 			if list {
-				fmt.Fprintf(cio.stdout, "%d\t%s\t%s\t%s\trep=%d\n", k, j.path, j.alg, replay.FormatBps(j.bps), j.rep)
+				fmt.Fprintf(cio.stdout, "%d\t%s\t%s\t%s\trep=%d\n", k, j.path, j.alg, results.FormatBps(j.bps), j.rep)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/microwiper/microwiper/replay"
 	"github.com/microwiper/microwiper/replay/shaper"
 	"github.com/microwiper/microwiper/replay/wire"
+	"github.com/microwiper/microwiper/results"
 )
 
 // DefaultWireBatch is the pages per Batch frame: 1 MiB frames of 4 KiB
@@ -47,7 +48,7 @@ func (Engine) Name() string { return "socket" }
 // Run migrates tr under alg over the link, in real time, and returns the
 // same Result as the simulator. It fails (with the partial Result) when
 // the destination's memory differs from the source's.
-func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algorithm, cfg replay.Config) (*replay.Result, error) {
+func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algorithm, cfg replay.Config) (*results.Result, error) {
 	pol, ok := alg.(algorithms.Policy)
 	if !ok {
 		return nil, fmt.Errorf("algorithm %s is a bound computed from the future trace: only --engine sim runs it", alg.Name())
@@ -67,10 +68,6 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 	}
 	if tr.Header.Pages > math.MaxInt32 {
 		return nil, fmt.Errorf("trace %s has %d pages: at most %d", tr.Name, tr.Header.Pages, math.MaxInt32)
-	}
-	ev, err := replay.NewEvents(tr, cfg.Time)
-	if err != nil {
-		return nil, err
 	}
 	lc := e.Link
 	lc.BandwidthBps, lc.RTT = cfg.Link.Bps, time.Duration(cfg.Link.RTTNS)
@@ -96,7 +93,7 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 	if wb <= 0 {
 		wb = DefaultWireBatch
 	}
-	m, err := newMigration(tr, ev, cfg, pol, link, lc.Timeout, wb)
+	m, err := newMigration(tr, cfg, link, lc.Timeout, wb)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +101,8 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 	if lc.Kind == LinkRemote {
 		m.token = lc.Token // in-process receivers ask for none
 	}
-	res := replay.NewResult(tr, alg, "socket", cfg)
-	err = m.run(ctx, res)
+	res := replay.NewResult(tr, alg, "socket", link.Name(), cfg)
+	err = m.run(ctx, pol, res)
 	for i := range res.RoundRows {
 		res.RoundRows[i].RunID = res.RunID
 	}
@@ -121,13 +118,12 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 	return res, nil
 }
 
-// migration is one run of the socket engine. mu guards the source memory,
-// versions, the dirty log and the event stream: the player goroutine
-// writes pages under it, the sender copies them under it.
+// migration is one run of the socket engine, the replay.Machine the round
+// driver runs. mu guards the source memory, versions and the dirty log:
+// the player goroutine writes pages under it, the sender copies them
+// under it.
 type migration struct {
-	tr      *replay.Trace
 	cfg     replay.Config
-	pol     algorithms.Policy
 	link    Link
 	timeout time.Duration
 	token   string
@@ -137,29 +133,24 @@ type migration struct {
 	mig     algorithms.Migration
 	zero    bool
 
-	mu         sync.Mutex
-	ev         *replay.Events
-	mem        *pageMemory
-	versions   []uint64
-	hasData    []uint64
-	dirty      []uint64
-	dirtyCount int64
-	events     int64
-	t0         time.Time
+	mu       sync.Mutex
+	log      *replay.Log
+	mem      *pageMemory
+	versions []uint64
+	hasData  []uint64
+	t0       time.Time
 
-	pend            []uint64 // sender only: held back or left unsent
-	toSend, dirtied []int32
-	batch           []int32
-	bb              *wire.BatchBuilder
-	conn            *senderConn
-	linkBucket      *shaper.Bucket // nil when the kernel shapes or unshaped
-	sent, sentBytes int64
-	roundPages      uint64 // pages sent since the last RoundEnd
+	bb         *wire.BatchBuilder
+	conn       *senderConn
+	linkBucket *shaper.Bucket // nil when the kernel shapes or unshaped
+	roundPages uint64         // pages sent since the last RoundEnd
 
-	wake chan struct{}
+	wake   chan struct{}
+	stop   chan struct{}
+	player sync.WaitGroup
 }
 
-func newMigration(tr *replay.Trace, ev *replay.Events, cfg replay.Config, pol algorithms.Policy, link Link, timeout time.Duration, wb int) (*migration, error) {
+func newMigration(tr *replay.Trace, cfg replay.Config, link Link, timeout time.Duration, wb int) (*migration, error) {
 	n := tr.Header.Pages
 	mem, err := mapMemory(uint64(n), int(tr.Header.PageSize))
 	if err != nil {
@@ -167,13 +158,16 @@ func newMigration(tr *replay.Trace, ev *replay.Events, cfg replay.Config, pol al
 	}
 	words := (n + 63) / 64
 	m := &migration{
-		tr: tr, cfg: cfg, pol: pol, link: link, timeout: timeout, wb: wb, n: n, ps: int(tr.Header.PageSize),
-		ev: ev, mem: mem, versions: make([]uint64, n),
-		hasData: make([]uint64, words), dirty: make([]uint64, words), pend: make([]uint64, words),
+		cfg: cfg, link: link, timeout: timeout, wb: wb, n: n, ps: int(tr.Header.PageSize),
+		mem: mem, versions: make([]uint64, n), hasData: make([]uint64, words),
 		mig: algorithms.Migration{Pages: n, PageSize: tr.Header.PageSize, HeaderBytes: cfg.Link.HeaderBytes,
 			LinkBps: cfg.Link.Bps, RTTNS: cfg.Link.RTTNS},
 		bb:   wire.NewBatchBuilder(int(tr.Header.PageSize), wb),
 		wake: make(chan struct{}, 1),
+	}
+	if m.log, err = replay.NewLog(tr, cfg.Time, m.write); err != nil {
+		mem.unmap()
+		return nil, err
 	}
 	if tr.HasInitial {
 		for _, p := range tr.Initial {
@@ -184,7 +178,7 @@ func newMigration(tr *replay.Trace, ev *replay.Events, cfg replay.Config, pol al
 			m.hasData[i] = math.MaxUint64
 		}
 	}
-	ev.Prehistory(func(ps []int32) {
+	m.log.Prehistory(func(ps []int32) {
 		for _, p := range ps {
 			m.hasData[p>>6] |= 1 << (uint(p) & 63)
 		}
@@ -196,12 +190,10 @@ func newMigration(tr *replay.Trace, ev *replay.Events, cfg replay.Config, pol al
 			fillPage(mem.page(uint64(p)), uint64(p), 0)
 		}
 	}
-	for p := range n {
-		m.pend[p>>6] |= 1 << (uint(p) & 63)
-	}
 	if !link.KernelShaped() {
 		m.linkBucket, err = shaper.New(float64(cfg.Link.Bps), 0)
 		if err != nil {
+			m.log.Release()
 			mem.unmap()
 			return nil, err
 		}
@@ -215,40 +207,29 @@ func (m *migration) release() {
 	if m.conn != nil {
 		m.conn.close()
 	}
+	m.log.Release()
 	m.mem.unmap()
 }
 
-// now is the migration time elapsed.
-func (m *migration) now() int64 { return int64(time.Since(m.t0)) }
-
-// applyUntil applies every event due by migration time t; mu held. A
-// write bumps the page's version and rewrites its content, as a guest's
-// store would, and marks it in the dirty log.
-func (m *migration) applyUntil(t int64) {
-	for m.ev.NextNS() <= t {
-		_, ps := m.ev.Pop()
-		for _, p := range ps {
-			m.versions[p]++
-			fillPage(m.mem.page(uint64(p)), uint64(p), m.versions[p])
-			w, b := p>>6, uint64(1)<<(uint(p)&63)
-			if m.dirty[w]&b == 0 {
-				m.dirty[w] |= b
-				m.dirtyCount++
-			}
-			m.hasData[w] |= b
-		}
-		m.events += int64(len(ps))
+// write is a group of the trace's writes, applied by the log under mu: it
+// bumps each page's version and rewrites its content, as a guest's store
+// would.
+func (m *migration) write(ps []int32) {
+	for _, p := range ps {
+		m.versions[p]++
+		fillPage(m.mem.page(uint64(p)), uint64(p), m.versions[p])
+		m.hasData[p>>6] |= 1 << (uint(p) & 63)
 	}
 }
 
-// player plays the trace's writes into memory in real time until stop.
-func (m *migration) player(stop <-chan struct{}) {
+// playUntilStopped plays the trace's writes into memory in real time until stop.
+func (m *migration) playUntilStopped() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		m.mu.Lock()
-		m.applyUntil(m.now())
-		next := m.ev.NextNS()
+		m.log.ApplyUntil(m.Now())
+		next := m.log.NextNS()
 		m.mu.Unlock()
 		var tc <-chan time.Time
 		if next != math.MaxInt64 {
@@ -256,7 +237,7 @@ func (m *migration) player(stop <-chan struct{}) {
 			tc = timer.C
 		}
 		select {
-		case <-stop:
+		case <-m.stop:
 			return
 		case <-m.wake:
 		case <-tc:
@@ -264,20 +245,7 @@ func (m *migration) player(stop <-chan struct{}) {
 	}
 }
 
-func (m *migration) poke() {
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
-}
-
-// readLog reads and clears the dirty log into toSend and dirtied; mu held.
-func (m *migration) readLog() {
-	m.toSend, m.dirtied = replay.ReadLog(m.dirty, m.pend, m.toSend, m.dirtied)
-	m.dirtyCount = 0
-}
-
-func (m *migration) run(ctx context.Context, res *replay.Result) error {
+func (m *migration) run(ctx context.Context, pol algorithms.Policy, res *results.Result) error {
 	c, err := m.link.Dial(ctx)
 	if err != nil {
 		return fmt.Errorf("%s link: connect: %w", m.link.Name(), err)
@@ -285,7 +253,7 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 	if tc, ok := c.(*net.TCPConn); ok && m.link.Name() != LinkRemote {
 		// Slack for a sender that loses the CPU for a moment: the kernel
 		// keeps the link busy from the buffer. On a kernel-shaped link
-		// sync() keeps the policy's view at the wire all the same; on
+		// Sync keeps the policy's view at the wire all the same; on
 		// loopback the token bucket paces writes, so the buffer fills only
 		// while the receiver is starved. A real network (remote) keeps
 		// TCP's own autotuning.
@@ -296,224 +264,103 @@ func (m *migration) run(ctx context.Context, res *replay.Result) error {
 	if err != nil {
 		return fmt.Errorf("%s link: %w", m.link.Name(), err)
 	}
-
-	traits := m.pol.Begin(m.mig)
-	m.zero = traits.ZeroPages
-	m.t0 = time.Now()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		m.player(stop)
-	}()
 	defer func() {
-		close(stop)
-		wg.Wait()
+		if m.stop != nil {
+			close(m.stop)
+			m.player.Wait()
+		}
 	}()
-
-	// The simulator's bound on a migration that never converges, in the
-	// same migration time.
-	maxNS, maxRounds := m.cfg.Bound(m.n, m.mig.PageBits())
-	var last algorithms.RoundStats
-	var rows []replay.RoundRow
-	stopped := false
-	for round := 1; ; round++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		m.mu.Lock()
-		now := m.now()
-		forced := round > maxRounds || now >= maxNS
-		m.applyUntil(now)
-		if n := len(rows); n > 0 {
-			rows[n-1].PagesDirtied = m.dirtyCount
-			last.Dirtied = m.dirtyCount
-		}
-		m.readLog()
-		m.mu.Unlock()
-		if n := len(rows); n > 0 {
-			rows[n-1].RemainingDirty = int64(len(m.toSend))
-		}
-		r := algorithms.Round{Number: round, NowNS: now, SentPages: m.sent, SentBytes: m.sentBytes, ToSend: m.toSend, Last: last}
-		if round > 1 {
-			r.Dirtied = m.dirtied
-		}
-		plan := m.pol.PlanRound(&r)
-		if err := replay.CheckThrottle(m.pol.Name(), round, &plan); err != nil {
-			return err
-		}
-		m.mu.Lock()
-		t := m.now()
-		m.applyUntil(t)
-		m.ev.SetThrottle(t, plan.ThrottlePct)
-		m.mu.Unlock()
-		m.poke()
-		if plan.Stop {
-			break
-		}
-		if forced {
-			res.ForcedStop = true
-			break
-		}
-		if err := replay.TakeOrder(m.pol.Name(), round, plan.Order, m.pend, m.n); err != nil {
-			return err
-		}
-		var st algorithms.RoundStats
-		st, stopped, err = m.liveRound(ctx, round, &plan, now)
-		if err != nil {
-			return err
-		}
-		st.Held = int64(len(m.toSend) - len(plan.Order))
-		rows = append(rows, replay.RoundRow{Round: int64(round), StartNS: st.StartNS, DurationNS: st.DurationNS,
-			PagesSent: st.Sent, PagesSkipped: st.Skipped, PagesHeld: st.Held, ThroughputBps: st.ThroughputBps()})
-		last = st
-		if stopped {
-			break
-		}
-	}
-
-	// Final round: pause the workload, then send every pending page in page
-	// order at the link's full rate.
-	if err := m.sync(ctx); err != nil {
-		return fmt.Errorf("final round: %w", err)
-	}
-	m.mu.Lock()
-	pauseAt := m.now()
-	pauseWall := m.t0.Add(time.Duration(pauseAt))
-	m.applyUntil(pauseAt)
-	m.ev.Pause(pauseAt)
-	if n := len(rows); n > 0 && stopped {
-		// The final round starts right away: account the stopped round's
-		// dirtying now, as the simulator does.
-		rows[n-1].PagesDirtied = m.dirtyCount
-	}
-	m.readLog()
-	m.mu.Unlock()
-	m.poke()
-	if n := len(rows); n > 0 {
-		rows[n-1].RemainingDirty = int64(len(m.toSend))
-	}
-	m.conn.setBucket(m.linkBucket)
-	var finalBytes int64
-	for i := 0; i < len(m.toSend); i += m.wb {
-		b, err := m.sendPages(m.toSend[i:min(i+m.wb, len(m.toSend))])
-		if err != nil {
-			return fmt.Errorf("final round: %w", err)
-		}
-		finalBytes += b
-	}
-	if err := m.endRound(len(rows)+1, true); err != nil {
-		return fmt.Errorf("final round: %w", err)
-	}
-	downtime := int64(time.Since(pauseWall)) + int64(m.link.EmulatedRTT()) + m.cfg.ResumeOverheadNS
-	clear(m.pend)
-	final := replay.RoundRow{Round: int64(len(rows) + 1), StartNS: pauseAt, DurationNS: downtime, PagesSent: int64(len(m.toSend))}
-	if downtime > 0 {
-		final.ThroughputBps = float64(finalBytes) * 8 * 1e9 / float64(downtime)
-	}
-	rows = append(rows, final)
-
-	res.RoundRows = rows
-	res.Rounds = int64(len(rows))
-	res.PagesSent = m.sent
-	res.BytesSent = m.sentBytes
-	res.DowntimeNS = downtime
-	res.TotalNS = pauseAt + downtime
-	res.Events = m.events
-	if speed := m.cfg.Time.Speed; pauseAt > 0 {
-		if speed == 0 {
-			speed = 1
-		}
-		res.Slowdown = m.ev.LostNS() / (float64(pauseAt) * speed)
+	if err := replay.Drive(ctx, m, m.log, pol, m.mig, m.cfg, res); err != nil {
+		return err
 	}
 	return m.verify(res)
 }
 
-// liveRound sends one live round's plan in batches, peeking and asking the
-// policy before each, then closes the round with a RoundEnd exchange (one
-// real round trip, plus the emulated RTT). It reports whether the policy
-// stopped the round early.
-func (m *migration) liveRound(ctx context.Context, round int, plan *algorithms.Plan, start int64) (algorithms.RoundStats, bool, error) {
-	st := algorithms.RoundStats{Number: round, StartNS: start}
+func (m *migration) Lock()   { m.mu.Lock() }
+func (m *migration) Unlock() { m.mu.Unlock() }
+
+// Start starts the clock and the player.
+func (m *migration) Start(_ context.Context, traits algorithms.Traits) error {
+	m.zero = traits.ZeroPages
+	m.t0 = time.Now()
+	m.stop = make(chan struct{})
+	m.player.Add(1)
+	go func() {
+		defer m.player.Done()
+		m.playUntilStopped()
+	}()
+	return nil
+}
+
+// Now is the migration time elapsed.
+func (m *migration) Now() int64 { return int64(time.Since(m.t0)) }
+
+// Changed wakes the player to look at its next write again.
+func (m *migration) Changed() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// StartRound paces the round at rateBps: the link's bucket, or a slower
+// one for a policy's cap.
+func (m *migration) StartRound(rateBps int64) error {
 	bucket := m.linkBucket
-	if plan.RateBps > 0 && plan.RateBps < m.cfg.Link.Bps {
+	if rateBps < m.cfg.Link.Bps {
 		var err error
-		if bucket, err = shaper.New(float64(plan.RateBps), 0); err != nil {
-			return st, false, err
+		if bucket, err = shaper.New(float64(rateBps), 0); err != nil {
+			return err
 		}
 	}
 	m.conn.setBucket(bucket)
-	batchLen := plan.BatchPages
-	if batchLen <= 0 {
-		batchLen = 1024
+	return nil
+}
+
+// Send writes the pages in Batch frames of at most wb pages.
+func (m *migration) Send(pages []int32) (int64, error) {
+	var sent int64
+	for j := 0; j < len(pages); j += m.wb {
+		n, err := m.sendPages(pages[j:min(j+m.wb, len(pages))])
+		if err != nil {
+			return sent, err
+		}
+		sent += n
 	}
-	order := plan.Order
-	stopped := false
-	var i int
-	remainingDirty := func() int64 {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		var n int64
-		for _, pg := range order[i:] {
-			n += int64(m.dirty[pg>>6] >> (uint(pg) & 63) & 1)
-		}
-		return n
+	return sent, nil
+}
+
+// EndRound closes a live round with a RoundEnd exchange (one real round
+// trip), plus the emulated RTT.
+func (m *migration) EndRound(ctx context.Context, round int) error {
+	if err := m.endRound(round, false); err != nil {
+		return err
 	}
-	for i < len(order) {
-		if err := ctx.Err(); err != nil {
-			return st, false, err
-		}
-		if err := m.sync(ctx); err != nil {
-			return st, false, fmt.Errorf("round %d: %w", round, err)
-		}
-		m.mu.Lock()
-		now := m.now()
-		m.applyUntil(now)
-		dirtyPages := m.dirtyCount
-		m.mu.Unlock()
-		b := algorithms.Batch{Round: round, NowNS: now, SentPages: m.sent, SentBytes: m.sentBytes,
-			Remaining: int64(len(order) - i), DirtyPages: dirtyPages, RemainingDirty: remainingDirty}
-		if m.pol.BeforeBatch(&b) {
-			stopped = true
-			replay.Unsend(order[i:], m.pend)
-			break
-		}
-		// Select the batch against the log as it stands now (Xen peeks once
-		// per batch); pages dirtied later in the batch go anyway and stay
-		// in the log.
-		m.mu.Lock()
-		var skipped int64
-		m.batch, i, skipped = replay.NextBatch(order, i, batchLen, plan.Peek, m.dirty, m.batch)
-		st.Skipped += skipped
-		m.mu.Unlock()
-		for j := 0; j < len(m.batch); j += m.wb {
-			n, err := m.sendPages(m.batch[j:min(j+m.wb, len(m.batch))])
-			if err != nil {
-				return st, false, fmt.Errorf("round %d: %w", round, err)
-			}
-			st.Bytes += n
-		}
-		st.Sent += int64(len(m.batch))
-	}
-	if !stopped {
-		// A round the policy stops goes straight into the final round, which
-		// closes both; see the package comment.
-		if err := m.endRound(round, false); err != nil {
-			return st, false, fmt.Errorf("round %d: %w", round, err)
-		}
-		if d := m.link.EmulatedRTT(); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return st, false, ctx.Err()
-			}
+	if d := m.link.EmulatedRTT(); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
 		}
 	}
-	st.DurationNS = m.now() - start
-	return st, stopped, nil
+	return nil
+}
+
+// Final sends the final round at the link's rate and closes it; the
+// downtime runs from the pause to the destination's acknowledgement, plus
+// the emulated RTT.
+func (m *migration) Final(_ context.Context, round int, pauseAt int64, pages []int32) (int64, int64, error) {
+	m.conn.setBucket(m.linkBucket)
+	b, err := m.Send(pages)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := m.endRound(round, true); err != nil {
+		return 0, 0, err
+	}
+	return int64(time.Since(m.t0.Add(time.Duration(pauseAt)))) + int64(m.link.EmulatedRTT()), b, nil
 }
 
 // sendPages copies pages from memory into one Batch frame, under the lock
@@ -524,7 +371,7 @@ func (m *migration) sendPages(pages []int32) (int64, error) {
 	m.bb.Reset()
 	var charged int64
 	m.mu.Lock()
-	m.applyUntil(m.now())
+	m.log.ApplyUntil(m.Now())
 	for _, p := range pages {
 		v := m.versions[p]
 		if m.zero && !m.has(p) {
@@ -539,8 +386,6 @@ func (m *migration) sendPages(pages []int32) (int64, error) {
 	if err := m.conn.write(m.bb.Frame()); err != nil {
 		return 0, err
 	}
-	m.sent += int64(len(pages))
-	m.sentBytes += charged
 	m.roundPages += uint64(len(pages))
 	return charged, nil
 }
@@ -550,7 +395,7 @@ func (m *migration) sendPages(pages []int32) (int64, error) {
 // sender run ahead of the wire, and a policy deciding before a batch, or a
 // pause, would see an earlier moment than the one it acts at. With
 // userspace shaping the token bucket already keeps the sender at the wire.
-func (m *migration) sync(ctx context.Context) error {
+func (m *migration) Sync(ctx context.Context) error {
 	if !m.link.KernelShaped() {
 		return nil
 	}
@@ -562,7 +407,7 @@ func (m *migration) endRound(round int, final bool) error {
 	// queued bytes are through; waiting for them here first keeps the
 	// ack's read deadline about the receiver alone, however much the queue
 	// still holds.
-	if err := m.sync(context.Background()); err != nil {
+	if err := m.Sync(context.Background()); err != nil {
 		return err
 	}
 	err := m.conn.endRound(wire.RoundEnd{Round: uint32(round), Pages: m.roundPages, Final: final})
@@ -572,7 +417,7 @@ func (m *migration) endRound(round int, final bool) error {
 
 // verify compares the destination's memory with the source's, page by
 // page, and fails the run listing the pages that differ.
-func (m *migration) verify(res *replay.Result) error {
+func (m *migration) verify(res *results.Result) error {
 	var lost []int64
 	err := m.conn.fetchChecksums(uint64(m.n), func(p, version uint64, sum uint32) {
 		if version != m.versions[p] || sum != wire.Checksum(m.mem.page(p)) {
@@ -617,4 +462,7 @@ func listPages(ps []int64) string {
 	return b.String()
 }
 
-var _ replay.Engine = Engine{}
+var (
+	_ replay.Engine  = Engine{}
+	_ replay.Machine = (*migration)(nil)
+)
