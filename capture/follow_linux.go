@@ -78,8 +78,8 @@ type follower struct {
 	rootErr    error
 	rootExited chan struct{}
 	copies     sync.WaitGroup // copying a launched command's output
-	cgroup   string
-	skipped  map[int]bool // cgroup members refused or gone
+	cgroup     string
+	skipped    map[int]bool // cgroup members refused or gone
 	// setup, when set, starts tracking a stopped process instead of the
 	// injection (the soft-dirty backend, which follows one process).
 	setup func(pid int) error
