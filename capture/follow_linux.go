@@ -338,11 +338,9 @@ func (f *follower) taskGone(tid int) {
 	if t == nil || t.tgid != tid {
 		return
 	}
-	for o, ot := range f.tasks {
-		if ot.tgid == tid {
-			delete(f.tasks, o)
-		}
-	}
+	// Its other threads stay listed until collected: a traced thread's
+	// exit is ours to reap, and its parent cannot collect the process
+	// before.
 	f.processGone(tid)
 }
 
@@ -504,7 +502,9 @@ func (f *follower) seize(pid int) error {
 				}
 				return ptraceErr(pid, err)
 			}
-			f.tasks[tid] = &task{tid: tid, tgid: pid, stopsOnly: ownChild}
+			// Only the leader's exit is its parent's: its other threads'
+			// are ours to collect, or the leader never becomes waitable.
+			f.tasks[tid] = &task{tid: tid, tgid: pid, stopsOnly: ownChild && tid == pid}
 			fresh++
 		}
 		if fresh == 0 {
@@ -613,7 +613,6 @@ func (f *follower) launch(cmd *exec.Cmd) error {
 		cmd.Process.Kill()
 		var ws unix.WaitStatus
 		unix.Wait4(pid, &ws, unix.WALL, nil)
-		cmd.Process.Release()
 		return err
 	}
 	var ws unix.WaitStatus
@@ -646,7 +645,6 @@ func (f *follower) launch(cmd *exec.Cmd) error {
 			return fail(fmt.Errorf("detach from pid %d: %w", pid, err))
 		}
 		f.tasks[pid] = &task{tid: pid, tgid: pid} // waited for, not traced
-		cmd.Process.Release()
 		return nil
 	}
 	// PTRACE_TRACEME made us a plain tracer, whose new tracees would start
@@ -693,7 +691,6 @@ func (f *follower) launch(cmd *exec.Cmd) error {
 	}
 	unix.Kill(pid, unix.SIGCONT)
 	f.resume(pid, 0)
-	cmd.Process.Release()
 	return nil
 }
 
@@ -798,7 +795,7 @@ func (f *follower) pollCgroup() {
 			continue
 		}
 		if err := f.attach(pid); err != nil {
-			if tracerOf(pid) == os.Getpid() {
+			if tracerOf(pid) == f.tid { // TracerPid names the thread
 				continue // ours already: its parent's fork event is on its way
 			}
 			f.skipped[pid] = true

@@ -21,7 +21,7 @@
  * Output lines (each process prints its own):
  *   proc ROLE PID
  *   buffer ROLE PID NAME ADDR PAGES
- *   phase K START_NS END_NS          (the parent, for every phase)
+ *   phase ROLE K START_NS END_NS     (when it wrote in phase K)
  *   done ROLE PID CHECKSUM           (checksum of its private buffer)
  *
  * Usage: tree PAGES PHASES PHASE_MS GAP_MS SETTLE_MS [WAITFD]
@@ -103,10 +103,8 @@ static void run(int role, char *priv, char **shared, int nshared, int last) {
 						((volatile uint64_t *)(shared[i] + p * ps))[1 + role] = (uint64_t)(k + 1) * (p + 1);
 			}
 		}
-		if (role == 0) {
-			printf("phase %d %lld %lld\n", k, (long long)s, (long long)now_ns());
-			fflush(stdout);
-		}
+		printf("phase %d %d %lld %lld\n", role, k, (long long)s, (long long)now_ns());
+		fflush(stdout);
 	}
 }
 
