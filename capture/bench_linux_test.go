@@ -35,10 +35,9 @@ func BenchmarkOverhead(b *testing.B) {
 					if epoch != "none" {
 						d, _ := time.ParseDuration(epoch)
 						var cancel context.CancelFunc
-						wait, cancel = recordAsync(context.Background(), Target{PID: w.cmd.Process.Pid},
+						wait, cancel = recordReady(b, Target{PID: w.cmd.Process.Pid},
 							Options{Epoch: d, Output: filepath.Join(b.TempDir(), "t.parquet"), SegmentEvery: 5 * time.Second})
 						defer cancel()
-						time.Sleep(200 * time.Millisecond)
 					}
 					fmt.Fprintln(w.stdin, "go")
 					line := <-w.lines

@@ -269,3 +269,37 @@ func (w tlogWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
 }
+
+// recordReady runs Record in the background and returns once the target
+// is tracked (Options.Ready), so the test's writes that follow are in the
+// trace; if Record fails first, wait returns its error at once.
+func recordReady(t testing.TB, target Target, opts Options) (func() (Stats, error), context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	opts.Ready = func() { close(ready) }
+	type res struct {
+		st  Stats
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		st, err := Record(ctx, target, opts)
+		ch <- res{st, err}
+	}()
+	var early *res
+	select {
+	case <-ready:
+	case r := <-ch:
+		early = &r
+	case <-time.After(2 * time.Minute):
+		t.Fatal("capture did not start within 2 minutes")
+	}
+	return func() (Stats, error) {
+		if early != nil {
+			return early.st, early.err
+		}
+		r := <-ch
+		return r.st, r.err
+	}, cancel
+}

@@ -112,7 +112,7 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 	defer closeTracker()
 
 	idx := tr.Index()
-	if idx.Pages() == 0 && target.PID != 0 && opts.NoFollow && !opts.Filter.zero() {
+	if idx.Pages() == 0 && target.PID != 0 && !opts.Filter.zero() {
 		return st, fmt.Errorf("no mapping of pid %d matched %s: nothing to capture (see its mappings in /proc/%d/maps)", target.PID, opts.Filter, target.PID)
 	}
 	h := tracefmt.Header{
