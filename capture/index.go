@@ -3,6 +3,7 @@ package capture
 import (
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/microwiper/microwiper/tracefmt"
 )
@@ -22,6 +23,9 @@ import (
 // pages. Cover, Page and Append work on the default space, the only one of a
 // single-process tracker.
 type Index struct {
+	// mu orders the changes a process follower makes with the reads of
+	// Pages and Regions by the trace writer.
+	mu       sync.Mutex
 	pageSize uint64
 	regions  []tracefmt.Region // in dense order
 	coord    []uint64          // each region's first page in its space's coordinates
@@ -67,11 +71,18 @@ func NewIndex(pageSize uint64) *Index {
 func (x *Index) PageSize() uint64 { return x.pageSize }
 
 // Pages is the size of the dense space.
-func (x *Index) Pages() int64 { return x.pages }
+func (x *Index) Pages() int64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.pages
+}
 
-// Regions returns the region table, sorted by first page. The caller must
-// not modify it.
-func (x *Index) Regions() []tracefmt.Region { return x.regions }
+// Regions returns a copy of the region table, sorted by first page.
+func (x *Index) Regions() []tracefmt.Region {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return append([]tracefmt.Region(nil), x.regions...)
+}
 
 // Cover gives every page of m an index in the default space and reports
 // whether the dense space grew.
@@ -106,6 +117,8 @@ func (x *Index) find(s *space, c uint64) int {
 // index. m is the mapping they were seen in, and addr = coordinate + delta
 // there.
 func (x *Index) cover(k spaceKey, o owner, m Mapping, start, end, delta uint64) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	start, end = start&^(x.pageSize-1), (end+x.pageSize-1)&^(x.pageSize-1)
 	s := x.space(k, o)
 	grew := false
@@ -199,6 +212,8 @@ func (x *Index) appendRange(dst []int64, k spaceKey, start, end uint64) []int64 
 // exit marks the regions of space k as ended at tNS. It reports whether
 // any region changed.
 func (x *Index) exit(k spaceKey, tNS int64) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	s := x.spaces[k]
 	if s == nil {
 		return false

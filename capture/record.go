@@ -210,6 +210,9 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 	}
 	st.Elapsed = time.Since(opts.Start)
 	st.Pages = idx.Pages()
+	// Processes that ended since the last scan: their memory is freed.
+	w.SetPages(max(st.Pages, 1))
+	w.SetRegions(idx.Regions())
 	closeTracker()
 	st.Processes = p.processes()
 	st.ExitErr = p.finish(st.Stopped, log)

@@ -47,6 +47,7 @@ type traceStats struct {
 	window      int64
 	binRows     []int64 // page dirtyings per window
 	binWWS      []int64 // distinct pages per window
+	procs       *procStats // per process, for process-tree traces
 }
 
 func runTraceInfo(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
@@ -86,8 +87,12 @@ func measureTrace(path string, window int64) (*traceStats, error) {
 		seen = make([]int32, h.Pages)
 		ever = make([]bool, h.Pages)
 	}
+	st.procs = newProcStats(h)
 	for r.Scan() {
 		e := r.Epoch()
+		if st.procs != nil {
+			st.procs.add(e)
+		}
 		if e.Initial {
 			st.initial += int64(len(e.Pages))
 			continue
@@ -211,6 +216,9 @@ func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files 
 			break
 		}
 		fmt.Fprintf(w, "%-12s pages [%d, %d) at %#x %s %s\n", "", r.FirstPage, r.FirstPage+r.Pages, r.StartAddr, r.Perms, orDash(r.Path))
+	}
+	if st.procs != nil {
+		st.procs.print(w, h, st.lastT, tableRows)
 	}
 	if len(st.binRows) == 0 {
 		return
