@@ -45,8 +45,8 @@ type traceStats struct {
 	writes      int64 // sum of the writes column outside the initial image
 	everWritten int64
 	window      int64
-	binRows     []int64 // page dirtyings per window
-	binWWS      []int64 // distinct pages per window
+	binRows     []int64    // page dirtyings per window
+	binWWS      []int64    // distinct pages per window
 	procs       *procStats // per process, for process-tree traces
 }
 
