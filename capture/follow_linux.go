@@ -136,16 +136,28 @@ func (f *follower) loop(started chan<- struct{}) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	close(started)
+	// Events come in bursts (fork, exec, exit of a short command): after
+	// one, look again soon rather than wait for SIGCHLD, whose way through
+	// the Go runtime to this thread can take longer than the event.
+	hot := time.NewTimer(time.Hour)
+	defer hot.Stop()
+	var lastEvent time.Time
 	for {
 		select {
 		case fn := <-f.work:
 			fn()
 		case <-sigchld:
 		case <-tick.C:
+		case <-hot.C:
 		case <-f.quit:
 			return
 		}
-		f.poll()
+		if f.poll() {
+			lastEvent = time.Now()
+		}
+		if time.Since(lastEvent) < 10*time.Millisecond {
+			hot.Reset(200 * time.Microsecond)
+		}
 	}
 }
 
@@ -232,8 +244,9 @@ func (f *follower) waitTask(tid int, block bool) (unix.WaitStatus, bool, error) 
 	}
 }
 
-// poll handles every stop and exit waiting to be collected.
-func (f *follower) poll() {
+// poll handles every stop and exit waiting to be collected, and reports
+// whether there was any.
+func (f *follower) poll() (any bool) {
 	for again := true; again; {
 		again = false
 		tids := make([]int, 0, len(f.tasks))
@@ -252,10 +265,11 @@ func (f *follower) poll() {
 			}
 			if ok {
 				f.handle(tid, ws)
-				again = true
+				again, any = true, true
 			}
 		}
 	}
+	return any
 }
 
 func ptraceEvent(ws unix.WaitStatus) int { return int(ws>>16) & 0xff }
@@ -399,7 +413,7 @@ func (f *follower) newChild(parent, child int) {
 		f.procs[child] = true
 	default:
 		f.procs[child] = true
-		if s := f.register(child); s != 0 {
+		if s := f.register(child, false); s != 0 {
 			sig = s
 		}
 	}
@@ -427,7 +441,7 @@ func (f *follower) execed(tid int) unix.Signal {
 	if !ok {
 		return sig
 	}
-	if s := f.register(tid); s != 0 {
+	if s := f.register(tid, false); s != 0 {
 		sig = s
 	}
 	return sig
@@ -457,14 +471,18 @@ func (f *follower) leaveExec(tid int) (unix.Signal, bool) {
 
 // register injects a userfaultfd into stopped process pid and hands it
 // to the tree. It returns a signal that arrived meanwhile.
-func (f *follower) register(pid int) unix.Signal {
+func (f *follower) register(pid int, interrupted bool) unix.Signal {
 	fd, sig, err := injectUserfaultfd(pid, pid, f.async)
-	// The injection restored the registers at the exit of its last system
-	// call. A thread that was stopped in an interrupted system call only
-	// restarts it on its way through signal handling, which detaching
-	// forces and PTRACE_CONT does not: a trap stop makes it pass there (the
-	// loop resumes it), else sleep(1) would see -ERESTART_RESTARTBLOCK.
-	ptraceReq(unix.PTRACE_INTERRUPT, pid, 0)
+	if interrupted {
+		// The injection restored the registers at the exit of its last
+		// system call. A thread stopped in an interrupted system call
+		// only restarts it on its way through signal handling, which
+		// detaching forces and PTRACE_CONT does not: a trap stop makes it
+		// pass there (the loop resumes it), else sleep(1) would see
+		// -ERESTART_RESTARTBLOCK. A new child or a fresh exec is in no
+		// system call.
+		ptraceReq(unix.PTRACE_INTERRUPT, pid, 0)
+	}
 	if err != nil {
 		if !errors.Is(err, ErrTargetGone) {
 			f.log.Warn("process not captured", "pid", pid, "comm", readComm(pid), "err", err)
@@ -573,7 +591,7 @@ func (f *follower) attach(pid int) error {
 		break
 	}
 	f.procs[pid] = true
-	if sig := f.register(pid); sig != 0 {
+	if sig := f.register(pid, true); sig != 0 {
 		held = sig
 	}
 	f.resume(pid, held)

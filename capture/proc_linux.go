@@ -48,7 +48,7 @@ func openMaps(pid int) (*mapsFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, procErr(err))
 	}
-	return &mapsFile{pid: pid, f: f, buf: make([]byte, 64<<10)}, nil
+	return &mapsFile{pid: pid, f: f, buf: make([]byte, 16<<10)}, nil
 }
 
 func (m *mapsFile) read() ([]Mapping, error) {

@@ -112,6 +112,10 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 	defer closeTracker()
 
 	idx := tr.Index()
+	// The initial image first: a tree tracker counts the pages of
+	// processes that appear from now on as written, not initial, so the
+	// page space read next holds every initial page.
+	initial := tr.Initial()
 	if idx.Pages() == 0 && target.PID != 0 && !opts.Filter.zero() {
 		return st, fmt.Errorf("no mapping of pid %d matched %s: nothing to capture (see its mappings in /proc/%d/maps)", target.PID, opts.Filter, target.PID)
 	}
@@ -138,8 +142,10 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 			err = fmt.Errorf("no memory matched %s during the capture: no trace written", opts.Filter)
 		}
 	}()
-	st.Initial = len(tr.Initial())
-	if err := w.WriteInitial(tr.Initial()); err != nil {
+	st.Initial = len(initial)
+	w.SetPages(max(idx.Pages(), 1))
+	w.SetRegions(idx.Regions())
+	if err := w.WriteInitial(initial); err != nil {
 		return st, outputErr(opts.Output, err)
 	}
 	if opts.SegmentEvery > 0 {

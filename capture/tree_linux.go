@@ -55,10 +55,13 @@ func (t *treeTracker) Backend() string {
 
 func (t *treeTracker) Index() *Index { return t.idx }
 
-// Initial returns the pages present in the processes followed at the start.
+// Initial returns the pages present in the processes followed at the
+// start. Processes that appear after it is called are new to the trace:
+// their present pages count as written at the next Scan.
 func (t *treeTracker) Initial() []int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.started = true
 	slices.Sort(t.initial)
 	t.initial = slices.Compact(t.initial)
 	return t.initial
