@@ -277,7 +277,7 @@ func TestTreeRecallPrecision(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "trace.parquet")
 			pr, pw, err := os.Pipe()
 			require.NoError(t, err)
-			cmd := exec.Command(bin, pages, phases, "400", "700", "800")
+			cmd := exec.Command(bin, pages, phases, "400", "700", "1200")
 			cmd.Stdout, cmd.Stderr = pw, os.Stderr
 			ready := make(chan struct{})
 			opts := Options{TrackerOptions: TrackerOptions{Backend: backend}, Epoch: 50 * time.Millisecond, Output: out,
@@ -430,7 +430,9 @@ func TestCgroupLateJoiner(t *testing.T) {
 	needUffdWP(t, "uffd-wp-async")
 	dir := cgroup2Dir(t)
 	args := []string{"-pages", "4096", "-threads", "2", "-phases", "3", "-phase", "300ms", "-gap", "700ms", "-wait"}
-	a, b := newWriter(t, args...), newWriter(t, args...)
+	// The late joiner's pages present when it joins count as written at
+	// the next scan: it waits a few epochs before its first phase.
+	a, b := newWriter(t, args...), newWriter(t, append(args, "-settle", "400ms")...)
 	require.NoError(t, a.cmd.Start())
 	require.NoError(t, b.cmd.Start())
 	a.readBuffer(t)
