@@ -749,20 +749,6 @@ func (f *follower) pipes(cmd *exec.Cmd) ([]io.Closer, error) {
 	return theirs, nil
 }
 
-// ExitError is a launched command's failure: a non-zero exit status or a
-// fatal signal.
-type ExitError struct {
-	Code   int
-	Signal syscall.Signal
-}
-
-func (e *ExitError) Error() string {
-	if e.Signal != 0 {
-		return fmt.Sprintf("killed by signal %d (%v)", int(e.Signal), e.Signal)
-	}
-	return fmt.Sprintf("exit status %d", e.Code)
-}
-
 func exitError(ws unix.WaitStatus) error {
 	switch {
 	case ws.Signaled():
