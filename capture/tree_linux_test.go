@@ -465,3 +465,28 @@ func TestCgroupLateJoiner(t *testing.T) {
 		assert.GreaterOrEqual(t, sc.precision(), 0.99, "%s precision: %s", name, sc)
 	}
 }
+
+// TestTreeNoFollow: with NoFollow the launched process alone is captured,
+// as before process trees; its children run uncaptured and unharmed.
+func TestTreeNoFollow(t *testing.T) {
+	needUffdWP(t, "uffd-wp-async")
+	bin := treeBin(t)
+	want := treeSums(t, "512", "2")
+	out := filepath.Join(t.TempDir(), "trace.parquet")
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "512", "2", "100", "100", "300")
+	cmd.Stdout, cmd.Stderr = pw, os.Stderr
+	wait, _ := recordReady(t, Target{Cmd: cmd}, Options{Epoch: 50 * time.Millisecond, Output: out, NoFollow: true})
+	pw.Close()
+	run := readTree(t, pr)
+	st, err := wait()
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Processes)
+	assert.Equal(t, want, run.sums, "the uncaptured children computed the same result")
+	h, _, err := tracefmt.ReadAll(out)
+	require.NoError(t, err)
+	for _, r := range h.Regions {
+		assert.Equal(t, cmd.Process.Pid, r.PID, "only the launched process's memory: %+v", r)
+	}
+}
