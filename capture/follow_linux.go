@@ -330,6 +330,7 @@ func (f *follower) handle(tid int, ws unix.WaitStatus) {
 	}
 }
 
+// ptraceReq makes a ptrace request with data (options for PTRACE_SEIZE).
 func ptraceReq(req, tid int, data uintptr) error {
 	_, _, e := unix.Syscall6(unix.SYS_PTRACE, uintptr(req), uintptr(tid), 0, data, 0, 0)
 	if e != 0 {
@@ -514,7 +515,7 @@ func (f *follower) seize(pid int) error {
 			if err != nil || f.tasks[tid] != nil {
 				continue
 			}
-			if err := ptraceReqAddr(unix.PTRACE_SEIZE, tid, followOptions); err != nil {
+			if err := ptraceReq(unix.PTRACE_SEIZE, tid, followOptions); err != nil {
 				if errors.Is(err, unix.ESRCH) && tid != pid {
 					continue // a thread that just ended
 				}
@@ -529,14 +530,6 @@ func (f *follower) seize(pid int) error {
 			return nil
 		}
 	}
-}
-
-func ptraceReqAddr(req, tid int, data uintptr) error {
-	_, _, e := unix.Syscall6(unix.SYS_PTRACE, uintptr(req), uintptr(tid), 0, data, 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
 }
 
 // attach follows running process pid and, with follow, every process
@@ -691,7 +684,7 @@ func (f *follower) launch(cmd *exec.Cmd) error {
 			break
 		}
 	}
-	if err := ptraceReqAddr(unix.PTRACE_SEIZE, pid, followOptions); err != nil {
+	if err := ptraceReq(unix.PTRACE_SEIZE, pid, followOptions); err != nil {
 		return fail(fmt.Errorf("start %s: seize: %w", cmd.Path, err))
 	}
 	f.tasks[pid] = &task{tid: pid, tgid: pid, dropCont: true}
