@@ -31,7 +31,7 @@ on() { [[ $want == *" $1 "* ]]; }
 # of its own.
 if on redis; then
 port=7399
-redis-server --port "$port" --save "2 1" --dir "$work" --appendonly no >"$work/redis.log" 2>&1 &
+redis-server --port "$port" --bind 127.0.0.1 --save "2 1" --dir "$work" --appendonly no >"$work/redis.log" 2>&1 &
 redis_pid=$!
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 "$bin" capture --pid "$redis_pid" --duration 10s --epoch 100ms --segment 0 -o "$work/redis.parquet" &
