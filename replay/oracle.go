@@ -52,23 +52,44 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 	// the release schedule and counted unclean; the epoch's end is their
 	// release.
 	var hotN []uint16
+	var hotBits []uint64 // when no two epochs overlap, a bitmap does
 	var hotPages int64
-	if DirtyModelFor(tr, cfg.Time) == Continuous {
-		hotN = make([]uint16, n)
+	continuous := DirtyModelFor(tr, cfg.Time) == Continuous
+	heat := func(k Kind, p int32) {
+		if hotBits != nil {
+			w, b := p>>6, uint64(1)<<(uint(p)&63)
+			switch {
+			case k == BeginEpoch && hotBits[w]&b == 0:
+				hotBits[w] |= b
+				hotPages++
+			case k == EndEpoch && hotBits[w]&b != 0:
+				hotBits[w] &^= b
+				hotPages--
+			}
+			return
+		}
+		switch {
+		case k == BeginEpoch:
+			hotN[p]++
+			if hotN[p] == 1 {
+				hotPages++
+			}
+		case k == EndEpoch && hotN[p] > 0:
+			hotN[p]--
+			if hotN[p] == 0 {
+				hotPages--
+			}
+		}
+	}
+	if continuous {
+		if overlapping(tr, cfg.Time) {
+			hotN = make([]uint16, n)
+		} else {
+			hotBits = make([]uint64, (n+63)/64)
+		}
 		ev.Prehistory(func(k Kind, ps []int32) {
 			for _, p := range ps {
-				switch {
-				case k == BeginEpoch:
-					hotN[p]++
-					if hotN[p] == 1 {
-						hotPages++
-					}
-				case k == EndEpoch && hotN[p] > 0:
-					hotN[p]--
-					if hotN[p] == 0 {
-						hotPages--
-					}
-				}
+				heat(k, p)
 			}
 		})
 	}
@@ -111,20 +132,27 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 					seqCount[l-1]--
 					last[p] = 0
 				}
-				hotN[p]++
-				if hotN[p] == 1 {
-					hotPages++
+				if hotBits != nil {
+					// heat, inlined: this loop sees every page event.
+					w, b := p>>6, uint64(1)<<(uint(p)&63)
+					hotPages += int64(^hotBits[w] >> (uint(p) & 63) & 1)
+					hotBits[w] |= b
+				} else {
+					heat(k, p)
 				}
 			}
 			return
 		}
 		if k == EndEpoch {
-			for _, p := range ps {
-				if hotN[p] > 0 {
-					hotN[p]--
-					if hotN[p] == 0 {
-						hotPages--
-					}
+			if hotBits != nil {
+				for _, p := range ps {
+					w, b := p>>6, uint64(1)<<(uint(p)&63)
+					hotPages -= int64(hotBits[w] >> (uint(p) & 63) & 1)
+					hotBits[w] &^= b
+				}
+			} else {
+				for _, p := range ps {
+					heat(k, p)
 				}
 			}
 		}

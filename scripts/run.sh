@@ -2,8 +2,8 @@
 # run.sh BIN OUT: the body of `make run`. It replays the shipped traces
 # (synthetic and captured) through every policy in the simulator, prints
 # the comparison at 100 Mbit/s and 1 Gbit/s, sweeps the bandwidth, and
-# writes reports with figures under OUT. Every run pays a 1 ms RTT per
-# round, a LAN-like link (the replay default is 0).
+# writes reports with figures under OUT. Every run pays a 1 ms RTT at the
+# switch-over, a LAN-like link (the replay default is loopback's 20 µs).
 set -euo pipefail
 bin=$1
 out=$2
