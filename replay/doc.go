@@ -23,8 +23,8 @@
 // policy's throttle, and stops at the pause. A row (t, p) is read as
 // --dirty says:
 //   - continuous: p is being written throughout (t-E, t]. Its epoch begins
-//     at t-E+1 (a BeginEpoch group: p is written and becomes hot) and ends
-//     at t+1 (an EndEpoch group: written once more, no longer hot). The Log
+//     at t-E+1 (a beginEpoch group: p is written and becomes hot) and ends
+//     at t+1 (an endEpoch group: written once more, no longer hot). The Log
 //     keeps hot pages in the dirty log across reads, so a send of p inside
 //     its epoch leaves it dirty, Xen's peek sees it and a pause inside it
 //     puts p in the final set. A page written in every epoch is never clean

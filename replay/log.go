@@ -16,7 +16,7 @@ import (
 // are int32 indices; bitmaps are []uint64 with page p at word p>>6, bit
 // p&63.
 type Log struct {
-	ev    *Events
+	ev    *events
 	write func(pages []int32)
 	n     int64
 
@@ -31,7 +31,7 @@ type Log struct {
 	// pause puts it in the final set. Epochs of one page overlap only when
 	// two epochs are less than E apart; for such traces hotN[p] counts p's
 	// epochs in progress (nil otherwise: the counter costs a random access
-	// a page event, and an EndEpoch at the instant of the next BeginEpoch
+	// a page event, and an endEpoch at the instant of the next beginEpoch
 	// goes first).
 	hot  []uint64
 	hotN []uint16
@@ -58,7 +58,7 @@ func NewLog(tr *Trace, tm TimeModel, write func(pages []int32)) (*Log, error) {
 	if tr.Header.Pages > math.MaxInt32 {
 		return nil, fmt.Errorf("trace %s has %d pages: at most %d", tr.Name, tr.Header.Pages, math.MaxInt32)
 	}
-	ev, err := NewEvents(tr, tm)
+	ev, err := openEvents(tr, tm)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func NewLog(tr *Trace, tm TimeModel, write func(pages []int32)) (*Log, error) {
 		}
 		// An epoch that began before the migration and ends after its
 		// start is in progress at the start.
-		ev.Prehistory(func(k Kind, ps []int32) { l.heat(k, ps) })
+		ev.Prehistory(func(k kind, ps []int32) { l.heat(k, ps) })
 		copy(l.dirty, l.hot)
 		l.count = popcount(l.hot)
 	}
@@ -104,12 +104,12 @@ func overlapping(tr *Trace, tm TimeModel) bool {
 	return len(tr.EpochT) > 0 && tm.withDefaults(tr.Header).After == Loop && tr.EpochT[0] < E
 }
 
-// heat follows the epochs in progress: a BeginEpoch makes its pages hot,
-// an EndEpoch cools them once no other epoch of theirs is in progress.
-func (l *Log) heat(k Kind, ps []int32) {
+// heat follows the epochs in progress: a beginEpoch makes its pages hot,
+// an endEpoch cools them once no other epoch of theirs is in progress.
+func (l *Log) heat(k kind, ps []int32) {
 	if l.hotN == nil {
 		hot := l.hot
-		if k == BeginEpoch {
+		if k == beginEpoch {
 			for _, p := range ps {
 				hot[p>>6] |= 1 << (uint(p) & 63)
 			}
@@ -121,14 +121,14 @@ func (l *Log) heat(k Kind, ps []int32) {
 		return
 	}
 	switch k {
-	case BeginEpoch:
+	case beginEpoch:
 		for _, p := range ps {
 			if l.hotN[p] == 0 {
 				l.hot[p>>6] |= 1 << (uint(p) & 63)
 			}
 			l.hotN[p]++
 		}
-	case EndEpoch:
+	case endEpoch:
 		for _, p := range ps {
 			switch l.hotN[p] {
 			case 0: // began before the stream's first group
@@ -163,7 +163,7 @@ func (l *Log) Release() {
 
 // Prehistory calls fn with the pages written before the migration started.
 func (l *Log) Prehistory(fn func(pages []int32)) {
-	l.ev.Prehistory(func(_ Kind, ps []int32) { fn(ps) })
+	l.ev.Prehistory(func(_ kind, ps []int32) { fn(ps) })
 }
 
 // NextNS is the migration time of the next write, math.MaxInt64 when none
@@ -180,7 +180,7 @@ func (l *Log) Applied() int64 { return l.applied }
 func (l *Log) ApplyUntil(t int64) {
 	for l.ev.next <= t {
 		_, k, ps := l.ev.Pop()
-		if k != Write {
+		if k != writeAt {
 			l.heat(k, ps)
 		}
 		dirty := l.dirty
