@@ -96,3 +96,25 @@ func TestID(t *testing.T) {
 	assert.NotEqual(t, ID("ab", "c"), ID("a", "bc"), "parts are separated")
 	assert.Equal(t, ID("a", "b"), ID("a", "b"))
 }
+
+// FuzzRead: any bytes as runs.parquet, rounds.parquet or summary.json are
+// read or refused with an error, never a panic.
+func FuzzRead(f *testing.F) {
+	dir := f.TempDir()
+	require.NoError(f, Write(dir, sample()))
+	for _, name := range []string{RunsFile, RoundsFile, SummaryFile} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(f, err)
+		f.Add(uint8(0), b)
+		f.Add(uint8(1), b)
+		f.Add(uint8(2), b)
+	}
+	f.Add(uint8(2), []byte(`{"runs":[{"run_id":"x","curve":[{"switch_ns":1}]}]}`))
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		d := t.TempDir()
+		require.NoError(t, Write(d, sample()))
+		name := []string{RunsFile, RoundsFile, SummaryFile}[int(which)%3]
+		require.NoError(t, os.WriteFile(filepath.Join(d, name), data, 0o644))
+		_, _ = Read(d)
+	})
+}
