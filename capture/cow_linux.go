@@ -40,20 +40,48 @@ type cowPage struct {
 // cowState is what a tree's address spaces know of each other, under the
 // tree tracker's lock.
 type cowState struct {
-	holders map[int64]int32 // indexes mapped by two processes or more: how many
+	// holders counts, by index, the processes mapping it when two or
+	// more do (else 0): 4 bytes per index up to the highest shared one,
+	// cheaper than a map in both memory and time.
+	holders []int32
+	shared  int // indexes with holders
 }
 
+// count returns how many processes share index idx (0: at most one).
+func (c *cowState) count(idx int64) int32 {
+	if idx < int64(len(c.holders)) {
+		return c.holders[idx]
+	}
+	return 0
+}
+
+// share adds a process to those mapping index idx.
+func (c *cowState) share(idx int64) {
+	if n := idx + 1 - int64(len(c.holders)); n > 0 {
+		c.holders = append(c.holders, make([]int32, n)...)
+	}
+	if c.holders[idx] == 0 {
+		c.holders[idx] = 2
+		c.shared++
+		return
+	}
+	c.holders[idx]++
+}
+
+// release removes a process from those mapping a shared index.
 func (c *cowState) release(idx int64) {
-	if h := c.holders[idx]; h > 2 {
+	switch h := c.count(idx); {
+	case h > 2:
 		c.holders[idx] = h - 1
-	} else {
-		delete(c.holders, idx)
+	case h == 2:
+		c.holders[idx] = 0
+		c.shared--
 	}
 }
 
 // cowActive reports whether writes need the per-page rules.
 func (t *uffdTracker) cowActive() bool {
-	return t.cow != nil && (len(t.over) > 0 || len(t.cow.holders) > 0 || t.lazy)
+	return t.cow != nil && (len(t.over) > 0 || t.cow.shared > 0 || t.lazy)
 }
 
 // privateIndex returns the index the page at private address a has now.
@@ -68,12 +96,12 @@ func (t *uffdTracker) privateIndex(a uint64) (int64, bool) {
 // moving the page off an index it shares.
 func (t *uffdTracker) writePage(a uint64, v view) int64 {
 	if e, ok := t.over[a]; ok {
-		if e.own && t.cow.holders[e.idx] == 0 {
+		if e.own && t.cow.count(e.idx) == 0 {
 			return e.idx
 		}
 		t.cow.release(e.idx)
 	} else if p, ok := t.idx.page(t.key, a); ok {
-		if t.cow.holders[p] == 0 {
+		if t.cow.count(p) == 0 {
 			return p
 		}
 		t.cow.release(p)
@@ -157,7 +185,7 @@ func (t *uffdTracker) inherit(dst []int64, start, end uint64) []int64 {
 				}
 				par.over[a] = cowPage{idx: p, own: true}
 			}
-			t.cow.holders[p] = max(t.cow.holders[p], 1) + 1
+			t.cow.share(p)
 		}
 	}
 	return dst
@@ -171,14 +199,14 @@ func (t *uffdTracker) dropShares() {
 	}
 	par := t.from
 	for a, e := range t.over {
-		if t.cow.holders[e.idx] == 0 {
+		if t.cow.count(e.idx) == 0 {
 			continue
 		}
 		t.cow.release(e.idx)
 		// A page no longer shared goes back to its by-address index in
 		// the parent, so that a parent whose children have all ended
 		// costs no more than a lone process.
-		if par == nil || e.own || t.cow.holders[e.idx] > 0 {
+		if par == nil || e.own || t.cow.count(e.idx) > 0 {
 			continue
 		}
 		if pe, ok := par.over[a]; ok && pe.own && pe.idx == e.idx {

@@ -120,12 +120,14 @@
 // PAGEMAP_SCAN walk per epoch and process. Following a tree adds, per
 // fork or exec, a few ptrace stops and an injection, and one stop per
 // exit and per signal (BenchmarkForkLoop); per fork, a scan of the parent
-// and table entries for each inherited page that held data (some 150
-// bytes in all while the child lives; the parent's go when no child
-// shares the page any more); per page written while a process shares
-// pages, a few map lookups: BenchmarkScanShared measured 518 ns of tracer
-// CPU per reported page with sharing against 275 ns without, on a loaded
-// machine. A process writing pages scattered over memory it shares (redis
+// and a map entry in parent and child for each inherited page that held
+// data (about 100 bytes a page while the child lives; the parent's go
+// when no child shares the page any more), plus 4 bytes per index of the
+// page space up to the highest shared one; per page written while a
+// process shares pages, a map lookup and an array read:
+// BenchmarkScanShared measured 390-510 ns of tracer CPU per reported page
+// with sharing against 260-275 ns with each child's pages its own (as
+// before sharing), on a loaded machine (load 11-13). A process writing pages scattered over memory it shares (redis
 // during a background save) moves each to a new index, and each run of
 // moved pages is one more region in the metadata: 21,362 regions (2.5 MB
 // of metadata in every segment) in the shipped redis trace.

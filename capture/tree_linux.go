@@ -46,8 +46,7 @@ type procSpace struct {
 }
 
 func newTreeTracker(opts TrackerOptions, sync bool, log *slog.Logger) *treeTracker {
-	return &treeTracker{opts: opts, sync: sync, log: log, idx: NewIndex(uint64(os.Getpagesize())), spaces: map[int]*procSpace{},
-		cow: cowState{holders: map[int64]int32{}}}
+	return &treeTracker{opts: opts, sync: sync, log: log, idx: NewIndex(uint64(os.Getpagesize())), spaces: map[int]*procSpace{}}
 }
 
 func (t *treeTracker) Backend() string {
