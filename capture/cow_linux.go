@@ -14,7 +14,9 @@ package capture
 //     content did not change and a migration has sent it, or will, under
 //     the old index.
 //   - A page whose index is its own and no longer shared is written in
-//     place. An index inherited from another process is never written in
+//     place. A page leaving an index takes one of its own at the same
+//     address that no process maps any more, if there is one, before a
+//     new one (see writePage). An index inherited from another process is never written in
 //     place, even once the other side has left it: rows always fall in the
 //     writer's regions, at the cost of one index that is no longer mapped
 //     (a parent writes a page, then the child writes its copy).
@@ -40,42 +42,56 @@ type cowPage struct {
 // cowState is what a tree's address spaces know of each other, under the
 // tree tracker's lock.
 type cowState struct {
-	// holders counts, by index, the processes mapping it when two or
-	// more do (else 0): 4 bytes per index up to the highest shared one,
-	// cheaper than a map in both memory and time.
+	// holders says, by index, how many processes map it once it has been
+	// shared: n+1 for n processes (n may fall to 1 or 0 as they leave it),
+	// and 0 for an index never shared, which its owner alone maps. 4 bytes
+	// per index up to the highest shared one, cheaper than a map in both
+	// memory and time.
 	holders []int32
-	shared  int // indexes with holders
+	shared  int // indexes two processes or more map
 }
 
-// count returns how many processes share index idx (0: at most one).
-func (c *cowState) count(idx int64) int32 {
+func (c *cowState) raw(idx int64) int32 {
 	if idx < int64(len(c.holders)) {
 		return c.holders[idx]
 	}
 	return 0
 }
 
-// share adds a process to those mapping index idx.
-func (c *cowState) share(idx int64) {
+func (c *cowState) set(idx int64, v int32) {
 	if n := idx + 1 - int64(len(c.holders)); n > 0 {
 		c.holders = append(c.holders, make([]int32, n)...)
 	}
-	if c.holders[idx] == 0 {
-		c.holders[idx] = 2
+	if old := c.holders[idx]; old >= 3 && v < 3 {
+		c.shared--
+	} else if old < 3 && v >= 3 {
 		c.shared++
-		return
 	}
-	c.holders[idx]++
+	c.holders[idx] = v
 }
 
-// release removes a process from those mapping a shared index.
+// isShared reports whether two processes or more map index idx.
+func (c *cowState) isShared(idx int64) bool { return c.raw(idx) >= 3 }
+
+// free reports whether no process maps index idx any more.
+func (c *cowState) free(idx int64) bool { return c.raw(idx) == 1 }
+
+// share adds a process to those mapping index idx.
+func (c *cowState) share(idx int64) {
+	r := c.raw(idx)
+	if r == 0 {
+		r = 2 // its owner
+	}
+	c.set(idx, r+1)
+}
+
+// take makes a process the one to map free index idx.
+func (c *cowState) take(idx int64) { c.set(idx, c.raw(idx)+1) }
+
+// release removes a process from those mapping index idx.
 func (c *cowState) release(idx int64) {
-	switch h := c.count(idx); {
-	case h > 2:
-		c.holders[idx] = h - 1
-	case h == 2:
-		c.holders[idx] = 0
-		c.shared--
+	if r := c.raw(idx); r >= 2 {
+		c.set(idx, r-1)
 	}
 }
 
@@ -92,22 +108,46 @@ func (t *uffdTracker) privateIndex(a uint64) (int64, bool) {
 	return t.idx.page(t.key, a)
 }
 
-// writePage returns the index a write to the private page at a lands on,
-// moving the page off an index it shares.
+// writePage returns the index a write to the private page at a lands on.
+// A page leaving an index it shares, or one it inherited, goes to an index
+// of its own at a that no process maps any more (its by-address one, or
+// the last it was given), else to a new one: a process that forks child
+// after child, each living a while, takes turns between two indexes per
+// page rather than a new one per child.
 func (t *uffdTracker) writePage(a uint64, v view) int64 {
+	cur, own, on := int64(0), false, false
 	if e, ok := t.over[a]; ok {
-		if e.own && t.cow.count(e.idx) == 0 {
-			return e.idx
-		}
-		t.cow.release(e.idx)
-	} else if p, ok := t.idx.page(t.key, a); ok {
-		if t.cow.count(p) == 0 {
-			return p
-		}
-		t.cow.release(p)
+		cur, own, on = e.idx, e.own, true
 	}
-	j := t.idx.fresh(t.fkey, t.owner, v.perms, v.path, a)
-	t.grew = true
+	if on && own && !t.cow.isShared(cur) {
+		return cur
+	}
+	base, hasBase := t.idx.page(t.key, a)
+	if !on && hasBase {
+		if !t.cow.isShared(base) {
+			return base
+		}
+		cur, on = base, true
+	}
+	if on {
+		t.cow.release(cur)
+	}
+	j := int64(-1)
+	if alt, ok := t.alt[a]; hasBase && (!on || base != cur) && t.cow.free(base) {
+		j = base
+	} else if ok && (!on || alt != cur) && t.cow.free(alt) {
+		j = alt
+	}
+	if j >= 0 {
+		t.cow.take(j)
+	} else {
+		j = t.idx.fresh(t.fkey, t.owner, v.perms, v.path, a)
+		t.grew = true
+		if t.alt == nil {
+			t.alt = map[uint64]int64{}
+		}
+		t.alt[a] = j
+	}
 	if t.over == nil {
 		t.over = map[uint64]cowPage{}
 	}
@@ -199,19 +239,20 @@ func (t *uffdTracker) dropShares() {
 	}
 	par := t.from
 	for a, e := range t.over {
-		if t.cow.count(e.idx) == 0 {
-			continue
+		if t.cow.raw(e.idx) < 2 {
+			continue // never shared
 		}
 		t.cow.release(e.idx)
-		// A page no longer shared goes back to its by-address index in
-		// the parent, so that a parent whose children have all ended
-		// costs no more than a lone process.
-		if par == nil || e.own || t.cow.count(e.idx) > 0 {
+		// A page its parent now maps alone at its by-address index goes
+		// back to the untracked state, so that a parent whose children
+		// have all ended costs no more than a lone process.
+		if par == nil || e.own || t.cow.raw(e.idx) != 2 {
 			continue
 		}
 		if pe, ok := par.over[a]; ok && pe.own && pe.idx == e.idx {
 			if p, ok := par.idx.page(par.key, a); ok && p == e.idx {
 				delete(par.over, a)
+				t.cow.set(e.idx, 0)
 			}
 		}
 	}

@@ -33,7 +33,12 @@
 // left with an index another process had first is given a new one when
 // it is next written, never written in place, so rows always fall in the
 // writer's regions; a page shared at fork counts in the regions of the
-// process that had it first. The parent is scanned at the fork, so that
+// process that had it first. A page leaving a shared index goes back,
+// when it can, to an index of its own at that address that no process
+// maps any more (its first one, or the last it was given): a server that
+// forks a child for each background save takes turns between two indexes
+// per page it writes during saves, and its page space and regions do not
+// grow with the number of saves. The parent is scanned at the fork, so that
 // its writes from before the fork land on the shared page. A page the
 // child reads in after the fork (a file page) has no index until written.
 // Processes found already running when a capture attaches (--pid, a
@@ -125,11 +130,11 @@
 // when no child shares the page any more), plus 4 bytes per index of the
 // page space up to the highest shared one; per page written while a
 // process shares pages, a map lookup and an array read:
-// BenchmarkScanShared measured 390-510 ns of tracer CPU per reported page
-// with sharing against 260-275 ns with each child's pages its own (as
-// before sharing), on a loaded machine (load 11-13). A process writing pages scattered over memory it shares (redis
+// BenchmarkScanShared measured 400-440 ns of tracer CPU per reported page
+// with sharing against 290-320 ns with each child's pages its own (as
+// before sharing), on a loaded machine (load 12-13). A process writing pages scattered over memory it shares (redis
 // during a background save) moves each to a new index, and each run of
-// moved pages is one more region in the metadata: 21,362 regions (2.5 MB
+// moved pages is one more region in the metadata: 11,851 regions (1.3 MB
 // of metadata in every segment) in the shipped redis trace.
 //
 // Safety: Record refuses PID 1, its own process and its ancestors, kernel

@@ -38,6 +38,7 @@ type uffdTracker struct {
 	// cow for a single process): see cow_linux.go.
 	cow    *cowState
 	over   map[uint64]cowPage // private pages not at their by-address index
+	alt    map[uint64]int64   // the last index given anew to a private page
 	fkey   spaceKey           // the space of the indexes given anew
 	parent *uffdTracker       // while registering a forked child: its parent
 	from   *uffdTracker       // the parent a forked child inherited from
