@@ -33,7 +33,8 @@
 // left with an index another process had first is given a new one when
 // it is next written, never written in place, so rows always fall in the
 // writer's regions; a page shared at fork counts in the regions of the
-// process that had it first. A page leaving a shared index goes back,
+// process that had it first, and as freed when that process ends, though
+// a child may map it still. A page leaving a shared index goes back,
 // when it can, to an index of its own at that address that no process
 // maps any more (its first one, or the last it was given): a server that
 // forks a child for each background save takes turns between two indexes
@@ -132,10 +133,11 @@
 // process shares pages, a map lookup and an array read:
 // BenchmarkScanShared measured 400-440 ns of tracer CPU per reported page
 // with sharing against 290-320 ns with each child's pages its own (as
-// before sharing), on a loaded machine (load 12-13). A process writing pages scattered over memory it shares (redis
-// during a background save) moves each to a new index, and each run of
-// moved pages is one more region in the metadata: 11,851 regions (1.3 MB
-// of metadata in every segment) in the shipped redis trace.
+// before sharing), on a loaded machine (load 12-13). A process writing
+// pages scattered over memory it shares (redis during a background save)
+// moves each to a new index, and each run of moved pages is one more
+// region in the metadata: 11,851 regions (1.3 MB of metadata in every
+// segment) in the shipped redis trace.
 //
 // Safety: Record refuses PID 1, its own process and its ancestors, kernel
 // threads and zombies; checks the output before it starts anything; gives a
