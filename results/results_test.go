@@ -2,8 +2,10 @@ package results
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -22,6 +24,21 @@ func sample() []*Result {
 	return []*Result{a, b}
 }
 
+// setFiles maps each file kind of dir's only set to its bytes.
+func setFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, f := range setPrefix {
+		m, err := filepath.Glob(filepath.Join(dir, f.prefix+"*"+f.ext))
+		require.NoError(t, err)
+		require.Len(t, m, 1, f.prefix)
+		b, err := os.ReadFile(m[0])
+		require.NoError(t, err)
+		out[f.prefix] = b
+	}
+	return out
+}
+
 func TestWriteRead(t *testing.T) {
 	dir := t.TempDir()
 	rs := sample()
@@ -31,17 +48,87 @@ func TestWriteRead(t *testing.T) {
 	assert.Equal(t, []Run{rs[0].Run, rs[1].Run}, d.Runs)
 	assert.Equal(t, rs[0].RoundRows, d.Rounds)
 	assert.Equal(t, map[string][]CurvePoint{"a1": rs[0].Curve}, d.Curves)
+	assert.Empty(t, d.Incomplete)
 
 	// The same results give the same bytes.
 	dir2 := t.TempDir()
 	require.NoError(t, Write(dir2, sample()))
-	for _, f := range []string{RunsFile, RoundsFile, SummaryFile} {
-		x, _ := os.ReadFile(filepath.Join(dir, f))
-		y, _ := os.ReadFile(filepath.Join(dir2, f))
-		assert.True(t, bytes.Equal(x, y), f)
-	}
+	assert.Equal(t, setFiles(t, dir), setFiles(t, dir2))
 	entries, _ := os.ReadDir(dir)
-	assert.Len(t, entries, 3, "no temporary file left behind")
+	assert.Len(t, entries, 4, "no temporary file left behind")
+	bench := setFiles(t, dir)["bench-"]
+	assert.Contains(t, string(bench), "BenchmarkMigrate/trace=redis/alg=oracle/bw=1Gbit/rtt=1000000ns 1 9000000 ns/op")
+
+	require.NoError(t, Write(t.TempDir(), nil), "no results, no set")
+}
+
+// TestConcurrentWriters: sets written at once into one directory are all
+// kept, each whole, and read merged in the order they were written.
+func TestConcurrentWriters(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &Result{Run: Run{RunID: fmt.Sprintf("r%d", i), Algorithm: "x", BandwidthBps: 1}}
+			assert.NoError(t, Write(dir, []*Result{r}))
+		}()
+	}
+	wg.Wait()
+	d, err := Read(dir)
+	require.NoError(t, err)
+	assert.Len(t, d.Sets, 8)
+	assert.Len(t, d.Runs, 8)
+
+	// Sequential sets keep their order.
+	seq := t.TempDir()
+	for i := range 3 {
+		require.NoError(t, Write(seq, []*Result{{Run: Run{RunID: fmt.Sprint(i)}}}))
+	}
+	d, err = Read(seq)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0", "1", "2"}, []string{d.Runs[0].RunID, d.Runs[1].RunID, d.Runs[2].RunID})
+}
+
+// TestIncompleteAndDamagedSets: a set without its summary (its writer was
+// killed, or the disk filled) is left out and named; a set whose files
+// disagree is refused.
+func TestIncompleteAndDamagedSets(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, Write(dir, sample()))
+	require.NoError(t, Write(dir, []*Result{{Run: Run{RunID: "c3"}}}))
+	sums, _ := filepath.Glob(filepath.Join(dir, "summary-*.json"))
+	require.Len(t, sums, 2)
+	require.NoError(t, os.Remove(sums[1]))
+	d, err := Read(dir)
+	require.NoError(t, err)
+	assert.Len(t, d.Runs, 2, "the incomplete set is left out")
+	require.Len(t, d.Incomplete, 1)
+	assert.Contains(t, sums[1], d.Incomplete[0])
+
+	require.NoError(t, os.Remove(sums[0]))
+	_, err = Read(dir)
+	assert.ErrorContains(t, err, "no complete results (2 incomplete sets")
+
+	damaged := t.TempDir()
+	require.NoError(t, Write(damaged, sample()))
+	sums, _ = filepath.Glob(filepath.Join(damaged, "summary-*.json"))
+	require.NoError(t, os.WriteFile(sums[0], []byte(`{"runs": [{"run_id": "a1"}]}`), 0o644))
+	_, err = Read(damaged)
+	assert.ErrorContains(t, err, "a damaged set")
+}
+
+// TestLegacyDirectory reads a directory from before sets.
+func TestLegacyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	b, err := encodeParquet([]Run{{RunID: "old"}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, RunsFile), b, 0o644))
+	d, err := Read(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "old", d.Runs[0].RunID)
+	assert.Nil(t, d.Rounds)
 }
 
 func TestReadRefuses(t *testing.T) {
@@ -97,24 +184,33 @@ func TestID(t *testing.T) {
 	assert.Equal(t, ID("a", "b"), ID("a", "b"))
 }
 
-// FuzzRead: any bytes as runs.parquet, rounds.parquet or summary.json are
-// read or refused with an error, never a panic.
+// FuzzRead: any bytes as a set's runs, rounds or summary file, or as a
+// legacy runs.parquet, are read or refused with an error, never a panic.
 func FuzzRead(f *testing.F) {
 	dir := f.TempDir()
 	require.NoError(f, Write(dir, sample()))
-	for _, name := range []string{RunsFile, RoundsFile, SummaryFile} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+	kinds := []string{"runs-*.parquet", "rounds-*.parquet", "summary-*.json", RunsFile}
+	for i, pattern := range kinds[:3] {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
 		require.NoError(f, err)
-		f.Add(uint8(0), b)
-		f.Add(uint8(1), b)
-		f.Add(uint8(2), b)
+		require.Len(f, m, 1)
+		b, err := os.ReadFile(m[0])
+		require.NoError(f, err)
+		f.Add(uint8(i), b)
+		if i == 0 {
+			f.Add(uint8(3), b)
+		}
 	}
 	f.Add(uint8(2), []byte(`{"runs":[{"run_id":"x","curve":[{"switch_ns":1}]}]}`))
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		d := t.TempDir()
 		require.NoError(t, Write(d, sample()))
-		name := []string{RunsFile, RoundsFile, SummaryFile}[int(which)%3]
-		require.NoError(t, os.WriteFile(filepath.Join(d, name), data, 0o644))
+		path := filepath.Join(d, RunsFile)
+		if k := int(which) % len(kinds); k < 3 {
+			m, _ := filepath.Glob(filepath.Join(d, kinds[k]))
+			path = m[0]
+		}
+		require.NoError(t, os.WriteFile(path, data, 0o644))
 		_, _ = Read(d)
 	})
 }
