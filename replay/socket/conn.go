@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/microwiper/microwiper/replay/shaper"
 	"github.com/microwiper/microwiper/replay/wire"
 )
@@ -94,9 +92,7 @@ func (s *senderConn) unsent() int {
 		return 0
 	}
 	n := 0
-	_ = rc.Control(func(fd uintptr) {
-		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-	})
+	_ = rc.Control(func(fd uintptr) { n = outq(fd) })
 	return n
 }
 

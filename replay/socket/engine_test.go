@@ -106,6 +106,9 @@ func leakCheck(t *testing.T) {
 // its own lazily; they are not ours to count).
 func countFDs(t testing.TB) int {
 	ents, err := os.ReadDir("/proc/self/fd")
+	if runtime.GOOS != "linux" && err != nil {
+		return 0 // no /proc: sockets go uncounted here
+	}
 	require.NoError(t, err)
 	n := 0
 	for _, e := range ents {

@@ -2,53 +2,26 @@ package socket
 
 import (
 	"encoding/binary"
-	"fmt"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/microwiper/microwiper/internal/splitmix"
 )
 
-// pageMemory is page-aligned anonymous memory outside the Go heap, so a
-// multi-GiB buffer costs the garbage collector nothing and is returned to
-// the kernel the moment a session ends.
+// pageMemory is a memory image of pages. On Linux it is page-aligned
+// anonymous memory outside the Go heap, so a multi-GiB buffer costs the
+// garbage collector nothing and is returned to the kernel the moment a
+// session ends (memory_linux.go); elsewhere it is a Go slice.
 type pageMemory struct {
 	data     []byte
 	pageSize int
 }
 
-func mapMemory(pages uint64, pageSize int) (*pageMemory, error) {
-	n := pages * uint64(pageSize)
-	if n == 0 || n > 1<<46 {
-		return nil, fmt.Errorf("map %d pages of %d bytes: size out of range", pages, pageSize)
-	}
-	b, err := unix.Mmap(-1, 0, int(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
-	if err != nil {
-		return nil, fmt.Errorf("map %d bytes of memory: %w", n, err)
-	}
-	// Huge pages where the kernel allows them, and every page written once
-	// now, as a destination VM's memory is allocated before it receives:
-	// first-touch faults (tens of microseconds a page in a VM whose own
-	// memory is backed lazily) would otherwise land inside measured rounds.
-	// MAP_POPULATE is not enough there: it maps pages without the write
-	// that makes the hypervisor back them.
-	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
-	for i := 0; i < len(b); i += 4096 {
-		b[i] = 0
-	}
-	return &pageMemory{data: b, pageSize: pageSize}, nil
-}
+// maxMapBytes bounds one memory image (64 TiB), far above any budget, so
+// the size arithmetic below cannot overflow an int.
+const maxMapBytes = 1 << 46
 
 func (m *pageMemory) page(p uint64) []byte {
 	off := p * uint64(m.pageSize)
 	return m.data[off : off+uint64(m.pageSize) : off+uint64(m.pageSize)]
-}
-
-func (m *pageMemory) unmap() {
-	if m.data != nil {
-		_ = unix.Munmap(m.data)
-		m.data = nil
-	}
 }
 
 // fillPage writes the content of page p at version v: a splitmix64 stream
