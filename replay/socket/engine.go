@@ -98,9 +98,7 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 		return nil, err
 	}
 	defer m.release()
-	if lc.Kind == LinkRemote {
-		m.token = lc.Token // in-process receivers ask for none
-	}
+	m.token = link.Token()
 	res := replay.NewResult(tr, alg, "socket", link.Name(), cfg)
 	err = m.run(ctx, pol, res)
 	for i := range res.RoundRows {

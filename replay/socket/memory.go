@@ -2,6 +2,8 @@ package socket
 
 import (
 	"encoding/binary"
+	"fmt"
+	"sync/atomic"
 
 	"github.com/microwiper/microwiper/internal/splitmix"
 )
@@ -15,9 +17,49 @@ type pageMemory struct {
 	pageSize int
 }
 
+// held counts the bytes holdBytes has handed out and dropBytes not yet
+// returned, so tests can check that a session frees all it held.
+var heldBytes atomic.Int64
+
+func holdBytes(n uint64, touch bool) ([]byte, error) {
+	b, err := allocBytes(n, touch)
+	if err == nil {
+		heldBytes.Add(int64(len(b)))
+	}
+	return b, err
+}
+
+func dropBytes(b []byte) {
+	if b != nil {
+		heldBytes.Add(-int64(len(b)))
+		freeBytes(b)
+	}
+}
+
 // maxMapBytes bounds one memory image (64 TiB), far above any budget, so
 // the size arithmetic below cannot overflow an int.
 const maxMapBytes = 1 << 46
+
+// mapMemory allocates pages of pageSize bytes, every page written once now,
+// as a destination VM's memory is allocated before it receives:
+// first-touch faults (tens of microseconds a page in a VM whose own memory
+// is backed lazily) would otherwise land inside measured rounds.
+func mapMemory(pages uint64, pageSize int) (*pageMemory, error) {
+	n := pages * uint64(pageSize)
+	if n == 0 || n > maxMapBytes || n/uint64(pageSize) != pages {
+		return nil, fmt.Errorf("map %d pages of %d bytes: size out of range", pages, pageSize)
+	}
+	b, err := holdBytes(n, true)
+	if err != nil {
+		return nil, fmt.Errorf("map %d bytes of memory: %w", n, err)
+	}
+	return &pageMemory{data: b, pageSize: pageSize}, nil
+}
+
+func (m *pageMemory) unmap() {
+	dropBytes(m.data)
+	m.data = nil
+}
 
 func (m *pageMemory) page(p uint64) []byte {
 	off := p * uint64(m.pageSize)

@@ -2,19 +2,17 @@
 
 package socket
 
-import "fmt"
-
-func mapMemory(pages uint64, pageSize int) (*pageMemory, error) {
-	n := pages * uint64(pageSize)
-	if n == 0 || n > maxMapBytes {
-		return nil, fmt.Errorf("map %d pages of %d bytes: size out of range", pages, pageSize)
-	}
-	// Every page written once now, for the reason memory_linux.go gives.
+// allocBytes allocates n bytes on the Go heap (no mmap here); touch
+// writes every page now, for the reason mapMemory gives.
+func allocBytes(n uint64, touch bool) ([]byte, error) {
 	b := make([]byte, n)
-	for i := 0; i < len(b); i += 4096 {
-		b[i] = 0
+	if touch {
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 0
+		}
 	}
-	return &pageMemory{data: b, pageSize: pageSize}, nil
+	return b, nil
 }
 
-func (m *pageMemory) unmap() { m.data = nil }
+// freeBytes leaves the memory to the garbage collector.
+func freeBytes(b []byte) {}
