@@ -46,8 +46,8 @@ func DefaultMicrowiperParams() MicrowiperParams {
 
 // Check reports the first bad field.
 func (p MicrowiperParams) Check() error {
-	if p.StripePages < 0 {
-		return fmt.Errorf("stripe_pages = %d: want 0 (automatic) or more", p.StripePages)
+	if p.StripePages < 0 || p.StripePages > MaxPagesParam {
+		return fmt.Errorf("stripe_pages = %d: want 0 (automatic) to %d", p.StripePages, int64(MaxPagesParam))
 	}
 	if p.Bandwidth != "measured" && p.Bandwidth != "link" {
 		return fmt.Errorf("bandwidth = %q: want measured or link", p.Bandwidth)
@@ -101,6 +101,8 @@ func (w *Microwiper) Begin(m Migration) Traits {
 	if w.stripe == 0 {
 		w.stripe = max(m.Pages/1024, 1)
 	}
+	// A stripe longer than memory is one stripe: memory itself.
+	w.stripe = min(w.stripe, max(m.Pages, 1))
 	w.count = make([]int32, (m.Pages+w.stripe-1)/w.stripe)
 	if int64(cap(w.order)) < m.Pages {
 		w.order = make([]int32, 0, m.Pages)
