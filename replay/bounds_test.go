@@ -96,7 +96,13 @@ func TestBoundsAdmitRealRuns(t *testing.T) {
 	require.NoError(t, CheckRun(big, alg, "socket", Config{Link: Link{Bps: 100e6, HeaderBytes: 16}}))
 
 	huge := NewTrace("huge", tracefmt.Header{PageSize: 4096, Pages: math.MaxInt32, EpochNS: epochMS, Backend: tracefmt.BackendSynthetic})
-	require.NoError(t, CheckMemory(huge.Header, 0, 0, "sim", 128<<30), "a raised --max-memory admits it")
+	require.NoError(t, checkMemory(huge.Header, 0, 0, "sim", Continuous, 128<<30), "a raised --max-memory admits it")
+
+	// The once reading holds four times the rows' memory.
+	err := checkMemory(big.Header, big.Rows(), 1, "sim", Once, 512<<20)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "10000000 rows × 96 B")
+	require.NoError(t, checkMemory(big.Header, big.Rows(), 1, "sim", Continuous, 512<<20))
 }
 
 // TestDowntimeWithLongestDurations: the largest RTT and resume overhead
