@@ -120,21 +120,29 @@ func TestRunRepsBounded(t *testing.T) {
 // which stops promptly with an error instead of finishing.
 func TestReplayStopsOnSignal(t *testing.T) {
 	trace := genTrace(t, "-kind", "wws", "-memory", "4MiB", "-duration", "3s", "-epoch", "10ms")
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
-			// 4 MiB at 5 Mbit/s takes over 6 s on the socket engine.
-			cmd := exec.Command(buildBinary(t), "replay", "-engine", "socket", "-alg", "stop-and-copy", "-bw", "5Mbit", "-bench=false", trace)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			require.NoError(t, cmd.Start())
-			time.Sleep(700 * time.Millisecond)
-			require.NoError(t, cmd.Process.Signal(sig))
-			start := time.Now()
-			err := cmd.Wait()
-			require.Error(t, err, "the run must not finish as if uninterrupted")
-			assert.Less(t, time.Since(start), 3*time.Second)
-			assert.True(t, strings.Contains(stderr.String(), "context canceled") || strings.Contains(stderr.String(), "interrupt"),
-				"stderr: %s", stderr.String())
-		})
+	hot := filepath.Join("..", "..", "traces", "shipped", "hotcold-1gib.parquet")
+	runs := map[string][]string{
+		// 4 MiB at 5 Mbit/s takes over 6 s on the socket engine.
+		"socket": {"replay", "-engine", "socket", "-alg", "stop-and-copy", "-bw", "5Mbit", "-bench=false", trace},
+		// Minutes of oracle scans, admitted by a raised --max-work.
+		"sim": {"replay", "-alg", "oracle", "-dirty", "once", "-bw", "10Mbit", "-max-work", "1e12", "-bench=false", hot},
+	}
+	for _, eng := range []string{"socket", "sim"} {
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+			t.Run(eng+"/"+sig.String(), func(t *testing.T) {
+				cmd := exec.Command(buildBinary(t), runs[eng]...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				require.NoError(t, cmd.Start())
+				time.Sleep(700 * time.Millisecond)
+				require.NoError(t, cmd.Process.Signal(sig))
+				start := time.Now()
+				err := cmd.Wait()
+				require.Error(t, err, "the run must not finish as if uninterrupted")
+				assert.Less(t, time.Since(start), 3*time.Second)
+				assert.True(t, strings.Contains(stderr.String(), "context canceled") || strings.Contains(stderr.String(), "interrupt"),
+					"stderr: %s", stderr.String())
+			})
+		}
 	}
 }
