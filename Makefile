@@ -10,7 +10,7 @@ RACE_PKGS ?= ./tracefmt/... ./replay/...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1x
 
-.PHONY: all build test vet fmt-check tidy-check cross unit race run bench fuzz clean
+.PHONY: all build test vet fmt-check tidy-check cross unit race run bench fuzz clean test-guest
 
 all: build
 
@@ -49,6 +49,13 @@ race:
 	$(GO) test -p 1 -count=1 -race -short -skip 'AgreesWithSim|AgreeWithSim' -timeout 20m $(RACE_PKGS)
 
 test: vet fmt-check tidy-check cross unit race
+
+# test-guest boots QEMU TCG guests with Debian's kernel (internal/guest's
+# own tests); the first run downloads linux-image-amd64 with apt-get into
+# ~/.cache/microwiper/guest. Needs qemu-system-x86, busybox-static, kmod
+# and xz-utils. Not part of `test`: it takes about 30 s of CPU.
+test-guest:
+	MICROWIPER_GUEST_TESTS=1 $(GO) test -count=1 -timeout 10m ./internal/guest
 
 # run replays the shipped traces (synthetic and captured) through every
 # policy in the simulator over a bandwidth sweep (experiments/sweep.json,
