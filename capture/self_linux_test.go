@@ -170,7 +170,7 @@ func TestMissingFeatureMessages(t *testing.T) {
 	assert.Contains(t, err.Error(), "UFFD_FEATURE_WP_ASYNC")
 	assert.Contains(t, err.Error(), "try --backend uffd-wp-sync")
 
-	err = checkFeatures("uffd-wp-sync", uffdFeatures(true), uffdFeaturePagefaultFlagWP)
+	err = checkFeatures("uffd-wp-sync", uffdFeatureWPUnpopulated|uffdFeaturePagefaultFlagWP, uffdFeaturePagefaultFlagWP)
 	assert.ErrorContains(t, err, "UFFD_FEATURE_WP_UNPOPULATED")
 	assert.ErrorContains(t, err, "try --backend soft-dirty")
 
