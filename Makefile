@@ -65,6 +65,7 @@ test-guest:
 KERNELS ?=
 test-kernels: test-guest
 	@mkdir -p $(OUT)
+	MICROWIPER_GUEST_TESTS=1 $(GO) test -count=1 -run 'TestSyncFallbacks|TestFreezer|TestKnownPatternUnpopulated' ./capture
 	MICROWIPER_GUEST_TESTS=1 KERNELS=$(KERNELS) KERNEL_MATRIX_OUT=$(abspath $(OUT))/kernel-matrix.md \
 		$(GO) test -count=1 -timeout 40m -v -run TestMatrix ./internal/kernelmatrix
 

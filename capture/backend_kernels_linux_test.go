@@ -7,13 +7,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/microwiper/microwiper/tracefmt"
 )
@@ -140,7 +144,10 @@ func knownPatternBlocks(t *testing.T, backend string, launch bool, block int, ex
 	}
 	assert.Equal(t, want, w.sum)
 	slack, before := 600*time.Millisecond, time.Duration(0)
-	if backend == tracefmt.BackendUffdSync {
+	// Sync rows carry fault times, except first touches found by presence
+	// before Linux 6.4, which carry the scan's time as epoch rows do.
+	firstTouchByScan := !KernelFeatures().WPUnpopulated && slices.Contains(extra, "-populate=false")
+	if backend == tracefmt.BackendUffdSync && !firstTouchByScan {
 		slack, before = 50*time.Millisecond, 20*time.Millisecond
 	}
 	if block == 1 {
@@ -232,6 +239,7 @@ func TestSoftDirtyHugePage(t *testing.T) {
 // them. Before Linux 6.4 (no WP_UNPOPULATED) the sync backend sees those
 // only by presence; soft-dirty sees them as new dirty pages.
 func TestKnownPatternUnpopulated(t *testing.T) {
+	kernelMatrixTest(t)
 	for _, backend := range Backends {
 		t.Run(backend, func(t *testing.T) {
 			needUffdWP(t, backend)
@@ -276,6 +284,7 @@ func BenchmarkScanBackend(b *testing.B) {
 // threads are really stopped while frozen. A process not our child is
 // stopped with ptrace, our child with SIGSTOP.
 func TestFreezer(t *testing.T) {
+	kernelMatrixTest(t)
 	needUffdWP(t, "uffd-wp-sync") // root and ptrace
 	for _, child := range []bool{false, true} {
 		t.Run(map[bool]string{false: "ptrace", true: "child"}[child], func(t *testing.T) {
@@ -300,7 +309,7 @@ func TestFreezer(t *testing.T) {
 			assert.Equal(t, child, f.child)
 			defer f.close()
 			done := make(chan struct{})
-			go func() { w.readRest(t); close(done) }()
+			go func() { defer close(done); w.readRest(t) }() // closes on t.Fatal too
 			n := 0
 		loop:
 			for {
@@ -337,7 +346,7 @@ func TestFreezer(t *testing.T) {
 					require.NoError(t, err)
 				}
 				n++
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond) // an epoch
 			}
 			require.NoError(t, w.cmd.Wait())
 			assert.Equal(t, want, w.sum)
@@ -397,6 +406,7 @@ func TestSoftDirtyDataPages(t *testing.T) {
 // A launched command is frozen first while the launch still holds it
 // stopped (the soft-dirty initial scan), then running.
 func TestFreezerLaunched(t *testing.T) {
+	kernelMatrixTest(t)
 	needUffdWP(t, "uffd-wp-sync")
 	args := []string{"-pages", "2048", "-threads", "4", "-phases", "2", "-phase", "300ms", "-gap", "100ms", "-settle", "100ms"}
 	want := expectedSum(t, args...)
@@ -413,7 +423,7 @@ func TestFreezerLaunched(t *testing.T) {
 	require.NoError(t, l.detach())
 	w.readBuffer(t)
 	done := make(chan struct{})
-	go func() { w.readRest(t); close(done) }()
+	go func() { defer close(done); w.readRest(t) }() // closes on t.Fatal too
 	n := 0
 	for {
 		select {
@@ -423,12 +433,152 @@ func TestFreezerLaunched(t *testing.T) {
 			assert.False(t, f.warned)
 			t.Logf("froze %d times", n)
 			return
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 		err := f.do(func() error { return nil })
 		if err != nil && !errors.Is(err, ErrTargetGone) {
 			require.NoError(t, err)
 		}
 		n++
+	}
+}
+
+// BenchmarkFreeze is the pause soft-dirty adds to each scan: stopping and
+// releasing every thread of a target (4 threads writing), by ptrace (not
+// our child) and by SIGSTOP (our child).
+func BenchmarkFreeze(b *testing.B) {
+	needUffdWP(b, "uffd-wp-sync")
+	for _, child := range []bool{false, true} {
+		b.Run(map[bool]string{false: "how=ptrace", true: "how=sigstop"}[child], func(b *testing.B) {
+			w := newWriter(b, "-mode", "bench", "-threads", "4", "-pages", "64", "-duration", "30s")
+			if !child {
+				w.cmd.Args = append([]string{"sh", "-c", `"$0" "$@" & wait`, w.cmd.Path}, w.cmd.Args[1:]...)
+				w.cmd.Path = "/bin/sh"
+			}
+			require.NoError(b, w.cmd.Start())
+			defer func() { w.cmd.Process.Kill(); w.cmd.Wait() }()
+			w.readBuffer(b)
+			pid := w.cmd.Process.Pid
+			if !child {
+				bs, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+				require.NoError(b, err)
+				pid, err = strconv.Atoi(strings.TrimSpace(string(bs)))
+				require.NoError(b, err)
+				defer syscall.Kill(pid, syscall.SIGKILL)
+			}
+			f := newFreezer(pid, logger(nil))
+			defer f.close()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				require.NoError(b, f.do(func() error { return nil }))
+			}
+			b.StopTimer()
+			assert.False(b, f.warned)
+		})
+	}
+}
+
+// The pre-6.4 sync fallback finds the pages of this process that became
+// present between scans (through PAGEMAP_SCAN or pagemap reads, whichever
+// the kernel has).
+func TestFirstTouch(t *testing.T) {
+	ps := os.Getpagesize()
+	buf, err := unix.Mmap(-1, 0, 64*ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	defer unix.Munmap(buf)
+	base := uint64(uintptr(unsafe.Pointer(&buf[0])))
+	sc, err := openPageScanner(os.Getpid())
+	require.NoError(t, err)
+	defer sc.Close()
+	r := spanSet{{base, base + uint64(64*ps)}}
+	page := func(p int) span { return span{base + uint64(p*ps), base + uint64((p+1)*ps)} }
+
+	buf[1*ps], buf[2*ps] = 1, 1
+	ft := &firstTouch{}
+	require.NoError(t, ft.seed(sc, r[0]))
+	fresh, err := ft.newPages(sc, r)
+	require.NoError(t, err)
+	assert.Empty(t, fresh, "pages present at the seed are not first touches")
+
+	buf[5*ps] = 1
+	touchSink += buf[9*ps] // a read maps the zero page: not a touch
+	fresh, err = ft.newPages(sc, r)
+	require.NoError(t, err)
+	assert.Equal(t, []span{page(5)}, fresh)
+	fresh, err = ft.newPages(sc, r)
+	require.NoError(t, err)
+	assert.Empty(t, fresh)
+
+	// Discarded, then written again: a first touch again.
+	require.NoError(t, unix.Madvise(buf[1*ps:2*ps], unix.MADV_DONTNEED))
+	fresh, err = ft.newPages(sc, r)
+	require.NoError(t, err)
+	assert.Empty(t, fresh)
+	buf[1*ps] = 2
+	fresh, err = ft.newPages(sc, r)
+	require.NoError(t, err)
+	assert.Equal(t, []span{page(1)}, fresh)
+}
+
+// TestSyncFallbacks runs uffd-wp-sync on this kernel as if it were 6.1 (no
+// PAGEMAP_SCAN, no WP_UNPOPULATED): the fallbacks get tested on the host
+// too. Part of make test-kernels, to keep make test as fast as it was.
+func TestSyncFallbacks(t *testing.T) {
+	kernelMatrixTest(t)
+	needUffdWP(t, tracefmt.BackendUffdSync)
+	saved := KernelFeatures()
+	t.Cleanup(func() { features = saved })
+	features.PagemapScan, features.WPUnpopulated, features.WPAsync = false, false, false
+	for _, populate := range []string{"-populate=true", "-populate=false"} {
+		t.Run(populate, func(t *testing.T) {
+			sc := knownPattern(t, tracefmt.BackendUffdSync, false, populate)
+			t.Logf("attach/sync/as-6.1%s: %s", populate, sc)
+			assert.GreaterOrEqual(t, sc.recall(), 0.99, "recall: %s", sc)
+			assert.GreaterOrEqual(t, sc.precision(), 0.99, "precision: %s", sc)
+		})
+	}
+}
+
+// The pagemap fallback answers the presence queries as PAGEMAP_SCAN does,
+// zero pages included (compared where the kernel has both; on older
+// kernels, checked against what the test did).
+func TestScanPagemapFallback(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("zero pages are told apart by PFN, which needs CAP_SYS_ADMIN")
+	}
+	ps := os.Getpagesize()
+	buf, err := unix.Mmap(-1, 0, 64*ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	defer unix.Munmap(buf)
+	base := uint64(uintptr(unsafe.Pointer(&buf[0])))
+	buf[1*ps], buf[2*ps], buf[40*ps] = 1, 1, 1
+	touchSink += buf[5*ps] + buf[6*ps] // zero pages
+	sc, err := openPageScanner(os.Getpid())
+	require.NoError(t, err)
+	defer sc.Close()
+	runs := func(scan func(q scanQuery, a, b uint64, fn func(a, b uint64)) error, q scanQuery) []span {
+		var out []span
+		require.NoError(t, scan(q, base, base+uint64(64*ps), func(a, b uint64) { out = append(out, span{a, b}) }))
+		return out
+	}
+	pg := func(a, b int) span { return span{base + uint64(a*ps), base + uint64(b*ps)} }
+	want := []span{pg(1, 3), pg(40, 41)}
+	assert.Equal(t, want, runs(sc.scanPagemap, queryData), "pages with data, zero pages left out")
+	assert.Equal(t, want, runs(sc.scanPagemap, queryPresent))
+	if KernelFeatures().PagemapScan {
+		assert.Equal(t, want, runs(sc.scan, queryData), "PAGEMAP_SCAN agrees")
+		assert.Equal(t, want, runs(sc.scan, queryPresent))
+	}
+	err = sc.scanPagemap(queryWritten, base, base+uint64(ps), func(a, b uint64) {})
+	assert.ErrorIs(t, err, ErrNotSupported)
+}
+
+// kernelMatrixTest skips a test that takes seconds unless make
+// test-kernels runs it (on the host and in every guest), so that make test
+// keeps its time.
+func kernelMatrixTest(t *testing.T) {
+	t.Helper()
+	if os.Getenv("MICROWIPER_GUEST_TESTS") == "" {
+		t.Skip("part of make test-kernels (MICROWIPER_GUEST_TESTS=1)")
 	}
 }

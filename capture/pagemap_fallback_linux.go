@@ -3,7 +3,6 @@ package capture
 import (
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 	"unsafe"
 
@@ -67,11 +66,8 @@ func probeZeroPFNs() zeroPFNs {
 		base := uintptr(unsafe.Pointer(&mem[0]))
 		off := int((huge - base%huge) % huge)
 		unix.Madvise(mem[off:off+huge], unix.MADV_HUGEPAGE)
-		_ = *(*byte)(unsafe.Pointer(&mem[off]))
-		_ = *(*byte)(unsafe.Pointer(&mem[len(mem)-1]))
-		if off != 0 {
-			_ = *(*byte)(unsafe.Pointer(&mem[0]))
-		}
+		// Loads the compiler cannot drop: each maps a zero page.
+		touchSink += mem[off] + mem[len(mem)-1] + mem[0]
 		zeroPFN.huge = pfnAt(base + uintptr(off))
 		small := pfnAt(base + uintptr(len(mem)-1))
 		if off != 0 {
@@ -84,6 +80,9 @@ func probeZeroPFNs() zeroPFNs {
 	})
 	return zeroPFN
 }
+
+// touchSink keeps reads of memory from being optimised away.
+var touchSink byte
 
 func (z zeroPFNs) isZero(pfn uint64) bool {
 	if pfn == 0 {
@@ -141,50 +140,41 @@ func (s *pageScanner) scanPagemap(q scanQuery, start, end uint64, fn func(start,
 	return nil
 }
 
-// firstTouch tracks, for the sync backend before Linux 6.4, the addresses
-// of the pages present at the last scan, sorted.
+// firstTouch tracks, for the sync backend before Linux 6.4, the runs of
+// pages present at the last scan.
 type firstTouch struct {
-	present []uint64
-	now     []uint64
+	present spanSet
+	now     spanSet
 }
 
 // seed adds the pages present in s now, before s is protected: a page that
 // becomes present later is a first touch.
 func (ft *firstTouch) seed(ps *pageScanner, s span) error {
-	err := ps.scan(queryPresent, s.start, s.end, func(a, b uint64) {
-		for p := a; p < b; p += uint64(os.Getpagesize()) {
-			ft.present = append(ft.present, p)
-		}
+	return ps.scan(queryPresent, s.start, s.end, func(a, b uint64) {
+		ft.present = ft.present.add(span{a, b})
 	})
-	slices.Sort(ft.present)
-	ft.present = slices.Compact(ft.present)
-	return err
 }
 
-// newPages returns the pages present now in the registered ranges and not
-// at the last call, and remembers the present set. A page discarded and
-// touched again counts as new.
-func (ft *firstTouch) newPages(ps *pageScanner, ranges spanSet) ([]uint64, error) {
-	pageSz := uint64(os.Getpagesize())
+// newPages returns the runs of pages present now in the registered ranges
+// and not at the last call, and remembers the present set. A page
+// discarded and touched again counts as new.
+func (ft *firstTouch) newPages(ps *pageScanner, ranges spanSet) ([]span, error) {
 	ft.now = ft.now[:0]
 	for _, s := range ranges {
+		// ranges are ascending and disjoint, and so are the runs.
 		if err := ps.scan(queryPresent, s.start, s.end, func(a, b uint64) {
-			for p := a; p < b; p += pageSz {
-				ft.now = append(ft.now, p)
+			if n := len(ft.now); n > 0 && ft.now[n-1].end == a {
+				ft.now[n-1].end = b
+				return
 			}
+			ft.now = append(ft.now, span{a, b})
 		}); err != nil {
 			return nil, err
 		}
 	}
-	var fresh []uint64
-	i := 0
-	for _, p := range ft.now {
-		for i < len(ft.present) && ft.present[i] < p {
-			i++
-		}
-		if i == len(ft.present) || ft.present[i] != p {
-			fresh = append(fresh, p)
-		}
+	var fresh []span
+	for _, r := range ft.now {
+		fresh = append(fresh, ft.present.minus(r)...)
 	}
 	ft.present, ft.now = ft.now, ft.present
 	return fresh, nil
@@ -200,12 +190,7 @@ func (t *uffdTracker) scanFirstTouches() error {
 	if err != nil {
 		return fmt.Errorf("find first touches of pid %d: %w", t.pid, err)
 	}
-	for i := 0; i < len(fresh); {
-		j := i + 1
-		for j < len(fresh) && fresh[j] == fresh[j-1]+t.pageSz {
-			j++
-		}
-		s := span{fresh[i], fresh[j-1] + t.pageSz}
+	for _, s := range fresh {
 		if err := t.protect(s); err != nil {
 			if _, gone := readMaps(t.pid); gone != nil {
 				return gone
@@ -213,7 +198,6 @@ func (t *uffdTracker) scanFirstTouches() error {
 			return err
 		}
 		t.pending = t.idx.Append(t.pending, s.start, s.end)
-		i = j
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,7 +105,10 @@ func (f *freezer) stop(tid int, stopped map[int]unix.Signal) error {
 		switch {
 		case e == unix.ESRCH:
 			return nil
-		case e == unix.EPERM && ourThread(tracerPid(tid)):
+		case e == unix.EPERM && ourThread(tracerPid(tid)) && threadState(tid) == 't':
+			// Held stopped by another of our threads (a launched command
+			// before its release). Traced by us but running, it is not
+			// frozen: that is an error below, and scans run unfrozen.
 			return nil
 		case e == unix.EPERM && exiting(tid):
 			// A zombie thread (the leader of an exiting process, or a
@@ -127,6 +129,8 @@ func (f *freezer) stop(tid int, stopped map[int]unix.Signal) error {
 	// consuming the leader's exit here would steal it from the caller's
 	// cmd.Wait. A leader's exit is left alone; a stop, or another
 	// thread's exit (which only its tracer can reap), is consumed.
+	// A thread in uninterruptible sleep stops when it wakes: the scan
+	// waits for it.
 	for {
 		var info unix.Siginfo
 		err := unix.Waitid(unix.P_PID, tid, &info, unix.WSTOPPED|unix.WEXITED|unix.WNOWAIT|unix.WALL, nil)
@@ -180,18 +184,20 @@ func (f *freezer) doSignals(fn func() error) error {
 		return fmt.Errorf("stop pid %d: %w", f.pid, procErr(err))
 	}
 	defer unix.Kill(f.pid, unix.SIGCONT)
-	for i := 0; !allStopped(f.pid); i++ {
-		if exiting(f.pid) {
-			break // fn finds the target gone
+	// As the parent we are told when the group stop is complete (every
+	// thread stopped), or the child exits; WNOWAIT leaves both to be
+	// collected by cmd.Wait, which asks for exits only.
+	for {
+		var info unix.Siginfo
+		err := unix.Waitid(unix.P_PID, f.pid, &info, unix.WSTOPPED|unix.WEXITED|unix.WNOWAIT, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
 		}
-		if i == 20000 { // 2 s
-			if !f.warned {
-				f.warned = true
-				f.log.Warn("soft-dirty: the target's threads did not stop within 2 s: scanning anyway", "pid", f.pid)
-			}
-			break
+		if err != nil && !f.warned {
+			f.warned = true
+			f.log.Warn("soft-dirty: cannot wait for the target to stop: scanning anyway", "pid", f.pid, "err", err)
 		}
-		time.Sleep(100 * time.Microsecond)
+		break
 	}
 	return fn()
 }

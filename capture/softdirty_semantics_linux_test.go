@@ -101,7 +101,7 @@ func TestSoftDirtySameAsUffd(t *testing.T) {
 		b := startSelf(t, backend, size, 0, func(buf []byte) {
 			buf[3*ps] = 1
 			buf[4*ps] = 1
-			_ = buf[6*ps] // maps the shared zero page: no data
+			touchSink += buf[6*ps] // maps the shared zero page: no data
 		})
 		assert.Equal(t, []int{3, 4}, b.pages(b.tr.Initial()), "initial image: the pages holding data")
 		assert.Empty(t, b.scan(t))
@@ -109,7 +109,7 @@ func TestSoftDirtySameAsUffd(t *testing.T) {
 		b.buf[5*ps] = 1
 		b.buf[20*ps+100] = 1
 		b.buf[21*ps-1] = 1
-		_ = b.buf[7*ps] // a read is not a write
+		touchSink += b.buf[7*ps] // a read is not a write
 		assert.Equal(t, []int{5, 20}, b.scan(t))
 		assert.Empty(t, b.scan(t), "nothing written since the last scan")
 
@@ -155,6 +155,8 @@ func TestSoftDirtyMergeMarksWholeMapping(t *testing.T) {
 			}
 		})
 		assert.Empty(t, b.scan(t))
+		// The buffer may already share its mapping with a neighbour below.
+		before := mappingSize(t, b.base())
 		end := b.base() + size
 		_, _, errno := unix.Syscall6(unix.SYS_MMAP, uintptr(end), extra, unix.PROT_READ|unix.PROT_WRITE,
 			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uintptr(0), 0)
@@ -162,10 +164,10 @@ func TestSoftDirtyMergeMarksWholeMapping(t *testing.T) {
 		merged := mappingSize(t, b.base())
 		got := b.scan(t)
 		if backend == "soft-dirty" {
-			require.Equal(t, uint64(size+extra), merged, "the new mapping merged with the buffer")
+			require.Equal(t, before+extra, merged, "the new mapping merged with the buffer")
 			assert.Equal(t, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, got, "the merge marked every page with data")
 		} else {
-			assert.Equal(t, uint64(size), merged, "a registered mapping does not merge")
+			assert.Equal(t, before, merged, "a registered mapping does not merge")
 			assert.Empty(t, got)
 		}
 		assert.Empty(t, b.scan(t), "the next scan is exact again")
