@@ -348,7 +348,16 @@ func TestFreezer(t *testing.T) {
 				n++
 				time.Sleep(50 * time.Millisecond) // an epoch
 			}
-			require.NoError(t, w.cmd.Wait())
+			waited := make(chan error, 1)
+			go func() { waited <- w.cmd.Wait() }()
+			select {
+			case err := <-waited:
+				require.NoError(t, err)
+			case <-time.After(30 * time.Second):
+				syscall.Kill(pid, syscall.SIGKILL)
+				w.cmd.Process.Kill()
+				t.Fatalf("the writer did not end: left stopped? state %c", threadState(pid))
+			}
 			assert.Equal(t, want, w.sum)
 			assert.False(t, f.warned, "the freezer fell back to unfrozen scans")
 			t.Logf("froze the writer %d times", n)

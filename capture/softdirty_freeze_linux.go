@@ -43,8 +43,53 @@ func newFreezer(pid int, log *slog.Logger) *freezer {
 
 func (f *freezer) close() { f.t.stop() }
 
-// do runs fn with every thread of the process stopped.
+// do runs fn with every thread of the process stopped. A process that
+// ended meanwhile gives ErrTargetGone, whatever fn read: its memory may
+// have been half torn down, and a page gone looks like a page discarded.
 func (f *freezer) do(fn func() error) error {
+	err := f.doFrozen(fn)
+	if processGone(f.pid) {
+		return fmt.Errorf("pid %d exited during a scan: %w", f.pid, ErrTargetGone)
+	}
+	return err
+}
+
+// processGone tells whether every thread of pid has exited or is exiting
+// (PF_EXITING is set before the memory is torn down).
+func processGone(pid int) bool {
+	tids, err := threads(pid)
+	if err != nil {
+		return true
+	}
+	for _, tid := range tids {
+		if !exiting(tid) && !pfExiting(tid) {
+			return false
+		}
+	}
+	return true
+}
+
+// pfExiting reads PF_EXITING from the flags of /proc/TID/stat.
+func pfExiting(tid int) bool {
+	const pfExitingFlag = 0x4
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", tid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfExitingFlag != 0
+}
+
+func (f *freezer) doFrozen(fn func() error) error {
 	if allStopped(f.pid) {
 		// A launched command not released yet, or a stopped process.
 		return fn()
@@ -57,7 +102,17 @@ func (f *freezer) do(fn func() error) error {
 		stopped := map[int]unix.Signal{} // tid -> signal to deliver at detach
 		defer func() {
 			for tid, sig := range stopped {
-				unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(tid), 0, uintptr(sig), 0, 0)
+				release(tid, sig)
+			}
+			// Threads that exited while seized, whichever way we lost
+			// sight of them, are traced zombies until we wait for them.
+			if tids, err := threads(f.pid); err == nil {
+				for _, tid := range tids {
+					if threadState(tid) == 'Z' && ourThread(tracerPid(tid)) {
+						var ws unix.WaitStatus
+						unix.Wait4(tid, &ws, unix.WALL|unix.WNOHANG, nil)
+					}
+				}
 			}
 		}()
 		// Threads may be created while we stop the others: list again
@@ -120,8 +175,7 @@ func (f *freezer) stop(tid int, stopped map[int]unix.Signal) error {
 	stopped[tid] = 0
 	if err := unix.PtraceInterrupt(tid); err != nil {
 		if errors.Is(err, unix.ESRCH) {
-			delete(stopped, tid)
-			return nil
+			return nil // exiting: release reaps it
 		}
 		return fmt.Errorf("interrupt thread %d: %w", tid, err)
 	}
@@ -138,14 +192,14 @@ func (f *freezer) stop(tid int, stopped map[int]unix.Signal) error {
 			continue
 		}
 		if err != nil {
-			delete(stopped, tid)
 			if errors.Is(err, unix.ECHILD) {
+				delete(stopped, tid)
 				return nil // gone
 			}
 			return fmt.Errorf("wait for thread %d: %w", tid, err)
 		}
 		const cldExited, cldKilled, cldDumped = 1, 2, 3
-		if c := info.Code; (c == cldExited || c == cldKilled || c == cldDumped) && tid == f.pid {
+		if c := info.Code; (c == cldExited || c == cldKilled || c == cldDumped) && tid == f.pid && f.child {
 			delete(stopped, tid)
 			return nil
 		}
@@ -158,8 +212,8 @@ func (f *freezer) stop(tid int, stopped map[int]unix.Signal) error {
 			continue
 		}
 		if err != nil {
-			delete(stopped, tid)
 			if errors.Is(err, unix.ECHILD) {
+				delete(stopped, tid)
 				return nil // gone
 			}
 			return fmt.Errorf("wait for thread %d: %w", tid, err)
@@ -250,6 +304,41 @@ func parentPid(pid int) int {
 	}
 	n, _ := strconv.Atoi(f[1])
 	return n
+}
+
+// release detaches a seized thread. PTRACE_DETACH works only on a stopped
+// tracee: one still running (a failed wait) is interrupted and waited for
+// first, so that no thread is ever left stopped or traced.
+func release(tid int, sig unix.Signal) {
+	_, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(tid), 0, uintptr(sig), 0, 0)
+	if e != unix.ESRCH || !ourThread(tracerPid(tid)) {
+		return
+	}
+	if exiting(tid) || pfExiting(tid) {
+		// It exited while seized: a traced zombie stays until its tracer
+		// waits for it, and holds up the whole process's end. Never our
+		// child (children are stopped with signals), so this only hands
+		// it back to its parent. An exiting thread is a zombie soon.
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(tid, &ws, unix.WALL, nil)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		return
+	}
+	if unix.PtraceInterrupt(tid) != nil {
+		return
+	}
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(tid, &ws, unix.WALL, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_DETACH, uintptr(tid), 0, uintptr(sig), 0, 0)
 }
 
 // threads lists the thread ids of pid.

@@ -146,10 +146,10 @@ func TestSoftDirtyClearRefsIsProcessWide(t *testing.T) {
 // same goes for a heap grown by brk. uffd never merges a registered
 // mapping with an unregistered one: only the new mapping's pages count.
 func TestSoftDirtyMergeMarksWholeMapping(t *testing.T) {
-	const size, extra = 85 << 20, 1 << 20
+	const size, extra, guard = 85 << 20, 1 << 20, 1 << 20
 	ps := os.Getpagesize()
 	forSelfBackends(t, func(t *testing.T, backend string) {
-		b := startSelf(t, backend, size, extra, func(buf []byte) {
+		b := startSelf(t, backend, size, extra+guard, func(buf []byte) {
 			for p := 0; p < 10; p++ {
 				buf[p*ps] = 1
 			}
@@ -158,7 +158,12 @@ func TestSoftDirtyMergeMarksWholeMapping(t *testing.T) {
 		// The buffer may already share its mapping with a neighbour below.
 		before := mappingSize(t, b.base())
 		end := b.base() + size
-		_, _, errno := unix.Syscall6(unix.SYS_MMAP, uintptr(end), extra, unix.PROT_READ|unix.PROT_WRITE,
+		// An inaccessible guard above the new mapping, so that it merges
+		// with the buffer only, not with whatever lies above.
+		_, _, errno := unix.Syscall6(unix.SYS_MMAP, uintptr(end+extra), guard, unix.PROT_NONE,
+			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uintptr(0), 0)
+		require.Zero(t, errno)
+		_, _, errno = unix.Syscall6(unix.SYS_MMAP, uintptr(end), extra, unix.PROT_READ|unix.PROT_WRITE,
 			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, ^uintptr(0), 0)
 		require.Zero(t, errno)
 		merged := mappingSize(t, b.base())
