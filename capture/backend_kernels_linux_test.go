@@ -591,3 +591,10 @@ func kernelMatrixTest(t *testing.T) {
 		t.Skip("part of make test-kernels (MICROWIPER_GUEST_TESTS=1)")
 	}
 }
+
+// The soft-dirty backend has no tree tracker; the follower still ends the
+// target's space on its exit (a nil dereference once, found on 6.1).
+func TestNoTreeForSoftDirty(t *testing.T) {
+	var tree *treeTracker
+	assert.NotPanics(t, func() { tree.endSpace(1); tree.flushSpace(1) })
+}
