@@ -197,7 +197,7 @@ func (t *uffdTracker) scanFirstTouches() error {
 			}
 			return err
 		}
-		t.pending = t.idx.Append(t.pending, s.start, s.end)
+		t.pending = t.appendPages(t.pending, s.start, s.end)
 	}
 	return nil
 }
