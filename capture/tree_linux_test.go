@@ -279,7 +279,7 @@ func TestTreeRecallPrecision(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "trace.parquet")
 			pr, pw, err := os.Pipe()
 			require.NoError(t, err)
-			cmd := exec.Command(bin, pages, phases, "400", "700", "1200")
+			cmd := exec.Command(bin, pages, phases, "400", "1000", "1200")
 			cmd.Stdout, cmd.Stderr = pw, os.Stderr
 			ready := make(chan struct{})
 			opts := Options{TrackerOptions: TrackerOptions{Backend: backend}, Epoch: 50 * time.Millisecond, Output: out,
@@ -326,8 +326,8 @@ func TestTreeRecallPrecision(t *testing.T) {
 			if backend == "uffd-wp-sync" {
 				// A loaded machine can run a child's first writes
 				// well before the parent stamps the phase: the windows
-				// may widen up to the 700 ms gap between phases.
-				before, slack = 250*time.Millisecond, 300*time.Millisecond
+				// may widen up to the 1 s gap between phases.
+				before, slack = 250*time.Millisecond, 450*time.Millisecond
 				// Synchronous write protection takes anonymous and shmem
 				// mappings only; SysV segments have their own vm_ops.
 				uncaptured["sysv"] = true
@@ -518,7 +518,7 @@ func TestTreeCopyOnWrite(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "trace.parquet")
 			pr, pw, err := os.Pipe()
 			require.NoError(t, err)
-			cmd := exec.Command(bin, args(400, 700, 1200)...)
+			cmd := exec.Command(bin, args(400, 1000, 1200)...)
 			cmd.Stdout, cmd.Stderr = pw, os.Stderr
 			ready := make(chan struct{})
 			opts := Options{TrackerOptions: TrackerOptions{Backend: backend}, Epoch: 50 * time.Millisecond, Output: out,
@@ -580,8 +580,8 @@ func TestTreeCopyOnWrite(t *testing.T) {
 			if backend == "uffd-wp-sync" {
 				// A loaded machine can run a child's first writes
 				// well before the parent stamps the phase: the windows
-				// may widen up to the 700 ms gap between phases.
-				before, slack = 250*time.Millisecond, 300*time.Millisecond
+				// may widen up to the 1 s gap between phases.
+				before, slack = 250*time.Millisecond, 450*time.Millisecond
 			}
 			scores := treeScores(t, out, run, before, slack, map[string]bool{"ro": true, "shanon": true, "sysv": true, "memfd": true})
 			require.Len(t, scores, 2)
