@@ -41,7 +41,7 @@ func TestSet(t *testing.T) {
 	assert.ErrorContains(t, Set(q, "downtime_limit", "30"), "want a duration")
 	assert.ErrorContains(t, Set(q, "throttle_max", "100"), "<= 99")
 	assert.Equal(t, `{"step":"0s","horizon":"0s"}`, ParamsJSON(NewOracle()))
-	assert.Equal(t, `{"max_rounds":29,"min_pages":50,"max_factor":3,"batch_pages":1024,"skip":true}`, ParamsJSON(NewXenPrecopy()))
+	assert.Equal(t, `{"max_rounds":29,"min_pages":50,"max_factor":3,"batch_pages":1024,"skip":true,"guest":"pv"}`, ParamsJSON(NewXenPrecopy()))
 }
 
 // TestXenStop checks each clause of the stop test on the round just
@@ -168,4 +168,75 @@ func FuzzSet(f *testing.F) {
 			}
 		}
 	})
+}
+
+func pages(n int) []int32 {
+	ps := make([]int32, n)
+	for i := range ps {
+		ps[i] = int32(i)
+	}
+	return ps
+}
+
+// TestQemuHighCountSurvivesLowPeriod: ram.c steps the throttle at the
+// second high period and resets the count only then, so high, low, high
+// throttles. 4096-byte pages, trigger 50%, checks at least 1 s apart.
+//
+// r2 at 1.5 s: 600 pages dirtied = 2,457,600 B > 50% of 4,000,000 B sent →
+// high (count 1). r3 at 3 s: 100 pages = 409,600 B, not > 2,000,000 → low
+// (count stays 1). r4 at 4.5 s: 600 pages again → high, count 2 → throttle
+// 20%. To send stays 500 pages = 2,048,000 B, above the switch-over
+// threshold (4,000,000 B / 1.5 s × 0.3 s = 800,000 B), so no round stops.
+func TestQemuHighCountSurvivesLowPeriod(t *testing.T) {
+	q := NewQemuPrecopy()
+	q.P.AutoConverge = true
+	q.Begin(Migration{Pages: 1000, PageSize: 4096, LinkBps: 1e9})
+	q.PlanRound(&Round{Number: 1, ToSend: pages(1000)})
+	for i, c := range []struct {
+		atNS, sent int64
+		dirtied    int
+		throttle   int
+	}{{1.5e9, 4e6, 600, 0}, {3e9, 8e6, 100, 0}, {4.5e9, 12e6, 600, 20}} {
+		p := q.PlanRound(&Round{Number: i + 2, NowNS: c.atNS, SentBytes: c.sent, ToSend: pages(500), Dirtied: pages(c.dirtied)})
+		require.False(t, p.Stop, "round %d", i+2)
+		assert.Equal(t, c.throttle, p.ThrottlePct, "round %d", i+2)
+	}
+}
+
+// TestQemuPeriodicSync: from QEMU 9.2, with auto-converge, a timer ticking
+// every 5 s syncs the bitmap when no sync happened since its last tick and
+// the first pass is over; each such sync runs the throttle check. 100,000
+// pages of 4096 B, 100 Mbit/s (12.5 MB/s).
+//
+// Syncs: round 1 at 0 (1), round 2 at 1 s (2). One long pass follows.
+// Tick 5 s: a sync happened since the start (2 != 0): nothing.
+// Tick 10 s: none since 5 s → sync. The period runs from 0 (round 2 at
+// 1 s checked nothing: a check needs more than 1 s since the last): 20,000
+// pages dirtied = 81,920,000 B > 50% of 125,000,000 B sent → high (count 1).
+// Tick 15 s: none since 10 s → sync. Period 10..15 s: 20,000 more pages =
+// 81,920,000 B > 50% of 62,500,000 B → high, count 2 → throttle 20% in the
+// middle of the pass. QEMU 9.1 has no timer: the throttle stays 0 until the pass ends.
+func TestQemuPeriodicSync(t *testing.T) {
+	for _, c := range []struct {
+		version  string
+		throttle int
+	}{{"9.2", 20}, {"10.1", 20}, {"9.1", 0}, {"8.2.1", 0}} {
+		q := NewQemuPrecopy()
+		q.P.AutoConverge = true
+		require.NoError(t, Set(q, "qemu_version", c.version))
+		q.Begin(Migration{Pages: 100000, PageSize: 4096, LinkBps: 1e8})
+		q.PlanRound(&Round{Number: 1, ToSend: pages(100000)})
+		q.PlanRound(&Round{Number: 2, NowNS: 1e9, SentBytes: 12.5e6, ToSend: pages(100000)})
+		var got int
+		for _, b := range []struct {
+			atNS, sent, dirty int64
+		}{{5e9, 62.5e6, 10000}, {10e9, 125e6, 20000}, {15e9, 187.5e6, 40000}} {
+			batch := &Batch{Round: 2, NowNS: b.atNS, SentBytes: b.sent, Remaining: 50000, DirtyPages: b.dirty}
+			assert.False(t, q.BeforeBatch(batch))
+			got = batch.ThrottlePct
+		}
+		assert.Equal(t, c.throttle, got, "QEMU %s", c.version)
+	}
+	q := NewQemuPrecopy()
+	assert.Error(t, Set(q, "qemu_version", "nine"))
 }

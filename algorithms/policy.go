@@ -11,7 +11,8 @@ type Migration struct {
 	HeaderBytes int64
 	// LinkBps is the link bandwidth in bits per second.
 	LinkBps int64
-	// RTTNS is the link's round-trip time; each round costs one.
+	// RTTNS is the link's round-trip time; the switch-over pays one (live
+	// rounds are pipelined over one stream).
 	RTTNS int64
 }
 
@@ -33,8 +34,7 @@ type Traits struct {
 type RoundStats struct {
 	// Number is the round number, from 1.
 	Number int
-	// StartNS and DurationNS place the round in migration time; the
-	// duration includes the round's RTT.
+	// StartNS and DurationNS place the round in migration time.
 	StartNS, DurationNS int64
 	// Sent, Skipped and Held count pages sent, skipped by the peek, and held
 	// back by the plan.
@@ -46,7 +46,7 @@ type RoundStats struct {
 }
 
 // ThroughputBps is the round's measured throughput in bits per second
-// (bytes over the whole round including its RTT), 0 for an empty round.
+// (bytes over the round's duration), 0 for an empty round.
 func (s RoundStats) ThroughputBps() float64 {
 	if s.DurationNS <= 0 {
 		return 0
@@ -82,6 +82,11 @@ type Plan struct {
 	// Peek skips, before each batch, the batch's pages that were dirtied
 	// since the round began (Xen's peek of the dirty log).
 	Peek bool
+	// PeekSendsHeader, with Peek, sends the pages the peek finds dirty as
+	// header-only records carrying no content instead of skipping them
+	// (Xen's allocate-only records for HVM guests in round 1): they count
+	// as sent, cost a header each, and stay dirty.
+	PeekSendsHeader bool
 	// BatchPages is the number of selected pages per batch; the engine
 	// peeks and calls BeforeBatch once per batch. 0 means 1024.
 	BatchPages int
@@ -107,6 +112,10 @@ type Batch struct {
 	// DirtyPages is the number of distinct pages in the dirty log now
 	// (dirtied since the round began).
 	DirtyPages int64
+	// ThrottlePct is the workload throttle in effect; a policy may change
+	// it (0 to 99) and the engine applies it from now on (QEMU's periodic
+	// bitmap sync can step auto-converge in the middle of a pass).
+	ThrottlePct int
 	// RemainingDirty, when not nil, counts the remaining pages that are
 	// also in the dirty log, so Remaining + DirtyPages - RemainingDirty()
 	// is what a sync now would leave to send. It costs O(Remaining): call

@@ -2,6 +2,8 @@ package algorithms
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,7 +39,18 @@ type QemuPrecopyParams struct {
 	// SyncPeriod is the least time between auto-converge checks
 	// (migration_bitmap_sync: 1000 ms since the last checked sync).
 	SyncPeriod time.Duration `param:"sync_period" doc:"least time between auto-converge checks at bitmap syncs (ram.c: 1000ms)"`
+	// Version is the QEMU release whose behaviour the policy follows.
+	// From 9.2, while auto-converge is on, a timer syncs the dirty bitmap
+	// every 5 s (CPU_THROTTLE_DIRTY_SYNC_TIMESLICE_MS) when no pass has
+	// synced since its last tick, after the first pass
+	// (cpu_throttle_dirty_sync_timer_tick), so a long pass still gets its
+	// throttle checks. Earlier releases check only at the end of a pass.
+	Version string `param:"qemu_version" doc:"QEMU release to follow: from 9.2 auto-converge also syncs the bitmap every 5s (cpu-throttle.c); default 9.2, unchanged since"`
 }
+
+// qemuPeriodicSync is the period of the dirty-sync timer of QEMU >= 9.2
+// (CPU_THROTTLE_DIRTY_SYNC_TIMESLICE_MS).
+const qemuPeriodicSync = 5 * time.Second
 
 // DefaultQemuPrecopyParams returns QEMU's defaults.
 func DefaultQemuPrecopyParams() QemuPrecopyParams {
@@ -51,7 +64,28 @@ func DefaultQemuPrecopyParams() QemuPrecopyParams {
 		ThrottleMax:       99,
 		ThrottleTrigger:   50,
 		SyncPeriod:        time.Second,
+		Version:           "9.2",
 	}
+}
+
+// parseVersion reads "major.minor" (a patch part is ignored).
+func parseVersion(v string) (major, minor int, err error) {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return 0, 0, fmt.Errorf("qemu_version = %q: want major.minor, e.g. 9.2", v)
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil || major < 1 || minor < 0 {
+		return 0, 0, fmt.Errorf("qemu_version = %q: want major.minor, e.g. 9.2", v)
+	}
+	return major, minor, nil
+}
+
+// periodicSync says whether the version has the 5 s dirty-sync timer.
+func (p QemuPrecopyParams) periodicSync() bool {
+	major, minor, err := parseVersion(p.Version)
+	return err == nil && (major > 9 || major == 9 && minor >= 2)
 }
 
 // Check reports the first bad field.
@@ -65,7 +99,8 @@ func (p QemuPrecopyParams) Check() error {
 		return fmt.Errorf("throttle_initial = %d, throttle_increment = %d, throttle_max = %d: want 1 <= initial <= max <= 99, increment >= 1",
 			p.ThrottleInitial, p.ThrottleIncrement, p.ThrottleMax)
 	}
-	return nil
+	_, _, err := parseVersion(p.Version)
+	return err
 }
 
 // QemuPrecopy is QEMU's RAM pre-copy. A round is one pass over the dirty
@@ -81,7 +116,10 @@ func (p QemuPrecopyParams) Check() error {
 //
 // Deviation from QEMU: when the estimate is low but the exact count is not,
 // QEMU syncs the bitmap mid-pass and goes on from the current position; here
-// the pass finishes first and the next round does the sync.
+// the pass finishes first and the next round does the sync. A periodic sync
+// of QEMU >= 9.2 likewise only runs the throttle check here, counting the
+// distinct pages dirtied since the last sync; QEMU would also merge the
+// log into the pass.
 type QemuPrecopy struct {
 	P QemuPrecopyParams
 
@@ -95,6 +133,11 @@ type QemuPrecopy struct {
 	periodNS   int64 // start of the auto-converge period
 	periodSent int64 // bytes sent at its start
 	periodDirt int64 // pages dirtied during it, summed over syncs
+
+	syncs        int   // bitmap syncs so far (round starts and periodic ones)
+	tickNS       int64 // time of the dirty-sync timer's next tick
+	tickSyncs    int   // syncs at its last tick
+	roundCounted int64 // pages of this round's log already counted by periodic syncs
 }
 
 // NewQemuPrecopy returns the policy with default parameters.
@@ -120,6 +163,7 @@ func (q *QemuPrecopy) Begin(m Migration) Traits {
 	q.threshold, q.sampleNS, q.sampleByte = 0, 0, 0
 	q.throttle, q.highCount = 0, 0
 	q.periodNS, q.periodSent, q.periodDirt = 0, 0, 0
+	q.syncs, q.tickNS, q.tickSyncs, q.roundCounted = 0, int64(qemuPeriodicSync), 0, 0
 	pages := float64(q.rateBps()) * q.P.MaxWait.Seconds() / float64(m.PageBits())
 	q.batch = max(int(pages), 64)
 	return Traits{ZeroPages: true}
@@ -137,8 +181,11 @@ func (q *QemuPrecopy) sample(now, bytes int64) {
 
 func (q *QemuPrecopy) PlanRound(r *Round) Plan {
 	q.sample(r.NowNS, r.SentBytes)
+	q.syncs++
 	if r.Number > 1 {
-		q.autoConverge(r)
+		q.periodDirt += int64(len(r.Dirtied)) - q.roundCounted
+		q.roundCounted = 0
+		q.autoConverge(r.NowNS, r.SentBytes)
 		pending := float64(int64(len(r.ToSend)) * q.m.PageSize)
 		if pending == 0 || pending < q.threshold {
 			return Plan{Stop: true, ThrottlePct: q.throttle}
@@ -148,17 +195,17 @@ func (q *QemuPrecopy) PlanRound(r *Round) Plan {
 }
 
 // autoConverge is migration_trigger_throttle at a bitmap sync: once a
-// period of at least SyncPeriod has passed, if the bytes dirtied in it
-// exceed ThrottleTrigger% of the bytes sent in it, twice in a row, the
-// throttle steps up (docs/DESIGN.md: "twice in a row", so a low period resets
-// the count).
-func (q *QemuPrecopy) autoConverge(r *Round) {
-	q.periodDirt += int64(len(r.Dirtied))
-	if !q.P.AutoConverge || r.NowNS-q.periodNS <= int64(q.P.SyncPeriod) {
+// period of more than SyncPeriod has passed, a period whose dirtied bytes
+// exceed ThrottleTrigger% of the bytes sent in it counts as high, and the
+// second high period steps the throttle up. As in ram.c
+// ("++rs->dirty_rate_high_cnt >= 2"), only a step resets the count: a low
+// period in between does not.
+func (q *QemuPrecopy) autoConverge(now, sentBytes int64) {
+	if !q.P.AutoConverge || now-q.periodNS <= int64(q.P.SyncPeriod) {
 		return
 	}
 	dirtied := float64(q.periodDirt * q.m.PageSize)
-	sent := float64(r.SentBytes - q.periodSent)
+	sent := float64(sentBytes - q.periodSent)
 	if dirtied > sent*float64(q.P.ThrottleTrigger)/100 {
 		q.highCount++
 		if q.highCount >= 2 {
@@ -169,14 +216,35 @@ func (q *QemuPrecopy) autoConverge(r *Round) {
 				q.throttle = min(q.throttle+q.P.ThrottleIncrement, q.P.ThrottleMax)
 			}
 		}
-	} else {
-		q.highCount = 0
 	}
-	q.periodNS, q.periodSent, q.periodDirt = r.NowNS, r.SentBytes, 0
+	q.periodNS, q.periodSent, q.periodDirt = now, sentBytes, 0
+}
+
+// periodicSync is QEMU >= 9.2's dirty-sync timer with auto-converge on:
+// every 5 s from the start, if no sync happened since the previous tick
+// and the first pass is over (more than one sync), it syncs the bitmap,
+// which runs the throttle check. Ticks are taken at the first batch at or
+// after their time.
+func (q *QemuPrecopy) periodicSync(b *Batch) {
+	if !q.P.AutoConverge || !q.P.periodicSync() {
+		return
+	}
+	for b.NowNS >= q.tickNS {
+		if q.syncs > 1 && q.syncs == q.tickSyncs {
+			q.syncs++
+			q.periodDirt += b.DirtyPages - q.roundCounted
+			q.roundCounted = b.DirtyPages
+			q.autoConverge(b.NowNS, b.SentBytes)
+		}
+		q.tickSyncs = q.syncs
+		q.tickNS += int64(qemuPeriodicSync)
+	}
+	b.ThrottlePct = q.throttle
 }
 
 func (q *QemuPrecopy) BeforeBatch(b *Batch) bool {
 	q.sample(b.NowNS, b.SentBytes)
+	q.periodicSync(b)
 	est := float64(b.Remaining * q.m.PageSize)
 	if q.threshold <= 0 || est >= q.threshold {
 		return false

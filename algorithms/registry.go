@@ -15,7 +15,7 @@ type Algorithm interface {
 // Doc is a one-line description of each registered algorithm.
 var docs = map[string]string{
 	"xen-precopy":   "Xen 3.3-4.5 xc_domain_save pre-copy: pfn order, batch peek, 29 rounds / 50 pages / 3x memory stop test",
-	"xen-v2":        "Xen >= 4.6 migration v2 simple_precopy_policy: at most 5 live rounds while > 50 pages dirty, no skipping",
+	"xen-v2":        "Xen >= 4.6 migration v2 simple_precopy_policy: at most 5 live rounds; once < 50 pages are dirty they still go live, then suspend; no skipping",
 	"qemu-precopy":  "QEMU pre-copy: page order, zero pages as headers, max-bandwidth cap, switch-over when remaining < throughput x downtime-limit; optional auto-converge",
 	"microwiper":    "Microwiper (ICPP 2010), reconstructed on the Xen skeleton: stripes coldest first, hot stripes held back while their summed rate exceeds bandwidth",
 	"stop-and-copy": "pause and send everything: the downtime ceiling",

@@ -21,15 +21,30 @@ type XenPrecopyParams struct {
 	// again since the round began (XEN_DOMCTL_SHADOW_OP_PEEK into to_skip).
 	// Off only to measure its effect.
 	Skip bool `param:"skip" doc:"skip pages re-dirtied since the round began (SHADOW_OP_PEEK); off only for experiments"`
+	// Guest is the guest type, pv or hvm. xc_domain_save treats HVM
+	// guests' round 1 differently: superpages = !!hvm makes dont_skip true
+	// in iter 1, so a page the peek finds re-dirtied is not skipped but
+	// goes as an allocate-only record (XEN_DOMCTL_PFINFO_XALLOC: its pfn,
+	// no data) that counts in sent_this_iter. The paper's era is PV.
+	Guest string `param:"guest" doc:"pv or hvm: HVM's round 1 sends re-dirtied pages as pfn-only records that count as sent (xc_domain_save superpages); default pv"`
 }
 
 // DefaultXenPrecopyParams returns xc_domain_save's constants.
 func DefaultXenPrecopyParams() XenPrecopyParams {
-	return XenPrecopyParams{MaxRounds: 29, MinPages: 50, MaxFactor: 3, BatchPages: 1024, Skip: true}
+	return XenPrecopyParams{MaxRounds: 29, MinPages: 50, MaxFactor: 3, BatchPages: 1024, Skip: true, Guest: GuestPV}
 }
+
+// Guest types of XenPrecopyParams.Guest.
+const (
+	GuestPV  = "pv"
+	GuestHVM = "hvm"
+)
 
 // Check reports the first bad field.
 func (p XenPrecopyParams) Check() error {
+	if p.Guest != GuestPV && p.Guest != GuestHVM {
+		return fmt.Errorf("guest = %q: want pv or hvm", p.Guest)
+	}
 	return checkXen(p.MaxRounds, p.MinPages, p.MaxFactor, p.BatchPages)
 }
 
@@ -59,7 +74,11 @@ func (x *XenPrecopy) PlanRound(r *Round) Plan {
 	if xenStop(r, x.m.Pages, x.P.MaxRounds, x.P.MinPages, x.P.MaxFactor) {
 		return Plan{Stop: true}
 	}
-	return Plan{Order: r.ToSend, Peek: x.P.Skip, BatchPages: x.P.BatchPages}
+	plan := Plan{Order: r.ToSend, Peek: x.P.Skip, BatchPages: x.P.BatchPages}
+	if r.Number == 1 && x.P.Guest == GuestHVM {
+		plan.PeekSendsHeader = plan.Peek
+	}
+	return plan
 }
 
 // xenStop is xc_domain_save's test after each live round, evaluated at the
@@ -96,11 +115,11 @@ type XenV2Params struct {
 	// MaxRounds is the number of live rounds, round 1 included
 	// (SPP_MAX_ITERATIONS = 5).
 	MaxRounds int `param:"max_rounds" doc:"live rounds at most, round 1 included (SPP_MAX_ITERATIONS = 5)"`
-	// MinPages: the live phase goes on while more pages than this were
-	// dirtied during the previous round (SPP_TARGET_DIRTY_COUNT = 50). Xen
-	// stops when dirty_count < 50; docs/DESIGN.md says "while > 50": we follow
-	// docs/DESIGN.md, so exactly 50 stops here and would continue in Xen.
-	MinPages int64 `param:"min_pages" doc:"continue while more pages than this are dirty (SPP_TARGET_DIRTY_COUNT = 50)"`
+	// MinPages: when fewer pages than this were dirtied during the
+	// previous round (SPP_TARGET_DIRTY_COUNT = 50: dirty_count < 50), the
+	// policy decides to stop, but send_memory_live still sends that dirty
+	// set live before it returns and the domain is suspended.
+	MinPages int64 `param:"min_pages" doc:"last live round once fewer pages than this are dirty (SPP_TARGET_DIRTY_COUNT = 50)"`
 	// BatchPages is the batch length (MAX_BATCH_SIZE = 1024); v2 never
 	// skips, so it only sets how often the engine looks at the log.
 	BatchPages int `param:"batch_pages" doc:"pages per batch (MAX_BATCH_SIZE = 1024); v2 does not skip"`
@@ -113,10 +132,16 @@ func DefaultXenV2Params() XenV2Params {
 
 // XenV2 is Xen's migration v2 pre-copy with the default policy: round 1
 // sends every page, later rounds the pages dirtied during the previous one,
-// no skipping and no traffic cap.
+// no skipping and no traffic cap. send_memory_live asks the policy after
+// reading the log and sends the dirty set whatever it answers: so when
+// fewer than MinPages are dirty, that set still goes in one more live
+// round, and only the pages dirtied during it are left for the suspended
+// domain. After MaxRounds live rounds it suspends without reading the log
+// again.
 type XenV2 struct {
-	P XenV2Params
-	m Migration
+	P    XenV2Params
+	m    Migration
+	last bool // the round under way is the one the policy chose to end with
 }
 
 // NewXenV2 returns the policy with default parameters.
@@ -129,12 +154,16 @@ func (x *XenV2) Check() error            { return checkXen(x.P.MaxRounds, x.P.Mi
 
 func (x *XenV2) Begin(m Migration) Traits {
 	x.m = m
+	x.last = false
 	return Traits{}
 }
 
 func (x *XenV2) PlanRound(r *Round) Plan {
-	if r.Number > 1 && (r.Number > x.P.MaxRounds || int64(len(r.ToSend)) <= x.P.MinPages) {
-		return Plan{Stop: true}
+	if r.Number > 1 {
+		if x.last || r.Number > x.P.MaxRounds || len(r.ToSend) == 0 {
+			return Plan{Stop: true}
+		}
+		x.last = int64(len(r.ToSend)) < x.P.MinPages
 	}
 	return Plan{Order: r.ToSend, BatchPages: x.P.BatchPages}
 }

@@ -34,8 +34,12 @@ type Machine interface {
 	// Send sends pages, applying the Log's writes as time passes, and
 	// returns the bytes charged. Called without the lock.
 	Send(pages []int32) (int64, error)
-	// EndRound closes a live round that ran to its end.
+	// EndRound closes a live round that ran to its end. It must not wait
+	// for the modelled RTT: live rounds are pipelined.
 	EndRound(ctx context.Context, round int) error
+	// SendHeaders sends header-only records for pages, with no content
+	// (Plan.PeekSendsHeader): the destination's copy does not change.
+	SendHeaders(pages []int32) (int64, error)
 	// Final sends the final round's pages at the link's full rate, the
 	// workload paused at pauseAt, and returns the downtime before the
 	// resume overhead (transfer time plus the switch-over's round trip)
@@ -62,7 +66,8 @@ type driver struct {
 	pol             algorithms.Policy
 	cfg             Config
 	sent, sentBytes int64
-	batch           []int32
+	batch, headers  []int32
+	throttle        int
 }
 
 func (d *driver) run(ctx context.Context, mig algorithms.Migration, res *results.Result) error {
@@ -106,6 +111,7 @@ func (d *driver) run(ctx context.Context, mig algorithms.Migration, res *results
 		l.ev.SetThrottle(t, plan.ThrottlePct)
 		m.Unlock()
 		m.Changed()
+		d.throttle = plan.ThrottlePct
 		if plan.Stop {
 			break
 		}
@@ -219,8 +225,21 @@ func (d *driver) liveRound(ctx context.Context, round int, start int64, plan *al
 		dirtyPages := l.count
 		m.Unlock()
 		b := algorithms.Batch{Round: round, NowNS: now, SentPages: d.sent, SentBytes: d.sentBytes,
-			Remaining: int64(len(order) - i), DirtyPages: dirtyPages, RemainingDirty: remainingDirty}
-		if d.pol.BeforeBatch(&b) {
+			Remaining: int64(len(order) - i), DirtyPages: dirtyPages, ThrottlePct: d.throttle, RemainingDirty: remainingDirty}
+		stop := d.pol.BeforeBatch(&b)
+		if b.ThrottlePct != d.throttle {
+			if err := checkThrottle(d.pol.Name(), round, &algorithms.Plan{ThrottlePct: b.ThrottlePct}); err != nil {
+				return st, false, err
+			}
+			m.Lock()
+			t := m.Now()
+			l.ApplyUntil(t)
+			l.ev.SetThrottle(t, b.ThrottlePct)
+			m.Unlock()
+			m.Changed()
+			d.throttle = b.ThrottlePct
+		}
+		if stop {
 			stopped = true
 			l.unsend(order[i:])
 			break
@@ -228,21 +247,40 @@ func (d *driver) liveRound(ctx context.Context, round int, start int64, plan *al
 		// Select the batch against the log as it stands now (Xen peeks once
 		// per batch), then send it with dirtying interleaved.
 		var skipped int64
+		var headers []int32
+		if plan.PeekSendsHeader {
+			if d.headers == nil {
+				d.headers = make([]int32, 0, batchLen)
+			}
+			headers = d.headers[:0]
+		}
 		m.Lock()
-		d.batch, i, skipped = l.nextBatch(order, i, batchLen, plan.Peek, d.batch)
+		d.batch, headers, i, skipped = l.nextBatch(order, i, batchLen, plan.Peek, d.batch, headers)
 		m.Unlock()
 		st.Skipped += skipped
 		n, err := m.Send(d.batch)
 		if err != nil {
 			return st, false, fmt.Errorf("round %d: %w", round, err)
 		}
+		if len(headers) > 0 {
+			d.headers = headers
+			h, err := m.SendHeaders(headers)
+			if err != nil {
+				return st, false, fmt.Errorf("round %d: %w", round, err)
+			}
+			n += h
+		}
+		k := int64(len(d.batch) + len(headers))
 		st.Bytes += n
-		st.Sent += int64(len(d.batch))
-		d.sent += int64(len(d.batch))
+		st.Sent += k
+		d.sent += k
 		d.sentBytes += n
 	}
+	// Live rounds are pipelined over one stream, as in Xen and QEMU: the
+	// next round starts as soon as this one's last page is sent, with no
+	// modelled round trip between them. The switch-over pays the only one
+	// (Final).
 	if !stopped {
-		// A round the policy stops goes straight into the final round.
 		if err := m.EndRound(ctx, round); err != nil {
 			return st, false, fmt.Errorf("round %d: %w", round, err)
 		}

@@ -18,24 +18,25 @@ import (
 // is dirtied again at 10, 20, 30 ms. Batch at 40 ms: 40 is in the log →
 // skipped; 41..48 go at 40..47. Batch at 48: 49..56 at 48..55. Batch at
 // 56: 57, 58, 59, skip 60 (dirty since 30 ms), 61, 62, 63 at 56..61. The
-// transfer ends at 62 ms, +1 ms RTT → round 1 lasts 63 ms: sent 62,
-// skipped 2, dirtied {5, 40, 60} = 3.
+// transfer ends at 62 ms; live rounds are pipelined (no RTT) → round 1
+// lasts 62 ms: sent 62, skipped 2, dirtied {5, 40, 60} = 3.
 // Stop test: 62+2 >= 50, round 1 < 29, 62 <= 3×64 → go on.
-// Round 2 (63 ms): to_send {5, 40, 60} at 63, 64, 65 ms, RTT → ends 67 ms
-// (4 ms). Sent 3 < 50 → stop.
-// Final round (67 ms): nothing dirty; downtime = RTT = 1 ms. Total 68 ms.
+// Round 2 (62 ms): to_send {5, 40, 60} at 62, 63, 64 ms → ends 65 ms
+// (3 ms). Sent 3 < 50 → stop.
+// Final round (65 ms): nothing dirty; downtime = the switch-over's RTT =
+// 1 ms. Total 66 ms.
 func TestXenPrecopyHand(t *testing.T) {
 	tr := newTestTrace(t, 64, epoch{10, []int32{5, 40}}, epoch{20, []int32{5}}, epoch{30, []int32{5, 60}})
 	res := runAlg(t, tr, "xen-precopy", handConfig(ms, End, Idle), "batch_pages", "8")
 	assert.Equal(t, []row{
-		{0, 63, 62, 2, 0, 3, 3},
-		{63, 4, 3, 0, 0, 0, 0},
-		{67, 1, 0, 0, 0, 0, 0},
+		{0, 62, 62, 2, 0, 3, 3},
+		{62, 3, 3, 0, 0, 0, 0},
+		{65, 1, 0, 0, 0, 0, 0},
 	}, rowsOf(res))
 	assert.Equal(t, int64(3), res.Rounds)
 	assert.Equal(t, int64(65), res.PagesSent)
 	assert.Equal(t, 1*ms, res.DowntimeNS)
-	assert.Equal(t, 68*ms, res.TotalNS)
+	assert.Equal(t, 66*ms, res.TotalNS)
 }
 
 // TestStopAndCopyHand: 20 pages at 1 ms each, RTT 1 ms: one round, the
@@ -77,45 +78,77 @@ func TestStopAndCopyZeroPages(t *testing.T) {
 }
 
 // TestXenPrecopyNoWrites: 40 pages, no writes, RTT 1 ms. Round 1 sends all
-// 40 (40 ms + 1 ms RTT); 40 < 50 stops the live phase; the final round is
-// empty: downtime = RTT.
+// 40 (40 ms, no RTT between live rounds); 40 < 50 stops the live phase;
+// the final round is empty: downtime = the switch-over's RTT.
 func TestXenPrecopyNoWrites(t *testing.T) {
 	tr := newTestTrace(t, 40)
 	res := runAlg(t, tr, "xen-precopy", handConfig(ms, Continuous, Loop))
-	assert.Equal(t, []row{{0, 41, 40, 0, 0, 0, 0}, {41, 1, 0, 0, 0, 0, 0}}, rowsOf(res))
+	assert.Equal(t, []row{{0, 40, 40, 0, 0, 0, 0}, {40, 1, 0, 0, 0, 0, 0}}, rowsOf(res))
 	assert.Equal(t, ms, res.DowntimeNS)
 }
 
 // TestXenPrecopyNoWritesLarge: with 64 pages round 1 sends >= 50, so Xen's
-// rule runs one more live round before stopping; it is empty and costs one
-// RTT. Then the empty final round.
+// rule runs one more live round before stopping; it is empty and takes no
+// time (no RTT between live rounds). Then the empty final round: 1 ms RTT.
 func TestXenPrecopyNoWritesLarge(t *testing.T) {
 	tr := newTestTrace(t, 64)
 	res := runAlg(t, tr, "xen-precopy", handConfig(ms, Continuous, Loop))
-	assert.Equal(t, []row{{0, 65, 64, 0, 0, 0, 0}, {65, 1, 0, 0, 0, 0, 0}, {66, 1, 0, 0, 0, 0, 0}}, rowsOf(res))
+	assert.Equal(t, []row{{0, 64, 64, 0, 0, 0, 0}, {64, 0, 0, 0, 0, 0, 0}, {64, 1, 0, 0, 0, 0, 0}}, rowsOf(res))
 }
 
-// TestXenV2Hand: 64 pages, RTT 0, dirty=end, idle, min_pages=2 (so that
-// tens of pages exercise the rule). Writes: 10 ms {1,2,3}, 20 ms {1,2},
-// 66 ms {1,2}, 68 ms {1}.
+// TestXenV2Hand: 64 pages, RTT 0, dirty=end, idle, min_pages=3 (so that
+// a few pages exercise the rule: Xen stops at dirty_count < 50). Writes:
+// 10 ms {1,2,3}, 20 ms {1,2}, 66 ms {1,2}, 68 ms {1}.
 //
 // Round 1: pages 0..63 at 0..63 ms, ends 64 ms; dirtied {1,2,3}.
-// Round 2 (64 ms): 3 dirty > 2 → go on. 1 at 64, 2 at 65, 3 at 66 ms; the
-// write at 66 ms lands before page 3 goes and re-dirties 1 and 2. Ends 67
-// ms; dirtied {1,2}. No skipping in v2.
-// Round 3 (67 ms): 2 dirty, not > 2 → stop. Final round: 1, 2 at 67, 68:
-// downtime 2 ms, total 69 ms; the write at 68 ms never happens (paused).
+// Round 2 (64 ms): 3 dirty, not < 3 → go on. 1 at 64, 2 at 65, 3 at 66 ms;
+// the write at 66 ms lands before page 3 goes and re-dirties 1 and 2. Ends
+// 67 ms; dirtied {1,2}. No skipping in v2.
+// Round 3 (67 ms): 2 < 3: the policy decides to stop, but
+// send_memory_live sends the dirty set live first: 1 at 67, 2 at 68 ms;
+// the write at 68 ms re-dirties page 1 (sent at 67) before page 2 goes.
+// Ends 69 ms; dirtied {1}.
+// Round 4 (69 ms): suspend. Final round: page 1 at 69: downtime 1 ms
+// (RTT 0), total 70 ms, 64 + 3 + 2 + 1 = 70 pages. (Suspending at 67 ms
+// instead, as before, left 2 pages and 2 ms of downtime.)
 func TestXenV2Hand(t *testing.T) {
 	tr := newTestTrace(t, 64, epoch{10, []int32{1, 2, 3}}, epoch{20, []int32{1, 2}}, epoch{66, []int32{1, 2}}, epoch{68, []int32{1}})
-	res := runAlg(t, tr, "xen-v2", handConfig(0, End, Idle), "min_pages", "2")
+	res := runAlg(t, tr, "xen-v2", handConfig(0, End, Idle), "min_pages", "3")
 	assert.Equal(t, []row{
 		{0, 64, 64, 0, 0, 3, 3},
 		{64, 3, 3, 0, 0, 2, 2},
-		{67, 2, 2, 0, 0, 0, 0},
+		{67, 2, 2, 0, 0, 1, 1},
+		{69, 1, 1, 0, 0, 0, 0},
 	}, rowsOf(res))
-	assert.Equal(t, int64(69), res.PagesSent)
-	assert.Equal(t, 2*ms, res.DowntimeNS)
-	assert.Equal(t, 69*ms, res.TotalNS)
+	assert.Equal(t, int64(70), res.PagesSent)
+	assert.Equal(t, 1*ms, res.DowntimeNS)
+	assert.Equal(t, 70*ms, res.TotalNS)
+}
+
+// TestXenPrecopyHVMHand: TestXenPrecopyHand's trace with guest=hvm. In
+// round 1 the pages the peek finds re-dirtied (40 at the batch of 40 ms,
+// 60 at the batch of 55 ms) are not skipped but go as pfn-only records: a
+// header each (0 bytes here, so no time) and no content; they count as
+// sent and stay dirty.
+//
+// Round 1: 0..39 at 0..39 ms. Batch at 40 (8 places): 40 as a header, 41..47
+// at 40..46. Batch at 47: 48..55 at 47..54. Batch at 55: 56..59 at 55..58,
+// 60 as a header, 61..63 at 59..61. Ends 62 ms: sent 62 + 2 = 64, skipped
+// 0, dirtied {5, 40, 60}.
+// Stop test: 64 + 0 >= 50 → go on. Round 2 (62 ms, no HVM rule): 5, 40, 60
+// at 62..64, ends 65. Sent 3 < 50 → stop; empty final round, downtime =
+// RTT = 1 ms. 67 records, 65 of them pages.
+func TestXenPrecopyHVMHand(t *testing.T) {
+	tr := newTestTrace(t, 64, epoch{10, []int32{5, 40}}, epoch{20, []int32{5}}, epoch{30, []int32{5, 60}})
+	res := runAlg(t, tr, "xen-precopy", handConfig(ms, End, Idle), "batch_pages", "8", "guest", "hvm")
+	assert.Equal(t, []row{
+		{0, 62, 64, 0, 0, 3, 3},
+		{62, 3, 3, 0, 0, 0, 0},
+		{65, 1, 0, 0, 0, 0, 0},
+	}, rowsOf(res))
+	assert.Equal(t, int64(67), res.PagesSent)
+	assert.Equal(t, int64(65*4096), res.BytesSent)
+	assert.Equal(t, 1*ms, res.DowntimeNS)
 }
 
 // TestXenV2MaxRounds: a page rewritten every 1 ms keeps > min_pages=0
@@ -234,8 +267,9 @@ func TestOracleHand(t *testing.T) {
 	assert.Equal(t, []row{{0, 10, 10, 0, 0, 0, 0}, {10, 0, 0, 0, 0, 0, 0}}, rowsOf(res))
 }
 
-// TestAutoConvergeSlowsTrace: 100 pages all rewritten every 10 ms on a
-// link of 1000 pages/s never converge under a 30 ms downtime limit. Without auto-converge QEMU runs
+// TestAutoConvergeSlowsTrace: 100 pages all rewritten every 10 ms (dirty=end,
+// looping) on a link of 1000 pages/s never converge under a 30 ms downtime
+// limit. Without auto-converge QEMU runs
 // into the engine's cap (forced stop, no slowdown); with it the throttle
 // steps up at 1 s syncs and the workload loses trace time.
 func TestAutoConvergeSlowsTrace(t *testing.T) {
@@ -244,7 +278,7 @@ func TestAutoConvergeSlowsTrace(t *testing.T) {
 		all[i] = int32(i)
 	}
 	tr := newTestTrace(t, 100, epoch{10, all})
-	cfg := handConfig(0, Continuous, Loop)
+	cfg := handConfig(0, End, Loop)
 	cfg.MaxNS = 30e9
 	off := runAlg(t, tr, "qemu-precopy", cfg, "max_wait", "1ms", "downtime_limit", "30ms")
 	assert.True(t, off.ForcedStop)
@@ -274,4 +308,77 @@ func TestQemuMidPassSwitch(t *testing.T) {
 	assert.Equal(t, []row{{0, 64, 64, 0, 0, 10, 18}, {64, 18, 18, 0, 0, 0, 0}}, rowsOf(res))
 	assert.Equal(t, 18*ms, res.DowntimeNS)
 	assert.Equal(t, 82*ms, res.TotalNS)
+}
+
+// TestContinuousRoundInsideEpoch: the continuous reading. 4 pages at 1 ms,
+// RTT 1 ms, resume overhead 0.5 ms, idle after the trace; page 0 is
+// written in every epoch from 10 to 50 ms, so it is being written
+// throughout (0, 50 ms]: dirty from 1 ns. xen-precopy with max_rounds 3,
+// min_pages 0 and skip off, so that rounds 2 and 3 send page 0 inside the
+// first epoch.
+//
+// Round 1 (0): pages 0..3 at 0..3 ms, ends 4 ms; page 0 entered the log at
+// 1 ns: dirtied 1, to send 1.
+// Round 2 (4 ms): the read clears the log, but page 0 is being written, so
+// it is back at once. It goes at 4..5 ms; the round starts and ends inside
+// (0, 10 ms], so the copy is stale: dirtied 1 (the old reading saw no
+// event in (4, 5) ms and called it clean).
+// Round 3 (5 ms): the same, 5..6 ms.
+// Round 4 (6 ms): 3 rounds ran → stop. The pause at 6 ms is inside (0, 10]:
+// page 0 is in the final set. Downtime = 1 ms transfer + 1 ms RTT + 0.5 ms
+// resume = 2.5 ms; total 8.5 ms; 7 pages sent.
+func TestContinuousRoundInsideEpoch(t *testing.T) {
+	tr := newTestTrace(t, 4, epoch{10, []int32{0}}, epoch{20, []int32{0}}, epoch{30, []int32{0}}, epoch{40, []int32{0}}, epoch{50, []int32{0}})
+	cfg := handConfig(ms, Continuous, Idle)
+	cfg.ResumeOverheadNS = ms / 2
+	res := runAlg(t, tr, "xen-precopy", cfg, "max_rounds", "3", "min_pages", "0", "skip", "false")
+	assert.Equal(t, []row{
+		{0, 4, 4, 0, 0, 1, 1},
+		{4, 1, 1, 0, 0, 1, 1},
+		{5, 1, 1, 0, 0, 1, 1},
+		{6, 2, 1, 0, 0, 0, 0},
+	}, rowsOf(res))
+	assert.Equal(t, 2*ms+ms/2, res.DowntimeNS)
+	assert.Equal(t, 8*ms+ms/2, res.TotalNS)
+	assert.Equal(t, int64(7), res.PagesSent)
+
+	// With Xen's peek on, the page being written is seen dirty before each
+	// batch of rounds 2 and 3 and skipped: those rounds send nothing and
+	// take no time. Round 1 as above (the peek at 0 precedes the write at
+	// 1 ns); rounds 2, 3 at 4 ms skip 1 each; round 4 stops; the pause at
+	// 4 ms is inside the epoch: downtime 1 + 1 + 0.5 = 2.5 ms, total 6.5 ms.
+	res = runAlg(t, tr, "xen-precopy", cfg, "max_rounds", "3", "min_pages", "0")
+	assert.Equal(t, []row{
+		{0, 4, 4, 0, 0, 1, 1},
+		{4, 0, 0, 1, 0, 1, 1},
+		{4, 0, 0, 1, 0, 1, 1},
+		{4, 2, 1, 0, 0, 0, 0},
+	}, rowsOf(res))
+	assert.Equal(t, 2*ms+ms/2, res.DowntimeNS)
+	assert.Equal(t, 6*ms+ms/2, res.TotalNS)
+}
+
+// TestContinuousEpochEnd: a send at the last instant of an epoch leaves the
+// page dirty; the page is clean once the epoch is over. 12 pages at 1 ms,
+// RTT 1 ms, idle; one row (10 ms, {10}): page 10 is being written in
+// (0, 10 ms]. xen-precopy with min_pages 1, skip off.
+//
+// Round 1 (0): pages 0..11 at 0..11 ms. Page 10 goes at exactly 10 ms,
+// still inside its epoch: the copy is stale (the epoch's end at 10 ms +
+// 1 ns bumps its version before page 11 goes). Ends 12 ms: dirtied {10}.
+// Round 2 (12 ms): the epoch is over; page 10 goes at 12 ms and stays
+// clean. Ends 13 ms; dirtied 0.
+// Round 3 (13 ms): sent 1 >= 1, go on; nothing to send, ends at once.
+// Round 4: sent 0 < 1 → stop. The final set is empty: downtime = RTT = 1 ms.
+func TestContinuousEpochEnd(t *testing.T) {
+	tr := newTestTrace(t, 12, epoch{10, []int32{10}})
+	res := runAlg(t, tr, "xen-precopy", handConfig(ms, Continuous, Idle), "min_pages", "1", "skip", "false")
+	assert.Equal(t, []row{
+		{0, 12, 12, 0, 0, 1, 1},
+		{12, 1, 1, 0, 0, 0, 0},
+		{13, 0, 0, 0, 0, 0, 0},
+		{13, 1, 0, 0, 0, 0, 0},
+	}, rowsOf(res))
+	assert.Equal(t, ms, res.DowntimeNS)
+	assert.Equal(t, int64(13), res.PagesSent)
 }

@@ -25,6 +25,14 @@ type Log struct {
 	count   int64    // pages set in dirty
 	applied int64    // dirtying events applied
 
+	// Under the continuous reading, the pages being written now: hotN[p]
+	// counts p's epochs in progress (epochs of one page overlap only in
+	// irregular traces), hot is the bitmap of hotN > 0. A hot page stays in
+	// the dirty log: a read puts it back at once, so a send of it leaves it
+	// dirty, a peek sees it and the pause puts it in the final set.
+	hot  []uint64
+	hotN []uint16
+
 	toSend, dirtied []int32 // the last read, valid until the next
 	bufs            *logBufs
 }
@@ -32,8 +40,9 @@ type Log struct {
 // logBufs are a log's arrays, pooled so that a sweep of runs reuses them
 // instead of faulting in fresh memory each time.
 type logBufs struct {
-	dirty, pend     []uint64
-	toSend, dirtied []int32
+	dirty, pend, hot []uint64
+	hotN             []uint16
+	toSend, dirtied  []int32
 }
 
 var logPool sync.Pool
@@ -60,7 +69,53 @@ func NewLog(tr *Trace, tm TimeModel, write func(pages []int32)) (*Log, error) {
 		dirty: grow64(&b.dirty, words), pend: grow64(&b.pend, words),
 		toSend: b.toSend[:0], dirtied: b.dirtied[:0]}
 	setAll(l.pend, n)
+	if DirtyModelFor(tr, tm) == Continuous {
+		l.hot = grow64(&b.hot, words)
+		if int64(cap(b.hotN)) < n {
+			b.hotN = make([]uint16, n)
+		}
+		l.hotN = b.hotN[:n]
+		clear(l.hotN)
+		// An epoch that began before the migration and ends after its
+		// start is in progress at the start.
+		ev.Prehistory(func(k Kind, ps []int32) { l.heat(k, ps) })
+		copy(l.dirty, l.hot)
+		l.count = popcount(l.hot)
+	}
 	return l, nil
+}
+
+// heat follows the epochs in progress: a BeginEpoch makes its pages hot,
+// an EndEpoch cools them once no other epoch of theirs is in progress.
+func (l *Log) heat(k Kind, ps []int32) {
+	switch k {
+	case BeginEpoch:
+		for _, p := range ps {
+			if l.hotN[p] == 0 {
+				l.hot[p>>6] |= 1 << (uint(p) & 63)
+			}
+			l.hotN[p]++
+		}
+	case EndEpoch:
+		for _, p := range ps {
+			switch l.hotN[p] {
+			case 0: // began before the stream's first group
+			case 1:
+				l.hot[p>>6] &^= 1 << (uint(p) & 63)
+				l.hotN[p] = 0
+			default:
+				l.hotN[p]--
+			}
+		}
+	}
+}
+
+func popcount(b []uint64) int64 {
+	var n int
+	for _, w := range b {
+		n += bits.OnesCount64(w)
+	}
+	return int64(n)
 }
 
 // Release returns the log's arrays to a pool; the log must not be used
@@ -75,7 +130,9 @@ func (l *Log) Release() {
 }
 
 // Prehistory calls fn with the pages written before the migration started.
-func (l *Log) Prehistory(fn func(pages []int32)) { l.ev.Prehistory(fn) }
+func (l *Log) Prehistory(fn func(pages []int32)) {
+	l.ev.Prehistory(func(_ Kind, ps []int32) { fn(ps) })
+}
 
 // NextNS is the migration time of the next write, math.MaxInt64 when none
 // is due (paused, or idle past the trace).
@@ -90,7 +147,10 @@ func (l *Log) Applied() int64 { return l.applied }
 // the driver.
 func (l *Log) ApplyUntil(t int64) {
 	for l.ev.next <= t {
-		_, ps := l.ev.Pop()
+		_, k, ps := l.ev.Pop()
+		if k != Write {
+			l.heat(k, ps)
+		}
 		dirty := l.dirty
 		added := uint64(0)
 		for _, p := range ps {
@@ -107,7 +167,8 @@ func (l *Log) ApplyUntil(t int64) {
 
 // read is the round start: it reads and clears the dirty log. Afterwards
 // pend holds the union of the log and the pages still pending, toSend
-// lists it ascending, and dirtied lists the log alone.
+// lists it ascending, and dirtied lists the log alone. Pages being written
+// (continuous) are back in the log at once.
 func (l *Log) read() {
 	if int64(cap(l.toSend)) < l.n {
 		// Round 1 lists every page: size the buffer once instead of
@@ -115,10 +176,15 @@ func (l *Log) read() {
 		l.toSend = make([]int32, 0, l.n)
 	}
 	toSend, dirtied := l.toSend[:0], l.dirtied[:0]
+	l.count = 0
 	for w, d := range l.dirty {
 		all := d | l.pend[w]
 		l.pend[w] = all
 		l.dirty[w] = 0
+		if l.hot != nil {
+			l.dirty[w] = l.hot[w]
+			l.count += int64(bits.OnesCount64(l.hot[w]))
+		}
 		for x := d; x != 0; x &= x - 1 {
 			dirtied = append(dirtied, int32(w<<6+bits.TrailingZeros64(x)))
 		}
@@ -127,7 +193,6 @@ func (l *Log) read() {
 		}
 	}
 	l.toSend, l.dirtied = toSend, dirtied
-	l.count = 0
 }
 
 // isDirty says whether p is in the dirty log.
@@ -156,22 +221,31 @@ func (l *Log) unsend(pages []int32) {
 
 // nextBatch selects a live round's next batch: from order[i:], up to
 // batchLen pages, skipping with peek every page already back in the dirty
-// log (Xen looks at the log once per batch). It returns the batch
-// (appended to batch[:0]), the index after the last page examined, and how
-// many pages it skipped.
-func (l *Log) nextBatch(order []int32, i, batchLen int, peek bool, batch []int32) ([]int32, int, int64) {
+// log (Xen looks at the log once per batch). With headers not nil, such a
+// page is not skipped but listed in headers (sent as a header-only record,
+// Xen's HVM round 1); it still takes a place in the batch. It returns the
+// batch (appended to batch[:0]), the headers (appended to headers[:0]), the
+// index after the last page examined, and how many pages it skipped.
+func (l *Log) nextBatch(order []int32, i, batchLen int, peek bool, batch, headers []int32) ([]int32, []int32, int, int64) {
 	batch = batch[:0]
+	if headers != nil {
+		headers = headers[:0]
+	}
 	var skipped int64
-	for i < len(order) && len(batch) < batchLen {
+	for i < len(order) && len(batch)+len(headers) < batchLen {
 		pg := order[i]
 		i++
 		if peek && l.isDirty(pg) {
-			skipped++
+			if headers != nil {
+				headers = append(headers, pg)
+			} else {
+				skipped++
+			}
 			continue
 		}
 		batch = append(batch, pg)
 	}
-	return batch, i, skipped
+	return batch, headers, i, skipped
 }
 
 // checkThrottle refuses a plan whose workload throttle is out of range.

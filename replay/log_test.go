@@ -66,17 +66,27 @@ func TestNextBatch(t *testing.T) {
 	dirty := []uint64{1<<2 | 1<<5} // pages 2 and 5 back in the log
 	order := []int32{1, 2, 3, 4, 5, 6, 7}
 	l := &Log{n: 64, dirty: dirty}
-	batch, i, skipped := l.nextBatch(order, 0, 3, true, nil)
+	batch, _, i, skipped := l.nextBatch(order, 0, 3, true, nil, nil)
 	assert.Equal(t, []int32{1, 3, 4}, batch)
 	assert.Equal(t, 4, i, "index after the last page examined")
 	assert.Equal(t, int64(1), skipped)
-	batch, i, skipped = l.nextBatch(order, i, 3, true, batch)
+	batch, _, i, skipped = l.nextBatch(order, i, 3, true, batch, nil)
 	assert.Equal(t, []int32{6, 7}, batch)
 	assert.Equal(t, 7, i)
 	assert.Equal(t, int64(1), skipped)
-	batch, _, skipped = l.nextBatch(order, 0, 10, false, batch)
+	batch, _, _, skipped = l.nextBatch(order, 0, 10, false, batch, nil)
 	assert.Equal(t, order, batch, "no peek, no skip")
 	assert.Zero(t, skipped)
+	// Header-only records instead of skips: 2 and 5 take their places in
+	// the batches of 4 and are not counted as skipped.
+	batch, headers, i, skipped := l.nextBatch(order, 0, 4, true, batch, []int32{})
+	assert.Equal(t, []int32{1, 3, 4}, batch)
+	assert.Equal(t, []int32{2}, headers)
+	assert.Equal(t, 4, i)
+	assert.Zero(t, skipped)
+	batch, headers, _, _ = l.nextBatch(order, i, 4, true, batch, headers)
+	assert.Equal(t, []int32{6, 7}, batch)
+	assert.Equal(t, []int32{5}, headers)
 }
 
 func TestUnsend(t *testing.T) {

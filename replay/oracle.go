@@ -46,6 +46,32 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 		return int64(min(q, math.MaxInt64))
 	}
 	last := make([]int32, n) // 1 + sequence of the page's last write; 0 = none
+	// Under the continuous reading a page is being written from its
+	// epoch's first instant to its end: whatever T inside, it cannot be
+	// clean at T. Such pages (hotN > 0, hotPages of them) are left out of
+	// the release schedule and counted unclean; the epoch's end is their
+	// release.
+	var hotN []uint16
+	var hotPages int64
+	if DirtyModelFor(tr, cfg.Time) == Continuous {
+		hotN = make([]uint16, n)
+		ev.Prehistory(func(k Kind, ps []int32) {
+			for _, p := range ps {
+				switch {
+				case k == BeginEpoch:
+					hotN[p]++
+					if hotN[p] == 1 {
+						hotPages++
+					}
+				case k == EndEpoch && hotN[p] > 0:
+					hotN[p]--
+					if hotN[p] == 0 {
+						hotPages--
+					}
+				}
+			}
+		})
+	}
 	var seqTime, seqCount []int64
 	var rel, cnt []int64
 	overhead := cfg.Link.RTTNS + cfg.ResumeOverheadNS
@@ -64,7 +90,7 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 			rel = append(rel, seqTime[i])
 			cnt = append(cnt, seqCount[i])
 		}
-		u := algorithms.Unclean(rel, cnt, n, T, slots)
+		u := hotPages + algorithms.Unclean(rel, cnt, n-hotPages, T, slots)
 		pt := results.CurvePoint{SwitchNS: T, Unclean: u, DowntimeNS: transferNS(u, pageBits, bps) + overhead}
 		if pt.DowntimeNS < best.DowntimeNS {
 			best = pt
@@ -77,7 +103,31 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 	// scan stays short when events are dense (the once reading puts every
 	// row at its own instant). Epoch-aligned events lose nothing.
 	q := max(tr.Header.EpochNS/16, 1)
-	apply := func(m int64, ps []int32) {
+	apply := func(m int64, k Kind, ps []int32) {
+		res.Events += int64(len(ps))
+		if k == BeginEpoch {
+			for _, p := range ps {
+				if l := last[p]; l != 0 {
+					seqCount[l-1]--
+					last[p] = 0
+				}
+				hotN[p]++
+				if hotN[p] == 1 {
+					hotPages++
+				}
+			}
+			return
+		}
+		if k == EndEpoch {
+			for _, p := range ps {
+				if hotN[p] > 0 {
+					hotN[p]--
+					if hotN[p] == 0 {
+						hotPages--
+					}
+				}
+			}
+		}
 		rt := m - m%q
 		if k := len(seqTime); k == 0 || seqTime[k-1] != rt {
 			seqTime = append(seqTime, rt)
@@ -91,10 +141,10 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 			}
 			last[p] = seq + 1
 		}
-		res.Events += int64(len(ps))
 	}
 	type group struct {
 		m  int64
+		k  Kind
 		ps []int32
 	}
 	var cluster []group
@@ -128,8 +178,8 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 		}
 		cluster = cluster[:0]
 		for ev.next <= horizon && ev.next < next+q {
-			m, ps := ev.Pop()
-			cluster = append(cluster, group{m, ps})
+			m, k, ps := ev.Pop()
+			cluster = append(cluster, group{m, k, ps})
 		}
 		if next > 0 {
 			eval(next - 1)
@@ -142,7 +192,7 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 				res.Curve = append(res.Curve, eval(grid))
 				stepGrid()
 			}
-			apply(g.m, g.ps)
+			apply(g.m, g.k, g.ps)
 		}
 	}
 	res.PagesSent = n

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/microwiper/microwiper/algorithms"
@@ -71,6 +72,7 @@ func randomPolicy(r *rand.Rand, name string) algorithms.Algorithm {
 		set("batch_pages", fmt.Sprint(1+r.IntN(16)))
 		set("min_pages", fmt.Sprint(r.IntN(60)))
 		set("skip", fmt.Sprint(r.IntN(4) != 0))
+		set("guest", []string{"pv", "hvm"}[r.IntN(2)])
 	case "xen-v2":
 		set("min_pages", fmt.Sprint(r.IntN(20)))
 		set("batch_pages", fmt.Sprint(1+r.IntN(16)))
@@ -134,7 +136,7 @@ func TestNoLostUpdate(t *testing.T) {
 			}
 			ev2, _ := NewEvents(tr, cfg.Time)
 			for ev2.NextNS() <= pause {
-				_, ps := ev2.Pop()
+				_, _, ps := ev2.Pop()
 				for _, p := range ps {
 					want[p]++
 				}
@@ -265,4 +267,67 @@ func TestConcurrentRuns(t *testing.T) {
 	for range 4 * len(want) {
 		require.NoError(t, <-errs)
 	}
+}
+
+// TestDowntimeFloor: over random traces, every policy and every reading,
+// the downtime is at least the final round's transfer time plus the RTT
+// plus the resume overhead, so it is never 0 while the final set is
+// non-empty or the RTT or overhead is not. Under the continuous reading, a
+// page written in every epoch (contiguous epochs, looping) is never clean
+// at a pause after its first epoch began.
+func TestDowntimeFloor(t *testing.T) {
+	cases := 300
+	if testing.Short() {
+		cases = 60
+	}
+	r := rand.New(rand.NewPCG(5, 9))
+	hotChecked := 0
+	for i := range cases {
+		tr := randomTrace(r)
+		cfg := randomConfig(r)
+		hot := int32(-1)
+		if i%2 == 0 {
+			// Rebuild the trace with contiguous epochs and a page in all.
+			h := tr.Header
+			tr = NewTrace("hot", h)
+			hot = int32(r.Int64N(h.Pages))
+			for k := int64(1); k <= 1+r.Int64N(20); k++ {
+				ps := []int32{hot}
+				for p := int32(0); int64(p) < h.Pages; p++ {
+					if p != hot && r.IntN(4) == 0 {
+						ps = append(ps, p)
+					}
+				}
+				slices.Sort(ps)
+				require.NoError(t, tr.AddEpoch(k*h.EpochNS, ps))
+			}
+			cfg.Time.Dirty, cfg.Time.After = Continuous, Loop
+		}
+		pageBits := (tr.Header.PageSize + cfg.Link.HeaderBytes) * 8
+		for _, name := range policies {
+			pol := randomPolicy(r, name)
+			s, err := newSim(tr, cfg)
+			require.NoError(t, err)
+			res := NewResult(tr, pol, "sim", LinkSim, cfg)
+			require.NoError(t, s.run(context.Background(), pol.(algorithms.Policy), res))
+			final := res.RoundRows[len(res.RoundRows)-1]
+			cost := pageBits
+			if name == "qemu-precopy" {
+				cost = cfg.Link.HeaderBytes * 8 // a zero page is a header only
+			}
+			floor := transferNS(final.PagesSent, cost, cfg.Link.Bps) + cfg.Link.RTTNS + cfg.ResumeOverheadNS
+			require.GreaterOrEqual(t, res.DowntimeNS, floor, "case %d %s: %d final pages", i, name, final.PagesSent)
+			if final.PagesSent > 0 && cost > 0 || cfg.Link.RTTNS > 0 || cfg.ResumeOverheadNS > 0 {
+				require.Positive(t, res.DowntimeNS, "case %d %s", i, name)
+			}
+			if hot >= 0 && final.StartNS+cfg.Time.StartNS > 0 {
+				require.Contains(t, s.log.toSend, hot, "case %d %s: page %d is written in every epoch but clean at the pause %d ns",
+					i, name, hot, final.StartNS)
+				hotChecked++
+			}
+			s.release()
+		}
+	}
+	t.Logf("%d runs checked the hot page", hotChecked)
+	assert.Positive(t, hotChecked)
 }

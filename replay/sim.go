@@ -134,17 +134,18 @@ func (Sim) Run(ctx context.Context, tr *Trace, alg algorithms.Algorithm, cfg Con
 // (LinkSim, or the socket engine's loopback, netns, remote).
 func NewResult(tr *Trace, alg algorithms.Algorithm, engine, link string, cfg Config) *results.Result {
 	r := &results.Result{Run: results.Run{
-		Trace:        tr.Name,
-		TraceID:      tr.ID(),
-		Algorithm:    alg.Name(),
-		Params:       algorithms.ParamsJSON(alg),
-		Engine:       engine,
-		Link:         link,
-		BandwidthBps: cfg.Link.Bps,
-		RTTNS:        cfg.Link.RTTNS,
-		DirtyModel:   string(DirtyModelFor(tr, cfg.Time)),
-		Seed:         cfg.Seed,
-		Rep:          cfg.Rep,
+		Trace:            tr.Name,
+		TraceID:          tr.ID(),
+		Algorithm:        alg.Name(),
+		Params:           algorithms.ParamsJSON(alg),
+		Engine:           engine,
+		Link:             link,
+		BandwidthBps:     cfg.Link.Bps,
+		RTTNS:            cfg.Link.RTTNS,
+		ResumeOverheadNS: cfg.ResumeOverheadNS,
+		DirtyModel:       string(DirtyModelFor(tr, cfg.Time)),
+		Seed:             cfg.Seed,
+		Rep:              cfg.Rep,
 	}}
 	tm := cfg.Time.withDefaults(tr.Header)
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
@@ -300,14 +301,26 @@ func (s *sim) Send(pages []int32) (int64, error) {
 	return b, nil
 }
 
-// EndRound pays the live round's round trip.
-func (s *sim) EndRound(context.Context, int) error {
-	s.now += s.cfg.Link.RTTNS
-	return nil
+// EndRound costs nothing: live rounds are pipelined.
+func (s *sim) EndRound(context.Context, int) error { return nil }
+
+// SendHeaders puts header-only records on the link: time passes, the
+// destination's versions do not change.
+func (s *sim) SendHeaders(pages []int32) (int64, error) {
+	l := s.log
+	for range pages {
+		if t := s.start + s.pace.q; t >= l.ev.next {
+			l.ApplyUntil(t)
+		}
+		s.pace.zero()
+	}
+	s.now = s.start + s.pace.q
+	return int64(len(pages)) * s.cfg.Link.HeaderBytes, nil
 }
 
 // Final sends the pages at the link's full rate; the downtime is their
-// transfer time plus one round trip.
+// transfer time plus the switch-over's round trip (the destination's
+// acknowledgement that it may resume).
 func (s *sim) Final(_ context.Context, _ int, pauseAt int64, pages []int32) (int64, int64, error) {
 	p := newPacer(s.cfg.Link.Bps, s.mig.PageBits(), s.cfg.Link.HeaderBytes*8)
 	var b int64

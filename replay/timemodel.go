@@ -14,8 +14,9 @@ import (
 type DirtyModel string
 
 const (
-	// Continuous: p was written throughout the epoch, dirtied at t-E and at
-	// t. The default for epoch traces.
+	// Continuous: p is being written throughout the epoch (t-E, t]: dirty
+	// from t-E+1 ns, and a send of p up to t leaves it dirty. The default
+	// for epoch traces.
 	Continuous DirtyModel = "continuous"
 	// Once: dirtied once, at t - E + SplitMix64(p XOR t) mod E.
 	Once DirtyModel = "once"
@@ -117,13 +118,29 @@ func SplitMix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// Kind is what a group of events does to its pages.
+type Kind uint8
+
+const (
+	// Write dirties the pages at one instant (once, end, exact).
+	Write Kind = iota
+	// BeginEpoch starts an epoch under the continuous reading: the pages are
+	// written, and stay dirty (being written) until the matching EndEpoch.
+	BeginEpoch
+	// EndEpoch closes an epoch under the continuous reading: the pages are
+	// written for the last time in it and stop being written.
+	EndEpoch
+)
+
 // schedule is one pass of the trace as groups of pages dirtied at the same
-// trace time: group g dirties pages[lo[g]:hi[g]] at t[g]. Groups are in
-// time order; within one time their order does not matter (each page's
-// version grows by one per event).
+// trace time: group g dirties pages[lo[g]:hi[g]] at t[g], as kind[g] says
+// (nil: all Write). Groups are in time order; within one time their order
+// does not matter for versions (each page's version grows by one per
+// event), and an EndEpoch goes before a BeginEpoch.
 type schedule struct {
 	t      []int64
 	lo, hi []int64
+	kind   []Kind
 	pages  []int32
 	period int64 // loop period: the last epoch's time; 0 if the trace cannot loop
 }
@@ -141,22 +158,27 @@ func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
 		s.lo = tr.EpochOff[:n]
 		s.hi = tr.EpochOff[1:]
 	case Continuous:
-		// Merge the epoch starts (t-E) with the epoch ends (t); at equal
-		// times the end of the earlier epoch goes first.
+		// Merge the epoch begins (t-E+1: the first instant of (t-E, t])
+		// with the epoch ends (t+1: the first instant the page is no longer
+		// being written); at equal times the end of the earlier epoch goes
+		// first.
 		s.t = make([]int64, 0, 2*n)
 		s.lo = make([]int64, 0, 2*n)
 		s.hi = make([]int64, 0, 2*n)
-		i, j := 0, 0 // next start, next end
+		s.kind = make([]Kind, 0, 2*n)
+		i, j := 0, 0 // next begin, next end
 		for i < n || j < n {
-			if i < n && (j >= n || tr.EpochT[i]-E < tr.EpochT[j]) {
-				s.t = append(s.t, tr.EpochT[i]-E)
+			if i < n && (j >= n || tr.EpochT[i]-E+1 < tr.EpochT[j]+1) {
+				s.t = append(s.t, tr.EpochT[i]-E+1)
 				s.lo = append(s.lo, tr.EpochOff[i])
 				s.hi = append(s.hi, tr.EpochOff[i+1])
+				s.kind = append(s.kind, BeginEpoch)
 				i++
 			} else {
-				s.t = append(s.t, tr.EpochT[j])
+				s.t = append(s.t, tr.EpochT[j]+1)
 				s.lo = append(s.lo, tr.EpochOff[j])
 				s.hi = append(s.hi, tr.EpochOff[j+1])
+				s.kind = append(s.kind, EndEpoch)
 				j++
 			}
 		}
@@ -252,15 +274,23 @@ func (e *Events) seek(start int64) {
 	e.next = e.migTime()
 }
 
-// Prehistory calls fn with the pages written before the migration started.
-func (e *Events) Prehistory(fn func(pages []int32)) {
+// Prehistory calls fn with the groups written before the migration
+// started, in time order.
+func (e *Events) Prehistory(fn func(k Kind, pages []int32)) {
 	end := e.g
 	if e.cycle > 0 {
 		end = len(e.s.t)
 	}
 	for g := 0; g < end && g < len(e.s.t); g++ {
-		fn(e.s.pages[e.s.lo[g]:e.s.hi[g]])
+		fn(e.s.kindOf(g), e.s.pages[e.s.lo[g]:e.s.hi[g]])
 	}
+}
+
+func (s *schedule) kindOf(g int) Kind {
+	if s.kind == nil {
+		return Write
+	}
+	return s.kind[g]
 }
 
 func (e *Events) groupTime() int64 {
@@ -317,14 +347,15 @@ func (e *Events) migTime() int64 {
 // math.MaxInt64 when there is none (idle past the trace, or paused).
 func (e *Events) NextNS() int64 { return e.next }
 
-// Pop returns the next group: its migration time and the pages it dirties
-// (a read-only view valid until the stream is dropped).
-func (e *Events) Pop() (int64, []int32) {
+// Pop returns the next group: its migration time, its kind and the pages
+// it dirties (a read-only view valid until the stream is dropped).
+func (e *Events) Pop() (int64, Kind, []int32) {
 	m := e.next
+	k := e.s.kindOf(e.g)
 	ps := e.s.pages[e.s.lo[e.g]:e.s.hi[e.g]]
 	e.advance()
 	e.next = e.migTime()
-	return m, ps
+	return m, k, ps
 }
 
 // TraceNS is the trace time at migration time m (m not before the last

@@ -16,7 +16,7 @@ type popped struct {
 func drain(e *Events, until int64) []popped {
 	var out []popped
 	for e.NextNS() <= until {
-		m, ps := e.Pop()
+		m, _, ps := e.Pop()
 		out = append(out, popped{m / ms, append([]int32(nil), ps...)})
 	}
 	return out
@@ -40,9 +40,25 @@ func twoEpochs(t *testing.T) *Trace {
 	return newTestTrace(t, 4, epoch{10, []int32{1, 2}}, epoch{30, []int32{2}})
 }
 
-func TestContinuousDirtiesAtBothEnds(t *testing.T) {
+// TestContinuousBeginsAndEnds: a row (t, p) is p being written throughout
+// (t-E, t]: its epoch begins at t-E+1 ns and ends at t+1 ns, the first
+// instant p is no longer written.
+func TestContinuousBeginsAndEnds(t *testing.T) {
 	e := newEvents(t, twoEpochs(t), TimeModel{Dirty: Continuous, After: Idle})
-	assert.Equal(t, []popped{{0, []int32{1, 2}}, {10, []int32{1, 2}}, {20, []int32{2}}, {30, []int32{2}}}, drain(e, 1e12))
+	type ev struct {
+		ns    int64
+		k     Kind
+		pages []int32
+	}
+	var got []ev
+	for e.NextNS() < 1e12 {
+		m, k, ps := e.Pop()
+		got = append(got, ev{m, k, append([]int32(nil), ps...)})
+	}
+	assert.Equal(t, []ev{
+		{1, BeginEpoch, []int32{1, 2}}, {10*ms + 1, EndEpoch, []int32{1, 2}},
+		{20*ms + 1, BeginEpoch, []int32{2}}, {30*ms + 1, EndEpoch, []int32{2}},
+	}, got)
 }
 
 func TestEndAndExact(t *testing.T) {
@@ -59,7 +75,7 @@ func TestOnce(t *testing.T) {
 	type ev struct{ t, p int64 }
 	var got []ev
 	for e.NextNS() < 1e12 {
-		m, ps := e.Pop()
+		m, _, ps := e.Pop()
 		for _, p := range ps {
 			got = append(got, ev{m, int64(p)})
 		}
@@ -87,7 +103,7 @@ func TestLoop(t *testing.T) {
 func TestStartSpeed(t *testing.T) {
 	e := newEvents(t, twoEpochs(t), TimeModel{Dirty: End, After: Idle, StartNS: 15 * ms, Speed: 2})
 	var pre []int32
-	e.Prehistory(func(ps []int32) { pre = append(pre, ps...) })
+	e.Prehistory(func(_ Kind, ps []int32) { pre = append(pre, ps...) })
 	assert.Equal(t, []int32{1, 2}, pre)
 	assert.Equal(t, int64(7_500_000), e.NextNS())
 	assert.Equal(t, 1, len(drain(e, 1e12)))

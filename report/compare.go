@@ -97,6 +97,11 @@ func SamplesFromRuns(src string, runs []Run) *Samples {
 		s.add(n, "pages-sent", float64(r.PagesSent))
 		s.add(n, "bytes-sent", float64(r.BytesSent))
 		s.add(n, "rounds", float64(r.Rounds))
+		forced := 0.0
+		if r.ForcedStop {
+			forced = 1
+		}
+		s.add(n, "forced-stop", forced)
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"image/color"
 	"math"
 	"sort"
 	"strings"
@@ -264,6 +265,23 @@ func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) 
 				if sc, err := plotter.NewScatter(pts); err == nil {
 					sc.GlyphStyle = draw.GlyphStyle{Color: st[l].Color, Radius: vg.Points(2.5), Shape: st[l].Glyph}
 					p.Add(sc)
+				}
+				// Force-stopped cells get a ring, so that a migration that
+				// never converged never looks like an ordinary result.
+				forced := &errPoints{}
+				for gi, sc := range pn.scenarios {
+					if c := g.Cells[sc][l]; c != nil && c.Forced > 0 {
+						forced.add(float64(gi)+(float64(li)-float64(nl-1)/2)*step, metric(c))
+					}
+				}
+				if forced.Len() > 0 {
+					if floor > 0 {
+						forced.clamp(floor)
+					}
+					if sc, err := plotter.NewScatter(forced); err == nil {
+						sc.GlyphStyle = draw.GlyphStyle{Color: color.Black, Radius: vg.Points(5), Shape: draw.RingGlyph{}}
+						p.Add(sc)
+					}
 				}
 			}
 			plots = append(plots, p)

@@ -50,6 +50,10 @@ func fixtureRuns() ([]Run, []Round) {
 						Link: "sim", TraceID: "id-" + trace, BandwidthBps: bw, DirtyModel: "continuous", Seed: rep, Rep: rep,
 						Rounds: a.nrounds, PagesSent: pages, BytesSent: pages * 4112,
 						DowntimeNS: int64(down * 1e6), TotalNS: int64(float64(pages*4112*8)/float64(bw)*1e9) + int64(down*1e6),
+						RTTNS: 1e6,
+						// Two repetitions of xen-precopy on redis at 1 Gbit
+						// never converged: the report must say so.
+						ForcedStop: trace == "redis" && a.name == "xen-precopy" && bw == 1e9 && rep < 2,
 					}
 					runs = append(runs, r)
 					left := pages

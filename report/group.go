@@ -45,6 +45,9 @@ type Cell struct {
 	Runs []Run
 
 	Rounds, PagesSent, BytesSent, Downtime, Total Summary
+	// Forced counts the repetitions the engine force-stopped: they never
+	// converged, so their downtime is not an ordinary one.
+	Forced int
 }
 
 // Grouping is a Set arranged for tables and figures.
@@ -113,6 +116,9 @@ func Group(s *Set) *Grouping {
 			m[label] = c
 		}
 		c.Runs = append(c.Runs, r)
+		if r.ForcedStop {
+			c.Forced++
+		}
 	}
 	g.Varies.Trace = len(vals["trace"]) > 1
 	g.Varies.Bandwidth = len(vals["bw"]) > 1

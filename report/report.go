@@ -135,6 +135,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 		len(s.Runs), len(s.Dirs), plural(len(s.Dirs), "directory", "directories"), s.Duplicates,
 		nt, plural(nt, "trace", "traces"), nb, plural(nb, "bandwidth", "bandwidths"), len(g.Labels), plural(len(g.Labels), "algorithm", "algorithms"))
 	doc.add(bullets{items})
+	doc.p("%s", settings(s.Runs))
 	if w := warnings(s, g); len(w) > 0 {
 		doc.h(2, "Warnings")
 		doc.add(bullets{w})
@@ -148,17 +149,30 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 
 	doc.h(2, "Results")
 	doc.p("Medians over repetitions; downtime shows the median and its 95%% confidence interval in brackets (distribution-free, from order statistics; with fewer than 6 repetitions no interval reaches 95%%, and the bracket is the range of the repetitions). Δ columns compare medians with %s in the same scenario; negative is better.", Baseline)
+	forced := 0
 	for _, grp := range tableGroups(g) {
 		doc.h(3, grp.title)
 		doc.add(resultTable(g, grp.scenarios))
+		for _, sc := range grp.scenarios {
+			for _, c := range g.Cells[sc] {
+				forced += c.Forced
+			}
+		}
+	}
+	if forced > 0 {
+		doc.p("Downtimes marked with an asterisk: the migration never converged and the engine forced the final round at its bound (10 × the time to send memory once, at least 60 s), so the downtime is that of a forced stop, not an ordinary one (k/n: k of n repetitions); %d runs in all.", forced)
 	}
 
 	doc.h(2, "Figures")
+	forcedNote := ""
+	if forced > 0 {
+		forcedNote = " A black ring marks a cell with force-stopped repetitions (the migration never converged)."
+	}
 	addFig(metricFigure(g, "downtime",
-		"Downtime per algorithm: median over repetitions (marker) with its 95% confidence interval (bars, left out where every repetition agreed), grouped by scenario. On a log axis, zero downtimes sit on the bottom edge.",
+		"Downtime per algorithm: median over repetitions (marker) with its 95% confidence interval (bars, left out where every repetition agreed), grouped by scenario. On a log axis, zero downtimes sit on the bottom edge."+forcedNote,
 		"downtime (ms)", func(c *Cell) Summary { return c.Downtime }))
 	addFig(metricFigure(g, "pages",
-		"Pages sent per algorithm (all rounds, including the stop-and-copy round): median with 95% confidence interval.",
+		"Pages sent per algorithm (all rounds, including the stop-and-copy round): median with 95% confidence interval."+forcedNote,
 		"pages sent", func(c *Cell) Summary { return c.PagesSent }))
 	if sc, ok := roundsScenario(s, g, opt.RoundsTrace, opt.RoundsBandwidthBps); ok {
 		addFig(roundsFigure(s, g, sc))
@@ -267,11 +281,44 @@ func resultTable(g *Grouping, scs []Scenario) table {
 			t.rows = append(t.rows, []string{
 				sc.bandwidthName(), l, strconv.Itoa(c.Downtime.N),
 				fmtInt(c.Rounds.Median), fmtInt(c.PagesSent.Median), fmtSig(c.BytesSent.Median / 1e9),
-				fmtInterval(c.Downtime), fmtSig(c.Total.Median), dDown, dPages,
+				fmtInterval(c.Downtime) + forcedMark(c), fmtSig(c.Total.Median), dDown, dPages,
 			})
 		}
 	}
 	return t
+}
+
+// forcedMark marks a cell with force-stopped repetitions: " *" when all
+// were, " *k/n" when k of n were.
+func forcedMark(c *Cell) string {
+	switch {
+	case c.Forced == 0:
+		return ""
+	case c.Forced == len(c.Runs):
+		return " *"
+	}
+	return fmt.Sprintf(" *%d/%d", c.Forced, len(c.Runs))
+}
+
+// settings describes the link and time-model settings of the runs: every
+// table's downtime includes the RTT and the resume overhead, so a reader
+// must see them.
+func settings(runs []Run) string {
+	var rtts, overheads, models []string
+	seen := map[string]bool{}
+	add := func(list *[]string, key, v string) {
+		if !seen[key+v] {
+			seen[key+v] = true
+			*list = append(*list, v)
+		}
+	}
+	for _, r := range runs {
+		add(&rtts, "rtt", fmtDuration(r.RTTNS))
+		add(&overheads, "ro", fmtDuration(r.ResumeOverheadNS))
+		add(&models, "dm", r.DirtyModel)
+	}
+	return fmt.Sprintf("Settings: RTT %s (paid once, at switch-over); resume overhead %s; dirty model %s. Downtime = final round's transfer + RTT + resume overhead.",
+		strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(models, ", "))
 }
 
 // fmtInterval renders "median [lo, hi]", or the median alone when every

@@ -20,19 +20,21 @@ type Run struct {
 	Params    string `json:"params" parquet:"params"`
 	Engine    string `json:"engine" parquet:"engine"`
 	// Link is the link kind: sim, loopback, netns or remote.
-	Link         string  `json:"link" parquet:"link"`
-	BandwidthBps int64   `json:"bandwidth_bps" parquet:"bandwidth_bps"`
-	RTTNS        int64   `json:"rtt_ns" parquet:"rtt_ns"`
-	DirtyModel   string  `json:"dirty_model" parquet:"dirty_model"`
-	Seed         int64   `json:"seed" parquet:"seed"`
-	Rep          int64   `json:"rep" parquet:"rep"`
-	Rounds       int64   `json:"rounds" parquet:"rounds"`
-	PagesSent    int64   `json:"pages_sent" parquet:"pages_sent"`
-	BytesSent    int64   `json:"bytes_sent" parquet:"bytes_sent"`
-	DowntimeNS   int64   `json:"downtime_ns" parquet:"downtime_ns"`
-	TotalNS      int64   `json:"total_ns" parquet:"total_ns"`
-	Slowdown     float64 `json:"slowdown" parquet:"slowdown"`
-	LostPages    int64   `json:"lost_pages" parquet:"lost_pages"`
+	Link         string `json:"link" parquet:"link"`
+	BandwidthBps int64  `json:"bandwidth_bps" parquet:"bandwidth_bps"`
+	RTTNS        int64  `json:"rtt_ns" parquet:"rtt_ns"`
+	// ResumeOverheadNS is added to every downtime (--resume-overhead).
+	ResumeOverheadNS int64   `json:"resume_overhead_ns" parquet:"resume_overhead_ns"`
+	DirtyModel       string  `json:"dirty_model" parquet:"dirty_model"`
+	Seed             int64   `json:"seed" parquet:"seed"`
+	Rep              int64   `json:"rep" parquet:"rep"`
+	Rounds           int64   `json:"rounds" parquet:"rounds"`
+	PagesSent        int64   `json:"pages_sent" parquet:"pages_sent"`
+	BytesSent        int64   `json:"bytes_sent" parquet:"bytes_sent"`
+	DowntimeNS       int64   `json:"downtime_ns" parquet:"downtime_ns"`
+	TotalNS          int64   `json:"total_ns" parquet:"total_ns"`
+	Slowdown         float64 `json:"slowdown" parquet:"slowdown"`
+	LostPages        int64   `json:"lost_pages" parquet:"lost_pages"`
 	// ForcedStop: the policy had not stopped by the engine's bound and the
 	// engine forced the final round; the downtime is not an ordinary one.
 	ForcedStop bool `json:"forced_stop" parquet:"forced_stop"`
@@ -122,8 +124,12 @@ func BenchName(r *Run) string {
 // benchstat and compare read them with no glue.
 func WriteBenchLines(w io.Writer, rs []*Result) error {
 	for _, r := range rs {
-		_, err := fmt.Fprintf(w, "Benchmark%s 1 %d ns/op %.3f downtime-ms %d pages-sent %d bytes-sent %d rounds\n",
-			BenchName(&r.Run), r.TotalNS, float64(r.DowntimeNS)/1e6, r.PagesSent, r.BytesSent, r.Rounds)
+		forced := 0
+		if r.ForcedStop {
+			forced = 1
+		}
+		_, err := fmt.Fprintf(w, "Benchmark%s 1 %d ns/op %.3f downtime-ms %d pages-sent %d bytes-sent %d rounds %d forced-stop\n",
+			BenchName(&r.Run), r.TotalNS, float64(r.DowntimeNS)/1e6, r.PagesSent, r.BytesSent, r.Rounds, forced)
 		if err != nil {
 			return err
 		}

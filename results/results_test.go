@@ -82,7 +82,7 @@ func TestBenchName(t *testing.T) {
 	assert.Equal(t, "Migrate/trace=redis/alg=xen-precopy/bw=2500Mbit/link=netns/dirty=once", BenchName(&rs[1].Run))
 	var buf bytes.Buffer
 	require.NoError(t, WriteBenchLines(&buf, rs[:1]))
-	assert.Equal(t, "BenchmarkMigrate/trace=redis/alg=oracle/bw=1Gbit/rtt=1000000ns 1 9000000 ns/op 5.000 downtime-ms 10 pages-sent 41120 bytes-sent 2 rounds\n", buf.String())
+	assert.Equal(t, "BenchmarkMigrate/trace=redis/alg=oracle/bw=1Gbit/rtt=1000000ns 1 9000000 ns/op 5.000 downtime-ms 10 pages-sent 41120 bytes-sent 2 rounds 1 forced-stop\n", buf.String())
 }
 
 func TestFormatBps(t *testing.T) {

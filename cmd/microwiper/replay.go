@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/microwiper/microwiper/algorithms"
 	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
@@ -33,7 +34,7 @@ microwiper replay -alg all -bw 100Mbit,1Gbit -rtt 1ms -param microwiper.stripe_p
 		fs.String("engine", "sim", "engine: "+strings.Join(engineNames(), ", "))
 		fs.String("alg", "all", "comma-separated algorithms, or all: "+strings.Join(algorithms.Names(), ", "))
 		fs.String("bw", "1Gbit", "comma-separated link bandwidths, e.g. 100Mbit,1Gbit,128MiB/s")
-		fs.String("rtt", "0", "link round-trip time, e.g. 1ms; every round costs one")
+		fs.String("rtt", time.Duration(replay.DefaultRTTNS).String(), "link round-trip time, e.g. 1ms; paid once, at switch-over (default: loopback's, measured)")
 		fs.Int64("header", 16, "per-page header bytes on the link")
 		var params multiFlag
 		fs.Var(&params, "param", "algorithm parameter alg.key=value (repeatable); see 'microwiper algorithms'")
@@ -42,7 +43,7 @@ microwiper replay -alg all -bw 100Mbit,1Gbit -rtt 1ms -param microwiper.stripe_p
 		fs.String("after-trace", "loop", "when the migration outlasts the trace: loop or idle")
 		fs.String("start", "0", "trace time at which the migration starts, e.g. 10s")
 		fs.Float64("speed", 1, "trace time per migration time")
-		fs.String("resume-overhead", "0", "added to the downtime after the final round, e.g. 5ms")
+		fs.String("resume-overhead", time.Duration(replay.DefaultResumeOverheadNS).String(), "added to the downtime after the final round, e.g. 5ms (default 0: QEMU showed no fixed part)")
 		fs.String("out", "", "directory for runs.parquet, rounds.parquet and summary.json (none if empty)")
 		fs.Bool("bench", true, "print Go benchmark-format lines after the table")
 		addSocketFlags(fs)
@@ -305,6 +306,9 @@ func loadReplayTrace(path string, memory int64) (*replay.Trace, error) {
 
 // writeReplayTable prints one aligned row per run.
 func writeReplayTable(w io.Writer, rs []*results.Result) error {
+	if err := writeSettings(w, rs); err != nil {
+		return err
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "trace\talgorithm\tbw\trounds\tpages sent\tMiB sent\tdowntime ms\ttotal s\tslowdown\tlost\t")
 	forced := false
@@ -323,4 +327,23 @@ func writeReplayTable(w io.Writer, rs []*results.Result) error {
 		fmt.Fprintln(w, "* did not converge: the engine forced the final round at its cap (10x the time to send memory once)")
 	}
 	return nil
+}
+
+// writeSettings prints the settings every downtime in the table includes.
+func writeSettings(w io.Writer, rs []*results.Result) error {
+	var rtts, overheads, models []string
+	seen := map[string]bool{}
+	add := func(list *[]string, v string) {
+		if !seen[v] {
+			seen[v] = true
+			*list = append(*list, v)
+		}
+	}
+	for _, r := range rs {
+		add(&rtts, "rtt "+time.Duration(r.RTTNS).String())
+		add(&overheads, "resume overhead "+time.Duration(r.ResumeOverheadNS).String())
+		add(&models, "dirty "+r.DirtyModel)
+	}
+	_, err := fmt.Fprintf(w, "settings: %s (at switch-over); %s; %s\n", strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(models, ", "))
+	return err
 }

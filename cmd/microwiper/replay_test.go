@@ -55,7 +55,7 @@ func sortUnique(ps []int64) []int64 {
 	return out
 }
 
-var benchLine = regexp.MustCompile(`^BenchmarkMigrate/trace=small/alg=[a-z0-9-]+/bw=(100Mbit|1Gbit)/rtt=1000000ns 1 \d+ ns/op \d+\.\d{3} downtime-ms \d+ pages-sent \d+ bytes-sent \d+ rounds$`)
+var benchLine = regexp.MustCompile(`^BenchmarkMigrate/trace=small/alg=[a-z0-9-]+/bw=(100Mbit|1Gbit)/rtt=1000000ns 1 \d+ ns/op \d+\.\d{3} downtime-ms \d+ pages-sent \d+ bytes-sent \d+ rounds [01] forced-stop$`)
 
 func TestReplayCLI(t *testing.T) {
 	trace := writeReplayTrace(t)

@@ -240,21 +240,27 @@ func TestVariantsAgreeWithSim(t *testing.T) {
 			cfg.Link.RTTNS = int64(tc.rtt)
 			sim, err := replay.Sim{}.Run(context.Background(), tc.tr, alg(), cfg)
 			require.NoError(t, err)
-			var dd, dp float64
+			autoConverge := tc.params != nil && tc.params[0] == "auto_converge"
+			if autoConverge {
+				require.Positive(t, sim.Slowdown, "the trace must make auto-converge throttle")
+			}
+			// A real-time run on a shared machine can lose the CPU at the
+			// moment a policy decides; such an attempt is logged and the
+			// run measured again, up to three attempts.
+			var dd, dp, slowdown float64
 			for attempt := 1; attempt <= 3; attempt++ {
 				sock, err := Engine{Link: LinkConfig{Kind: LinkLoopback}}.Run(context.Background(), tc.tr, alg(), cfg)
 				require.NoError(t, err)
 				require.Zero(t, sock.LostPages)
-				dd, dp = rel(sock.DowntimeNS, sim.DowntimeNS), rel(sock.PagesSent, sim.PagesSent)
+				dd, dp, slowdown = rel(sock.DowntimeNS, sim.DowntimeNS), rel(sock.PagesSent, sim.PagesSent), sock.Slowdown
 				t.Logf("attempt %d: downtime sim %.1f ms socket %.1f ms (%+.1f%%), pages sim %d socket %d (%+.1f%%), slowdown sim %.3f socket %.3f",
 					attempt, float64(sim.DowntimeNS)/1e6, float64(sock.DowntimeNS)/1e6, 100*dd, sim.PagesSent, sock.PagesSent, 100*dp, sim.Slowdown, sock.Slowdown)
-				if tc.params != nil && tc.params[0] == "auto_converge" {
-					assert.Positive(t, sim.Slowdown, "the trace must make auto-converge throttle")
-					assert.Positive(t, sock.Slowdown, "throttling must slow the socket engine's trace clock")
-				}
-				if math.Abs(dd) <= 0.10 && math.Abs(dp) <= 0.10 {
+				if math.Abs(dd) <= 0.10 && math.Abs(dp) <= 0.10 && (!autoConverge || slowdown > 0) {
 					break
 				}
+			}
+			if autoConverge {
+				assert.Positive(t, slowdown, "throttling must slow the socket engine's trace clock")
 			}
 			assert.InDelta(t, 0, dd, 0.10, "downtime differs from the simulator's")
 			assert.InDelta(t, 0, dp, 0.10, "pages sent differ from the simulator's")
