@@ -10,7 +10,7 @@ RACE_PKGS ?= ./tracefmt/... ./replay/...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1x
 
-.PHONY: all build test vet fmt-check unit race run bench fuzz clean
+.PHONY: all build test vet fmt-check tidy-check cross unit race run bench fuzz clean
 
 all: build
 
@@ -24,6 +24,18 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# tidy-check fails when go.mod or go.sum differ from what `go mod tidy`
+# would write: a requirement the code no longer uses, or one marked
+# indirect that the code imports.
+tidy-check:
+	$(GO) mod tidy -diff
+
+# cross vets every package for macOS and Windows, where results are
+# analysed: only capture and the netns link are Linux-only, behind build tags.
+cross:
+	GOOS=darwin $(GO) vet $(PKGS)
+	GOOS=windows $(GO) vet $(PKGS)
+
 # Packages run one at a time (-p 1): the socket, netns and capture tests
 # measure real time and create kernel objects, and must not compete with
 # each other for the two cores or see each other's namespaces.
@@ -36,7 +48,7 @@ unit:
 race:
 	$(GO) test -p 1 -count=1 -race -short -skip 'AgreesWithSim|AgreeWithSim' -timeout 20m $(RACE_PKGS)
 
-test: vet fmt-check unit race
+test: vet fmt-check tidy-check cross unit race
 
 # run replays the shipped and synthetic traces through every policy and
 # writes the comparison under $(OUT)/.
