@@ -74,7 +74,7 @@ func Create(path string, h Header, opts WriterOptions) (*Writer, error) {
 			return nil, err
 		}
 		if len(existing) > 0 {
-			return nil, fmt.Errorf("create trace %s: directory already holds %d segments: choose a new -o or remove it", path, len(existing))
+			return nil, fmt.Errorf("create trace %s: directory already holds %d trace files: choose a new -o or remove it", path, len(existing))
 		}
 	}
 	if err := w.openFile(); err != nil {
