@@ -151,9 +151,10 @@ func TestForeignWriters(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "t.parquet")
 			tc.write(t, path)
-			n, err := ValidateRows(path)
+			s, err := Check(path)
 			require.NoError(t, err)
-			assert.EqualValues(t, len(rows), n)
+			assert.EqualValues(t, len(rows), s.Rows)
+			assert.True(t, s.Finished, "foreign files lack the marker and count as finished")
 			_, got, err := ReadAll(path)
 			require.NoError(t, err)
 			assert.Equal(t, want, got)
@@ -229,9 +230,9 @@ func TestForeignChunkBounds(t *testing.T) {
 	require.NoError(t, err)
 	last := bpf.Metadata().RowGroups[0].Columns[2].MetaData
 	require.Greater(t, last.DataPageOffset+last.TotalCompressedSize, bst.Size(), "the case needs a chunk that overruns when counted from its data page")
-	n, err := ValidateRows(bigPath)
+	s, err := Check(bigPath)
 	require.NoError(t, err)
-	assert.EqualValues(t, len(big), n)
+	assert.EqualValues(t, len(big), s.Rows)
 
 	cc.TotalCompressedSize = st.Size()
 	assert.ErrorContains(t, checkChunkBounds(pf, st.Size()), "lies outside the file")

@@ -55,6 +55,8 @@ type Reader struct {
 	hasQueue bool
 	eof      bool
 	err      error
+
+	unfinished bool
 }
 
 // segmentFile is one open Parquet file of a trace.
@@ -98,6 +100,9 @@ func Open(path string) (*Reader, error) {
 			}
 		}
 		r.header = h
+	}
+	if v, ok := r.files[len(r.files)-1].pf.Lookup(KeyFinished); ok && v != "true" {
+		r.unfinished = true
 	}
 	r.hasW = r.files[0].cols[2] >= 0
 	for _, sf := range r.files {
@@ -275,6 +280,11 @@ func findColumns(s *parquet.Schema) ([3]int, error) {
 // Header returns the trace's metadata. For a segmented trace it is the last
 // segment's, whose page count covers every earlier segment.
 func (r *Reader) Header() Header { return r.header }
+
+// Finished reports whether the writer closed the trace. A directory whose
+// last segment was not the writer's final one (a killed capture) is
+// unfinished: its rows are valid but stop where the writer died.
+func (r *Reader) Finished() bool { return !r.unfinished }
 
 // Rows returns the number of rows in the trace, from the file footers.
 func (r *Reader) Rows() int64 { return r.rows }
@@ -515,29 +525,37 @@ func ReadAll(path string) (Header, []Epoch, error) {
 }
 
 // Validate reads the whole trace and returns the first broken invariant (a
-// *Violation for format problems), or nil.
+// *Violation for format problems), or nil. An unfinished trace is valid.
 func Validate(path string) error {
-	_, err := ValidateRows(path)
+	_, err := Check(path)
 	return err
 }
 
-// ValidateRows is Validate that also returns how many rows a valid trace
-// holds.
-func ValidateRows(path string) (int64, error) {
+// Summary is what Check learns of a valid trace.
+type Summary struct {
+	// Rows counts the rows.
+	Rows int64
+	// Finished is Reader.Finished.
+	Finished bool
+}
+
+// Check is Validate that also returns how many rows a valid trace holds
+// and whether its writer finished it.
+func Check(path string) (Summary, error) {
 	r, err := Open(path)
 	if err != nil {
-		return 0, err
+		return Summary{}, err
 	}
 	defer r.Close()
 	for r.Scan() {
 	}
 	if r.Err() != nil {
-		return 0, r.Err()
+		return Summary{}, r.Err()
 	}
 	if got := r.row; got != r.rows {
-		return 0, &Violation{Path: path, Row: got, Msg: fmt.Sprintf("footer promises %d rows, data holds %d", r.rows, got)}
+		return Summary{}, &Violation{Path: path, Row: got, Msg: fmt.Sprintf("footer promises %d rows, data holds %d", r.rows, got)}
 	}
-	return r.rows, nil
+	return Summary{Rows: r.rows, Finished: r.Finished()}, nil
 }
 
 var segmentRE = regexp.MustCompile(`^seg-(\d{6,})\.parquet$`)

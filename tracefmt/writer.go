@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -50,6 +51,7 @@ type Writer struct {
 	lastT      int64
 	wroteEpoch bool
 	wroteInit  bool
+	full       bool // the open segment reached SegmentRows
 	closed     bool
 	err        error // sticky: after a failure every call returns it
 }
@@ -146,6 +148,11 @@ func (w *Writer) WriteEpoch(tNS int64, pages []int64, writes []int32) error {
 			return fmt.Errorf("write epoch t_ns=%d: page %d has write count %d: want ≥ 1", tNS, pages[i], c)
 		}
 	}
+	if w.full {
+		if err := w.Rotate(); err != nil {
+			return err
+		}
+	}
 	w.wroteEpoch = true
 	w.lastT = tNS
 	if tNS == 0 && w.wroteInit {
@@ -230,9 +237,12 @@ func (w *Writer) flushPending() error {
 	return nil
 }
 
+// maybeRotate marks a full segment; the next epoch finishes it and starts
+// another. Waiting for that epoch lets Close write the finished marker
+// into the full segment instead of an empty one after it.
 func (w *Writer) maybeRotate() error {
 	if w.opts.SegmentRows > 0 && w.fileRows+int64(len(w.pending)) >= w.opts.SegmentRows {
-		return w.Rotate()
+		w.full = true
 	}
 	return nil
 }
@@ -246,7 +256,8 @@ func (w *Writer) Rotate() error {
 	if w.opts.SegmentRows == 0 || w.fileRows+int64(len(w.pending)) == 0 {
 		return nil
 	}
-	if err := w.finishFile(); err != nil {
+	w.full = false
+	if err := w.finishFile(false); err != nil {
 		return err
 	}
 	w.segment++
@@ -263,13 +274,9 @@ func (w *Writer) Close() error {
 		w.abandon()
 		return w.err
 	}
-	// In segment mode an empty trailing segment is not kept, unless it is
-	// the only one: an empty trace is still a readable trace.
-	if w.opts.SegmentRows > 0 && w.fileRows+int64(len(w.pending)) == 0 && w.segment > 0 {
-		w.abandon()
-		return nil
-	}
-	return w.finishFile()
+	// After an explicit Rotate the open segment may be empty; it is kept
+	// all the same, to carry the finished marker.
+	return w.finishFile(true)
 }
 
 func (w *Writer) currentPath() string {
@@ -296,7 +303,9 @@ func (w *Writer) openFile() error {
 	return nil
 }
 
-func (w *Writer) finishFile() error {
+// finishFile writes the open file's footer and renames it into place; last
+// marks the footer of the trace's final file (KeyFinished).
+func (w *Writer) finishFile(last bool) error {
 	if err := w.flushPending(); err != nil {
 		w.abandon()
 		return err
@@ -309,6 +318,7 @@ func (w *Writer) finishFile() error {
 	for _, k := range MetadataKeys {
 		w.pw.SetKeyValueMetadata(k, kv[k])
 	}
+	w.pw.SetKeyValueMetadata(KeyFinished, strconv.FormatBool(last))
 	name := w.currentPath()
 	steps := []func() error{w.pw.Close, w.buf.Flush, w.file.Sync, w.file.Close}
 	for _, step := range steps {
