@@ -38,6 +38,7 @@ const maxInfoWindows = 10_000_000
 // traceStats is what trace info measures in one pass.
 type traceStats struct {
 	header      tracefmt.Header
+	finished    bool
 	rows        int64
 	epochs      int64 // epochs with writes
 	lastT       int64
@@ -79,7 +80,7 @@ func measureTrace(path string, window int64) (*traceStats, error) {
 	}
 	defer r.Close()
 	h := r.Header()
-	st := &traceStats{header: h, rows: r.Rows(), window: window}
+	st := &traceStats{header: h, finished: r.Finished(), rows: r.Rows(), window: window}
 	var seen []int32 // per page: 1 + the last window it was written in
 	var ever []bool
 	if h.Pages <= maxInfoPages {
@@ -180,6 +181,11 @@ func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files 
 		plural = ""
 	}
 	kv("format", "%s, %d file%s, %s (%d bytes)", tracefmt.FormatVersion, files, plural, traceHumanBytes(size), size)
+	if st.finished {
+		kv("status", "finished")
+	} else {
+		kv("status", "UNFINISHED: its writer never closed it (a killed capture or generator); the rows present are valid")
+	}
 	kv("backend", "%s", orDash(h.Backend))
 	kv("workload", "%s", orDash(h.Workload))
 	kv("kernel", "%s", orDash(h.Kernel))
