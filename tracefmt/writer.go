@@ -65,6 +65,16 @@ func Create(path string, h Header, opts WriterOptions) (*Writer, error) {
 	if opts.SegmentRows < 0 {
 		return nil, fmt.Errorf("create trace %s: negative SegmentRows %d", path, opts.SegmentRows)
 	}
+	if st, err := os.Stat(path); err == nil && opts.SegmentRows == 0 {
+		// The finished file is renamed over path: that must replace a
+		// file, never a directory or a device.
+		switch {
+		case st.IsDir():
+			return nil, fmt.Errorf("create trace %s: is a directory: name a file to write (or write segments into it)", path)
+		case !st.Mode().IsRegular():
+			return nil, fmt.Errorf("create trace %s: not a regular file (%v): a trace is written whole to a new file, then renamed over the old one", path, st.Mode().Type())
+		}
+	}
 	w := &Writer{path: path, opts: opts, header: h, lastT: -1, pending: make([]row, 0, bufferRows)}
 	w.header.Regions = append([]Region(nil), h.Regions...)
 	if opts.SegmentRows > 0 {
@@ -287,8 +297,19 @@ func (w *Writer) currentPath() string {
 }
 
 func (w *Writer) openFile() error {
-	f, err := os.Create(w.currentPath() + partialSuffix)
+	// A unique name beside the target: an existing x.partial (someone
+	// else's file, or another writer's) is never truncated or removed.
+	dir, base := filepath.Split(w.currentPath())
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, base+".*"+partialSuffix)
 	if err != nil {
+		return w.fail(fmt.Errorf("create trace %s: %w", w.currentPath(), err))
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
 		return w.fail(fmt.Errorf("create trace %s: %w", w.currentPath(), err))
 	}
 	w.file = f
@@ -327,11 +348,26 @@ func (w *Writer) finishFile(last bool) error {
 			return w.fail(fmt.Errorf("finish trace %s: %w", name, err))
 		}
 	}
-	if err := os.Rename(name+partialSuffix, name); err != nil {
+	if err := os.Rename(w.file.Name(), name); err != nil {
+		os.Remove(w.file.Name())
+		w.file = nil
 		return w.fail(fmt.Errorf("finish trace %s: %w", name, err))
 	}
 	w.file = nil
 	return nil
+}
+
+// Abort stops the trace without finishing it: the open file is removed
+// and the target path is left as it was (an older file there stays).
+// Segments finished earlier stay too: they read as an unfinished trace.
+// Close after Abort returns an error.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.abandon()
+	w.fail(errors.New("trace aborted"))
 }
 
 // abandon removes the open, unfinished file.

@@ -2,7 +2,6 @@ package traces
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -312,7 +311,8 @@ func WriteGenerator(ctx context.Context, g *Generator, path string, opts tracefm
 	for i := 0; g.Scan(); i++ {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return w.Rows(), errors.Join(fmt.Errorf("generate %s: %w", path, err), w.Close())
+				w.Abort() // a cut-short trace must not replace the file at path
+				return w.Rows(), fmt.Errorf("generate %s: %w", path, err)
 			}
 			if progress != nil {
 				progress(g.next-1, g.epochs)
@@ -326,7 +326,7 @@ func WriteGenerator(ctx context.Context, g *Generator, path string, opts tracefm
 			err = w.WriteEpoch(e.TNS, e.Pages, e.Writes)
 		}
 		if err != nil {
-			w.Close()
+			w.Abort()
 			return w.Rows(), fmt.Errorf("generate %s: %w", path, err)
 		}
 	}

@@ -20,11 +20,18 @@ var traceInfoCommand = command{
 	usage:    "[flags] trace.parquet",
 	example: `microwiper trace info hot.parquet
 microwiper trace info -window 500ms -table-rows 10 wws.parquet`,
-	setFlags: func(fs *flag.FlagSet) {
-		declareDuration(fs, "window", time.Second, "window for the dirty rate and the writable working set")
-		fs.Int64("table-rows", 20, "at most this many lines in the rate table (windows are merged to fit)")
-	},
-	run: runTraceInfo,
+	bind: withOptions(runTraceInfo),
+}
+
+// traceInfoOptions are the flags of trace info.
+type traceInfoOptions struct {
+	Window    time.Duration
+	TableRows int64
+}
+
+func (o *traceInfoOptions) bind(fs *flag.FlagSet) {
+	durationVar(fs, &o.Window, "window", time.Second, "window for the dirty rate and the writable working set")
+	fs.Int64Var(&o.TableRows, "table-rows", 20, "at most this many lines in the rate table (windows are merged to fit)")
 }
 
 // maxInfoPages bounds the per-page table that counts distinct pages per
@@ -50,20 +57,19 @@ type traceStats struct {
 	binWWS      []int64 // distinct pages per window
 }
 
-func runTraceInfo(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	f := traceFlags{fs}
-	if fs.NArg() != 1 {
-		return usageErrorf("want exactly one trace path, got %d arguments", fs.NArg())
+func runTraceInfo(_ context.Context, cio *cmdIO, o *traceInfoOptions, args []string) error {
+	if len(args) != 1 {
+		return usageErrorf("want exactly one trace path, got %d arguments", len(args))
 	}
-	window := f.duration("window")
+	window := o.Window
 	if window <= 0 {
 		return usageErrorf("-window = %v: want a positive duration", window)
 	}
-	tableRows := f.int64("table-rows")
+	tableRows := o.TableRows
 	if tableRows < 1 {
 		return usageErrorf("-table-rows = %d: want at least 1", tableRows)
 	}
-	path := fs.Arg(0)
+	path := args[0]
 	st, err := measureTrace(path, int64(window))
 	if err != nil {
 		return err

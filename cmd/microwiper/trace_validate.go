@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"github.com/microwiper/microwiper/tracefmt"
@@ -14,15 +13,15 @@ var traceValidateCommand = command{
 	usage:    "trace.parquet [more traces]",
 	example: `microwiper trace validate hot.parquet
 microwiper trace validate hot.parquet wws.parquet`,
-	run: runTraceValidate,
+	bind: noFlags(runTraceValidate),
 }
 
-func runTraceValidate(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	if fs.NArg() == 0 {
+func runTraceValidate(_ context.Context, cio *cmdIO, paths []string) error {
+	if len(paths) == 0 {
 		return usageErrorf("want at least one trace path")
 	}
 	bad := 0
-	for _, path := range fs.Args() {
+	for _, path := range paths {
 		s, err := tracefmt.Check(path)
 		if err != nil {
 			// A violation already names the path; other errors may not.
@@ -37,7 +36,7 @@ func runTraceValidate(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		fmt.Fprintf(cio.stdout, "OK %s (%d rows)\n", path, s.Rows)
 	}
 	if bad > 0 {
-		return fmt.Errorf("%d of %d traces invalid", bad, fs.NArg())
+		return fmt.Errorf("%d of %d traces invalid", bad, len(paths))
 	}
 	return nil
 }

@@ -8,8 +8,11 @@ import (
 	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
 )
 
-// traceFlags reads back the flags a trace subcommand declared: the command
-// table builds a fresh FlagSet per call, so run finds values by name.
+// The older flag form, which reads values back by name: only capture.go
+// (command.setFlags/run) still uses it. When capture moves to typed
+// options (withOptions, flags.go), this file goes.
+
+// traceFlags reads back the flags a subcommand declared, by name.
 type traceFlags struct{ fs *flag.FlagSet }
 
 func (f traceFlags) get(name string) any {
