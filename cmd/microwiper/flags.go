@@ -139,7 +139,7 @@ func bitRatesVar(fs *flag.FlagSet, p *[]int64, name string, def []int64, usage s
 	}, format: func(bs []int64) string {
 		s := make([]string, len(bs))
 		for i, b := range bs {
-			s[i] = replay.FormatBps(b)
+			s[i] = replay.Link{Bps: b}.Name()
 		}
 		return strings.Join(s, ",")
 	}}, name, usage)

@@ -25,16 +25,7 @@ func (f traceFlags) get(name string) any {
 
 func (f traceFlags) str(name string) string             { return f.get(name).(string) }
 func (f traceFlags) int64(name string) int64            { return f.get(name).(int64) }
-func (f traceFlags) uint64(name string) uint64          { return f.get(name).(uint64) }
-func (f traceFlags) float(name string) float64          { return f.get(name).(float64) }
 func (f traceFlags) duration(name string) time.Duration { return f.get(name).(time.Duration) }
-
-// set reports whether the user gave the flag.
-func (f traceFlags) set(name string) bool {
-	found := false
-	f.fs.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
-	return found
-}
 
 // durationFlag is a time.Duration flag parsed by units.Duration, so that a
 // bad value gets the same message everywhere.

@@ -60,7 +60,6 @@ type Reader struct {
 	header    bool // header line seen
 	hasWrites bool
 	meta      map[string]string
-	metaKeys  []string
 	row       Row
 	err       error
 }
@@ -135,9 +134,6 @@ func (r *Reader) Meta(key string) (string, bool) {
 	return v, ok
 }
 
-// MetaKeys lists the metadata keys in the order they appeared.
-func (r *Reader) MetaKeys() []string { return r.metaKeys }
-
 func (r *Reader) comment(b []byte) {
 	k, v, ok := strings.Cut(string(bytes.TrimSpace(b)), "=")
 	if !ok {
@@ -146,9 +142,6 @@ func (r *Reader) comment(b []byte) {
 	k = strings.TrimSpace(k)
 	if k == "" || strings.ContainsAny(k, " \t") {
 		return
-	}
-	if _, seen := r.meta[k]; !seen {
-		r.metaKeys = append(r.metaKeys, k)
 	}
 	r.meta[k] = strings.TrimSpace(v)
 }

@@ -29,7 +29,6 @@ func TestReadGood(t *testing.T) {
 	assert.Equal(t, "16", v)
 	v, _ = r.Meta("epoch_ns")
 	assert.Equal(t, "100", v)
-	assert.Equal(t, []string{"pages", "epoch_ns"}, r.MetaKeys())
 	assert.True(t, r.HasWrites())
 
 	rows, r = readAll("t_ns,page\n5,6\n")
