@@ -50,11 +50,22 @@ race:
 
 test: vet fmt-check tidy-check cross unit race
 
-# run replays the shipped and synthetic traces through every policy and
-# writes the comparison under $(OUT)/.
+# run replays the shipped traces (synthetic and captured) through every
+# policy in the simulator over a bandwidth sweep (experiments/sweep.json,
+# and sweep-once.json for the 'once' reading), then writes a report with
+# figures for each under $(OUT)/. It replaces its own earlier results.
+RUN_TRACES := traces/shipped/*.parquet traces/captured/*.parquet
 run: build
-	@mkdir -p $(OUT)
-	./scripts/run.sh $(BIN) $(OUT)
+	rm -rf $(OUT)/results $(OUT)/results-once $(OUT)/report $(OUT)/report-once
+	./$(BIN) trace validate $(RUN_TRACES)
+	./$(BIN) run --out $(OUT)/results experiments/sweep.json
+	./$(BIN) run --out $(OUT)/results-once experiments/sweep-once.json >/dev/null
+	./$(BIN) report --out $(OUT)/report --title "microwiper: shipped traces, continuous dirtying" \
+		--trace traces/shipped/wws-512mib.parquet --trace traces/captured/redis.parquet \
+		--rounds-trace wws-512mib --rounds-bw 1Gbit $(OUT)/results
+	./$(BIN) report --out $(OUT)/report-once --title "microwiper: shipped traces, 'once' dirtying" \
+		--rounds-trace wws-512mib --rounds-bw 1Gbit $(OUT)/results-once
+	@echo "open $(OUT)/report/report.html (figures: $(OUT)/report/*.svg, *.png, *.pdf)"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)
