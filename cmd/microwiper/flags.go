@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
-	"github.com/microwiper/microwiper/replay"
+	"github.com/microwiper/microwiper/results"
 )
 
 // options is a command's typed flags: bind declares every field on fs, in
@@ -139,7 +139,7 @@ func bitRatesVar(fs *flag.FlagSet, p *[]int64, name string, def []int64, usage s
 	}, format: func(bs []int64) string {
 		s := make([]string, len(bs))
 		for i, b := range bs {
-			s[i] = replay.Link{Bps: b}.Name()
+			s[i] = results.FormatBps(b)
 		}
 		return strings.Join(s, ",")
 	}}, name, usage)
