@@ -10,7 +10,7 @@ RACE_PKGS ?= ./tracefmt/... ./replay/...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1x
 
-.PHONY: all build test vet fmt-check unit race run bench fuzz clean
+.PHONY: all build test vet fmt-check tidy-check cross unit race run bench fuzz clean
 
 all: build
 
@@ -24,6 +24,18 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# tidy-check fails when go.mod or go.sum differ from what `go mod tidy`
+# would write: a requirement the code no longer uses, or one marked
+# indirect that the code imports.
+tidy-check:
+	$(GO) mod tidy -diff
+
+# cross vets every package for macOS and Windows, where results are
+# analysed: only capture and the netns link are Linux-only, behind build tags.
+cross:
+	GOOS=darwin $(GO) vet $(PKGS)
+	GOOS=windows $(GO) vet $(PKGS)
+
 # Packages run one at a time (-p 1): the socket, netns and capture tests
 # measure real time and create kernel objects, and must not compete with
 # each other for the two cores or see each other's namespaces.
@@ -36,13 +48,24 @@ unit:
 race:
 	$(GO) test -p 1 -count=1 -race -short -skip 'AgreesWithSim|AgreeWithSim' -timeout 20m $(RACE_PKGS)
 
-test: vet fmt-check unit race
+test: vet fmt-check tidy-check cross unit race
 
-# run replays the shipped and synthetic traces through every policy and
-# writes the comparison under $(OUT)/.
+# run replays the shipped traces (synthetic and captured) through every
+# policy in the simulator over a bandwidth sweep (experiments/sweep.json,
+# and sweep-once.json for the 'once' reading), then writes a report with
+# figures for each under $(OUT)/. It replaces its own earlier results.
+RUN_TRACES := traces/shipped/*.parquet traces/captured/*.parquet
 run: build
-	@mkdir -p $(OUT)
-	./scripts/run.sh $(BIN) $(OUT)
+	rm -rf $(OUT)/results $(OUT)/results-once $(OUT)/report $(OUT)/report-once
+	./$(BIN) trace validate $(RUN_TRACES)
+	./$(BIN) run --out $(OUT)/results experiments/sweep.json
+	./$(BIN) run --out $(OUT)/results-once experiments/sweep-once.json >/dev/null
+	./$(BIN) report --out $(OUT)/report --title "microwiper: shipped traces, continuous dirtying" \
+		--trace traces/shipped/wws-512mib.parquet --trace traces/captured/redis.parquet \
+		--rounds-trace wws-512mib --rounds-bw 1Gbit $(OUT)/results
+	./$(BIN) report --out $(OUT)/report-once --title "microwiper: shipped traces, 'once' dirtying" \
+		--rounds-trace wws-512mib --rounds-bw 1Gbit $(OUT)/results-once
+	@echo "open $(OUT)/report/report.html (figures: $(OUT)/report/*.svg, *.png, *.pdf)"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)

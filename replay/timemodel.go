@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/microwiper/microwiper/internal/splitmix"
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
@@ -109,15 +110,6 @@ func (tm TimeModel) Check() error {
 	return nil
 }
 
-// SplitMix64 is docs/DESIGN.md's mixer, in uint64 arithmetic. The once reading
-// of the time model uses it, and the socket engine fills pages with it.
-func SplitMix64(x uint64) uint64 {
-	x += 0x9E3779B97F4A7C15
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
-	return x ^ (x >> 31)
-}
-
 // Kind is what a group of events does to its pages.
 type Kind uint8
 
@@ -191,7 +183,7 @@ func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
 		for i := range n {
 			t, ps := tr.Epoch(i)
 			for _, p := range ps {
-				off := SplitMix64(uint64(p)^uint64(t)) % uint64(E)
+				off := splitmix.Mix(uint64(p)^uint64(t)) % uint64(E)
 				evs = append(evs, ev{t - E + int64(off), p})
 			}
 		}

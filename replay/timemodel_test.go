@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/microwiper/microwiper/internal/splitmix"
 )
 
 type popped struct {
@@ -32,7 +34,7 @@ func newEvents(t *testing.T, tr *Trace, tm TimeModel) *Events {
 // TestSplitmix64 checks docs/DESIGN.md's mixer against the published first
 // output of SplitMix64 seeded with 0.
 func TestSplitmix64(t *testing.T) {
-	assert.Equal(t, uint64(0xE220A8397B1DCDAF), SplitMix64(0))
+	assert.Equal(t, uint64(0xE220A8397B1DCDAF), splitmix.Mix(0))
 }
 
 // Epochs are 10 ms; rows (10 ms, {1,2}) and (30 ms, {2}).
@@ -80,7 +82,7 @@ func TestOnce(t *testing.T) {
 			got = append(got, ev{m, int64(p)})
 		}
 	}
-	at := func(t, p int64) int64 { return t - epochMS + int64(SplitMix64(uint64(p)^uint64(t))%uint64(epochMS)) }
+	at := func(t, p int64) int64 { return t - epochMS + int64(splitmix.Mix(uint64(p)^uint64(t))%uint64(epochMS)) }
 	want := []ev{{at(10*ms, 1), 1}, {at(10*ms, 2), 2}, {at(30*ms, 2), 2}}
 	if want[0].t > want[1].t {
 		want[0], want[1] = want[1], want[0]

@@ -1,12 +1,12 @@
 package report
 
 import (
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/microwiper/microwiper/tracefmt"
+	"github.com/microwiper/microwiper/tracefmt/profile"
 )
 
 // DefaultStripes is how many stripes a trace's memory is cut into for the
@@ -45,97 +45,28 @@ type TraceProfile struct {
 }
 
 // ProfileTrace reads a trace once, in bounded memory, and profiles it with
-// the given number of stripes (DefaultStripes when 0).
+// the given number of stripes (DefaultStripes when 0), per epoch.
 func ProfileTrace(path string, stripes int) (*TraceProfile, error) {
-	r, err := tracefmt.Open(path)
-	if err != nil {
-		return nil, err // tracefmt names the file
-	}
-	defer r.Close()
-	h := r.Header()
 	if stripes <= 0 {
 		stripes = DefaultStripes
 	}
-	if int64(stripes) > h.Pages {
-		stripes = int(h.Pages)
+	p, err := profile.Measure(path, profile.Options{Stripes: stripes, MaxColumns: maxHeatColumns})
+	if err != nil {
+		return nil, err
 	}
-	sp := (h.Pages + int64(stripes) - 1) / int64(stripes)
-	stripes = int((h.Pages + sp - 1) / sp)
 	base := filepath.Base(strings.TrimSuffix(path, string(filepath.Separator)))
-	tp := &TraceProfile{
+	return &TraceProfile{
 		Name:          strings.TrimSuffix(base, filepath.Ext(base)),
-		Header:        h,
-		Stripes:       stripes,
-		StripePages:   sp,
-		WindowNS:      h.EpochNS,
-		ColumnWindows: 1,
-		CountHist:     map[int64]int64{},
-	}
-	cur := make([]uint32, stripes) // the open window's counts
-	curWindow := int64(-1)
-	flush := func() {
-		if curWindow < 0 {
-			return
-		}
-		col := curWindow / tp.ColumnWindows
-		for col >= 2*maxHeatColumns {
-			tp.mergeColumns()
-			col = curWindow / tp.ColumnWindows
-		}
-		for int64(len(tp.Heat)) <= col {
-			tp.Heat = append(tp.Heat, make([]uint32, stripes))
-		}
-		for s, n := range cur {
-			if n > 0 {
-				tp.Heat[col][s] += n
-				tp.CountHist[int64(n)]++
-				cur[s] = 0
-			}
-		}
-	}
-	for r.Scan() {
-		e := r.Epoch()
-		if e.Initial {
-			continue
-		}
-		w := int64(0)
-		if e.TNS > 0 {
-			w = (e.TNS - 1) / h.EpochNS
-		}
-		if w != curWindow {
-			flush()
-			curWindow = w
-		}
-		for _, p := range e.Pages {
-			cur[p/sp]++
-		}
-		tp.Dirtyings += int64(len(e.Pages))
-	}
-	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("profile trace: %w", err)
-	}
-	flush()
-	tp.Windows = curWindow + 1
-	for int64(len(tp.Heat)) > maxHeatColumns {
-		tp.mergeColumns()
-	}
-	return tp, nil
-}
-
-// mergeColumns halves the heatmap's time resolution.
-func (tp *TraceProfile) mergeColumns() {
-	n := (len(tp.Heat) + 1) / 2
-	out := make([][]uint32, n)
-	for i := range out {
-		out[i] = tp.Heat[2*i]
-		if 2*i+1 < len(tp.Heat) {
-			for s, v := range tp.Heat[2*i+1] {
-				out[i][s] += v
-			}
-		}
-	}
-	tp.Heat = out
-	tp.ColumnWindows *= 2
+		Header:        p.Header,
+		Stripes:       p.Stripes,
+		StripePages:   p.StripePages,
+		WindowNS:      p.WindowNS,
+		Windows:       p.Windows,
+		ColumnWindows: p.ColumnWindows,
+		Heat:          p.Heat,
+		CountHist:     p.CountHist,
+		Dirtyings:     p.Dirtyings,
+	}, nil
 }
 
 // RateCDF returns the distinct rewriting rates (pages/s per stripe per

@@ -3,10 +3,15 @@
 //
 // # Format
 //
-// A trace is one Parquet file, or a directory of segment files named
-// seg-000000.parquet, seg-000001.parquet, … that read as one trace in
-// number order. Files still being written carry a .partial suffix and are
-// ignored by readers: a writer killed mid-way loses only its open segment.
+// A trace is one Parquet file, or a directory of Parquet files that read as
+// one trace: every *.parquet file in name order (Spark's part-00000-….parquet,
+// DuckDB's data_0.parquet), our own segments seg-000000.parquet,
+// seg-000001.parquet, … in number order. Hidden files and files starting
+// with "_" are ignored. Files still being written carry a .partial suffix and
+// are ignored by readers: a writer killed mid-way loses only its open segment.
+// Any valid Parquet encoding and codec is read (dictionary or plain pages,
+// snappy, zstd, gzip, …; nullable columns without nulls; row groups of any
+// size); an epoch may span two files.
 //
 // Each row says that a page was observed written in one epoch:
 //
@@ -35,6 +40,13 @@
 //	kernel             kernel release of the capture host
 //	started_at         RFC 3339 wall-clock start of the capture
 //	regions            JSON list of {first_page, pages, start_addr, perms, path}
+//	microwiper.finished true in the footer the writer's Close wrote; false in
+//	                   segments finished before it. A directory whose last
+//	                   file says false was cut short (a killed capture): its
+//	                   rows are valid, and validate and info say it is
+//	                   unfinished. Files without the key (other writers)
+//	                   count as finished. A one-file trace is renamed into
+//	                   place only once whole, so it is never unfinished.
 //
 // In a segmented trace every segment carries the metadata as it stood when
 // the segment was finished; the last segment's is the trace's, and the

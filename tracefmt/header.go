@@ -21,6 +21,11 @@ const (
 	KeyKernel    = "kernel"
 	KeyStartedAt = "started_at"
 	KeyRegions   = "regions"
+	// KeyFinished is "true" in the footer a writer's Close writes and
+	// "false" in the segments it finishes before that: a directory whose
+	// last file says "false" is a trace cut short (a killed capture). Files
+	// from other writers lack the key and count as finished.
+	KeyFinished = "microwiper.finished"
 )
 
 // Capture backends, the values of the backend metadata key.

@@ -1,6 +1,7 @@
 package tracefmt
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -8,8 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -55,6 +55,8 @@ type Reader struct {
 	hasQueue bool
 	eof      bool
 	err      error
+
+	unfinished bool
 }
 
 // segmentFile is one open Parquet file of a trace.
@@ -79,7 +81,7 @@ func Open(path string) (*Reader, error) {
 			return nil, err
 		}
 		if len(names) == 0 {
-			return nil, fmt.Errorf("open trace %s: directory holds no finished segments (%s)", path, segmentPattern)
+			return nil, fmt.Errorf("open trace %s: directory holds no finished .parquet files", path)
 		}
 	}
 	r := &Reader{path: path}
@@ -98,6 +100,9 @@ func Open(path string) (*Reader, error) {
 			}
 		}
 		r.header = h
+	}
+	if v, ok := r.files[len(r.files)-1].pf.Lookup(KeyFinished); ok && v != "true" {
+		r.unfinished = true
 	}
 	r.hasW = r.files[0].cols[2] >= 0
 	for _, sf := range r.files {
@@ -217,9 +222,16 @@ func checkChunkBounds(pf *parquet.File, size int64) error {
 		}
 		for j, cc := range rg.Columns {
 			md := cc.MetaData
-			end := md.DataPageOffset + md.TotalCompressedSize
-			if md.DataPageOffset < 0 || md.TotalCompressedSize < 0 || end > size || end < md.DataPageOffset {
-				return fmt.Errorf("row group %d column %d: chunk [%d, +%d) lies outside the file of %d bytes", i, j, md.DataPageOffset, md.TotalCompressedSize, size)
+			// A dictionary page, when there is one, comes before the data
+			// pages and TotalCompressedSize counts it: the chunk starts there.
+			// Writers that have none store 0 (some store the data offset).
+			start := md.DataPageOffset
+			if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
+				start = md.DictionaryPageOffset
+			}
+			end := start + md.TotalCompressedSize
+			if start < 4 || md.TotalCompressedSize < 0 || end > size || end < start {
+				return fmt.Errorf("row group %d column %d: chunk [%d, +%d) lies outside the file of %d bytes", i, j, start, md.TotalCompressedSize, size)
 			}
 			if md.TotalUncompressedSize < 0 || md.TotalUncompressedSize > maxInflation*(md.TotalCompressedSize+1024) {
 				return fmt.Errorf("row group %d column %d: implausible uncompressed size %d", i, j, md.TotalUncompressedSize)
@@ -268,6 +280,11 @@ func findColumns(s *parquet.Schema) ([3]int, error) {
 // Header returns the trace's metadata. For a segmented trace it is the last
 // segment's, whose page count covers every earlier segment.
 func (r *Reader) Header() Header { return r.header }
+
+// Finished reports whether the writer closed the trace. A directory whose
+// last segment was not the writer's final one (a killed capture) is
+// unfinished: its rows are valid but stop where the writer died.
+func (r *Reader) Finished() bool { return !r.unfinished }
 
 // Rows returns the number of rows in the trace, from the file footers.
 func (r *Reader) Rows() int64 { return r.rows }
@@ -508,68 +525,82 @@ func ReadAll(path string) (Header, []Epoch, error) {
 }
 
 // Validate reads the whole trace and returns the first broken invariant (a
-// *Violation for format problems), or nil.
+// *Violation for format problems), or nil. An unfinished trace is valid.
 func Validate(path string) error {
-	_, err := ValidateRows(path)
+	_, err := Check(path)
 	return err
 }
 
-// ValidateRows is Validate that also returns how many rows a valid trace
-// holds.
-func ValidateRows(path string) (int64, error) {
+// Summary is what Check learns of a valid trace.
+type Summary struct {
+	// Rows counts the rows.
+	Rows int64
+	// Finished is Reader.Finished.
+	Finished bool
+}
+
+// Check is Validate that also returns how many rows a valid trace holds
+// and whether its writer finished it.
+func Check(path string) (Summary, error) {
 	r, err := Open(path)
 	if err != nil {
-		return 0, err
+		return Summary{}, err
 	}
 	defer r.Close()
 	for r.Scan() {
 	}
 	if r.Err() != nil {
-		return 0, r.Err()
+		return Summary{}, r.Err()
 	}
 	if got := r.row; got != r.rows {
-		return 0, &Violation{Path: path, Row: got, Msg: fmt.Sprintf("footer promises %d rows, data holds %d", r.rows, got)}
+		return Summary{}, &Violation{Path: path, Row: got, Msg: fmt.Sprintf("footer promises %d rows, data holds %d", r.rows, got)}
 	}
-	return r.rows, nil
+	return Summary{Rows: r.rows, Finished: r.Finished()}, nil
 }
-
-// segmentPattern names the files of a segmented trace.
-const segmentPattern = "seg-NNNNNN.parquet"
 
 var segmentRE = regexp.MustCompile(`^seg-(\d{6,})\.parquet$`)
 
 func segmentName(i int) string { return fmt.Sprintf("seg-%06d.parquet", i) }
 
-// segmentFiles lists the finished segments in dir in order. Unfinished
-// (.partial) segments are left out with a warning: they are what a killed
-// writer leaves behind.
+// segmentFiles lists the Parquet files of a trace directory in reading
+// order: every *.parquet file, so that a directory written by Spark
+// (part-00000-….parquet) or DuckDB (data_0.parquet) reads as one trace, in
+// name order, except that our own seg-N files sort by number. Hidden files
+// and unfinished (.partial) files are left out, the latter with a warning:
+// they are what a killed writer leaves behind.
 func segmentFiles(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list trace segments in %s: %w", dir, err)
+		return nil, fmt.Errorf("list trace files in %s: %w", dir, err)
 	}
-	type seg struct {
-		n    int
-		name string
-	}
-	var segs []seg
+	var names []string
 	for _, e := range ents {
-		m := segmentRE.FindStringSubmatch(e.Name())
-		if m == nil {
-			if strings.HasSuffix(e.Name(), partialSuffix) {
-				slog.Warn("skipping unfinished trace segment", "file", filepath.Join(dir, e.Name()))
-			}
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, partialSuffix):
+			slog.Warn("skipping unfinished trace file", "file", filepath.Join(dir, name))
+			continue
+		case e.IsDir() || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || !strings.HasSuffix(name, ".parquet"):
 			continue
 		}
-		n, _ := strconv.Atoi(m[1])
-		segs = append(segs, seg{n, filepath.Join(dir, e.Name())})
+		names = append(names, name)
 	}
-	sort.Slice(segs, func(i, j int) bool { return segs[i].n < segs[j].n })
-	out := make([]string, len(segs))
-	for i, s := range segs {
-		out[i] = s.name
+	slices.SortFunc(names, compareSegments)
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = filepath.Join(dir, n)
 	}
 	return out, nil
+}
+
+// compareSegments orders file names: seg-N files by N (their digit count
+// grows past 999999), everything else by name.
+func compareSegments(a, b string) int {
+	ma, mb := segmentRE.FindStringSubmatch(a), segmentRE.FindStringSubmatch(b)
+	if ma != nil && mb != nil && len(ma[1]) != len(mb[1]) {
+		return cmp.Compare(len(ma[1]), len(mb[1]))
+	}
+	return strings.Compare(a, b)
 }
 
 // guard runs f and turns a panic inside it into an error.

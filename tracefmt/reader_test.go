@@ -111,7 +111,7 @@ func TestOpenMissingFile(t *testing.T) {
 func TestOpenEmptyDirectory(t *testing.T) {
 	_, err := Open(t.TempDir())
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "no finished segments")
+	assert.Contains(t, err.Error(), "no finished .parquet files")
 }
 
 func FuzzReader(f *testing.F) {

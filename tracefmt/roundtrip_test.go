@@ -196,7 +196,54 @@ func TestSameTraceSameBytes(t *testing.T) {
 
 func TestValidateRows(t *testing.T) {
 	path, _ := smallTrace(t)
-	rows, err := ValidateRows(path)
+	s, err := Check(path)
 	require.NoError(t, err)
-	assert.EqualValues(t, 9, rows, "4 initial-image rows and 5 written")
+	assert.EqualValues(t, 9, s.Rows, "4 initial-image rows and 5 written")
+	assert.True(t, s.Finished)
+}
+
+// TestFinishedMarker: only the writer's Close marks a trace finished, so a
+// killed writer's segments read as what they are.
+func TestFinishedMarker(t *testing.T) {
+	write := func(t *testing.T, opts WriterOptions, close bool, rotate bool) string {
+		path := filepath.Join(t.TempDir(), "t")
+		w, err := Create(path, testHeader(100), opts)
+		require.NoError(t, err)
+		for i := int64(1); i <= 4; i++ {
+			require.NoError(t, w.WriteEpoch(i, []int64{i, i + 10, i + 20}, nil))
+		}
+		if rotate {
+			require.NoError(t, w.Rotate())
+		}
+		if close {
+			require.NoError(t, w.Close())
+		}
+		return path
+	}
+	tests := []struct {
+		name          string
+		opts          WriterOptions
+		close, rotate bool
+		finished      bool
+		files         int
+	}{
+		{"one file", WriterOptions{}, true, false, true, 0},
+		{"segments, closed", WriterOptions{SegmentRows: 3}, true, false, true, 4},
+		{"segments, closed after a rotate", WriterOptions{SegmentRows: 100}, true, true, true, 2},
+		{"segments, killed", WriterOptions{SegmentRows: 3}, false, false, false, 4},
+		{"segments, killed after a rotate", WriterOptions{SegmentRows: 100}, false, true, false, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := write(t, tc.opts, tc.close, tc.rotate)
+			s, err := Check(path)
+			require.NoError(t, err)
+			assert.Equal(t, tc.finished, s.Finished)
+			if tc.files > 0 {
+				ents, err := os.ReadDir(path)
+				require.NoError(t, err)
+				assert.Len(t, ents, tc.files, "no empty segment after a full one; the open one of a killed writer is .partial")
+			}
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -50,6 +51,7 @@ type Writer struct {
 	lastT      int64
 	wroteEpoch bool
 	wroteInit  bool
+	full       bool // the open segment reached SegmentRows
 	closed     bool
 	err        error // sticky: after a failure every call returns it
 }
@@ -63,6 +65,16 @@ func Create(path string, h Header, opts WriterOptions) (*Writer, error) {
 	if opts.SegmentRows < 0 {
 		return nil, fmt.Errorf("create trace %s: negative SegmentRows %d", path, opts.SegmentRows)
 	}
+	if st, err := os.Stat(path); err == nil && opts.SegmentRows == 0 {
+		// The finished file is renamed over path: that must replace a
+		// file, never a directory or a device.
+		switch {
+		case st.IsDir():
+			return nil, fmt.Errorf("create trace %s: is a directory: name a file to write (or write segments into it)", path)
+		case !st.Mode().IsRegular():
+			return nil, fmt.Errorf("create trace %s: not a regular file (%v): a trace is written whole to a new file, then renamed over the old one", path, st.Mode().Type())
+		}
+	}
 	w := &Writer{path: path, opts: opts, header: h, lastT: -1, pending: make([]row, 0, bufferRows)}
 	w.header.Regions = append([]Region(nil), h.Regions...)
 	if opts.SegmentRows > 0 {
@@ -74,7 +86,7 @@ func Create(path string, h Header, opts WriterOptions) (*Writer, error) {
 			return nil, err
 		}
 		if len(existing) > 0 {
-			return nil, fmt.Errorf("create trace %s: directory already holds %d segments: choose a new -o or remove it", path, len(existing))
+			return nil, fmt.Errorf("create trace %s: directory already holds %d trace files: choose a new -o or remove it", path, len(existing))
 		}
 	}
 	if err := w.openFile(); err != nil {
@@ -144,6 +156,11 @@ func (w *Writer) WriteEpoch(tNS int64, pages []int64, writes []int32) error {
 	for i, c := range writes {
 		if c <= 0 {
 			return fmt.Errorf("write epoch t_ns=%d: page %d has write count %d: want ≥ 1", tNS, pages[i], c)
+		}
+	}
+	if w.full {
+		if err := w.Rotate(); err != nil {
+			return err
 		}
 	}
 	w.wroteEpoch = true
@@ -230,9 +247,12 @@ func (w *Writer) flushPending() error {
 	return nil
 }
 
+// maybeRotate marks a full segment; the next epoch finishes it and starts
+// another. Waiting for that epoch lets Close write the finished marker
+// into the full segment instead of an empty one after it.
 func (w *Writer) maybeRotate() error {
 	if w.opts.SegmentRows > 0 && w.fileRows+int64(len(w.pending)) >= w.opts.SegmentRows {
-		return w.Rotate()
+		w.full = true
 	}
 	return nil
 }
@@ -246,7 +266,8 @@ func (w *Writer) Rotate() error {
 	if w.opts.SegmentRows == 0 || w.fileRows+int64(len(w.pending)) == 0 {
 		return nil
 	}
-	if err := w.finishFile(); err != nil {
+	w.full = false
+	if err := w.finishFile(false); err != nil {
 		return err
 	}
 	w.segment++
@@ -263,13 +284,9 @@ func (w *Writer) Close() error {
 		w.abandon()
 		return w.err
 	}
-	// In segment mode an empty trailing segment is not kept, unless it is
-	// the only one: an empty trace is still a readable trace.
-	if w.opts.SegmentRows > 0 && w.fileRows+int64(len(w.pending)) == 0 && w.segment > 0 {
-		w.abandon()
-		return nil
-	}
-	return w.finishFile()
+	// After an explicit Rotate the open segment may be empty; it is kept
+	// all the same, to carry the finished marker.
+	return w.finishFile(true)
 }
 
 func (w *Writer) currentPath() string {
@@ -280,8 +297,19 @@ func (w *Writer) currentPath() string {
 }
 
 func (w *Writer) openFile() error {
-	f, err := os.Create(w.currentPath() + partialSuffix)
+	// A unique name beside the target: an existing x.partial (someone
+	// else's file, or another writer's) is never truncated or removed.
+	dir, base := filepath.Split(w.currentPath())
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, base+".*"+partialSuffix)
 	if err != nil {
+		return w.fail(fmt.Errorf("create trace %s: %w", w.currentPath(), err))
+	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
 		return w.fail(fmt.Errorf("create trace %s: %w", w.currentPath(), err))
 	}
 	w.file = f
@@ -296,7 +324,9 @@ func (w *Writer) openFile() error {
 	return nil
 }
 
-func (w *Writer) finishFile() error {
+// finishFile writes the open file's footer and renames it into place; last
+// marks the footer of the trace's final file (KeyFinished).
+func (w *Writer) finishFile(last bool) error {
 	if err := w.flushPending(); err != nil {
 		w.abandon()
 		return err
@@ -309,6 +339,7 @@ func (w *Writer) finishFile() error {
 	for _, k := range MetadataKeys {
 		w.pw.SetKeyValueMetadata(k, kv[k])
 	}
+	w.pw.SetKeyValueMetadata(KeyFinished, strconv.FormatBool(last))
 	name := w.currentPath()
 	steps := []func() error{w.pw.Close, w.buf.Flush, w.file.Sync, w.file.Close}
 	for _, step := range steps {
@@ -317,11 +348,26 @@ func (w *Writer) finishFile() error {
 			return w.fail(fmt.Errorf("finish trace %s: %w", name, err))
 		}
 	}
-	if err := os.Rename(name+partialSuffix, name); err != nil {
+	if err := os.Rename(w.file.Name(), name); err != nil {
+		os.Remove(w.file.Name())
+		w.file = nil
 		return w.fail(fmt.Errorf("finish trace %s: %w", name, err))
 	}
 	w.file = nil
 	return nil
+}
+
+// Abort stops the trace without finishing it: the open file is removed
+// and the target path is left as it was (an older file there stays).
+// Segments finished earlier stay too: they read as an unfinished trace.
+// Close after Abort returns an error.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.abandon()
+	w.fail(errors.New("trace aborted"))
 }
 
 // abandon removes the open, unfinished file.

@@ -2,12 +2,12 @@ package traces
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 
+	"github.com/microwiper/microwiper/internal/splitmix"
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
@@ -81,9 +81,6 @@ func New(cfg Config) (*Generator, error) {
 // Header is the trace's header.
 func (g *Generator) Header() tracefmt.Header { return g.header }
 
-// Epochs is the number of epochs the trace spans (some may have no rows).
-func (g *Generator) Epochs() int64 { return g.epochs }
-
 // Scan advances to the next epoch with rows; false at the end.
 func (g *Generator) Scan() bool {
 	if !g.started {
@@ -123,7 +120,7 @@ func (g *Generator) initialImage() {
 	g.pages, g.writes = g.pages[:0], g.writes[:0]
 	threshold := uint64(g.cfg.Initial * (1 << 63))
 	for p := range g.cfg.Pages {
-		if g.cfg.Initial >= 1 || splitmix64(g.cfg.Seed^uint64(p)*0x9E3779B97F4A7C15)>>1 < threshold {
+		if g.cfg.Initial >= 1 || splitmix.Mix(g.cfg.Seed^uint64(p)*0x9E3779B97F4A7C15)>>1 < threshold {
 			g.pages = append(g.pages, p)
 			g.writes = append(g.writes, 0)
 		}
@@ -167,7 +164,7 @@ func (g *Generator) generate(k int64) {
 		}
 	case Phase:
 		phase := uint64((k - 1) * g.epochNS / int64(c.PhaseLength))
-		first := int64(splitmix64(c.Seed^(phase+1)*0xD1B54A32D192ED03) % uint64(c.Pages-c.WorkingSet+1))
+		first := int64(splitmix.Mix(c.Seed^(phase+1)*0xD1B54A32D192ED03) % uint64(c.Pages-c.WorkingSet+1))
 		for range n {
 			g.hit(first+g.draw.Int64N(c.WorkingSet), 1)
 		}
@@ -282,14 +279,6 @@ func hotSet(r *rand.Rand, pages, cluster, want int64) []int64 {
 	return hot
 }
 
-// splitmix64 is the SplitMix64 finaliser, a cheap stateless hash.
-func splitmix64(x uint64) uint64 {
-	x += 0x9E3779B97F4A7C15
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
-	return x ^ (x >> 31)
-}
-
 // Write generates the trace for cfg into path through tracefmt.Writer and
 // returns the rows written. It stops early, with ctx's error, when ctx is
 // cancelled.
@@ -312,7 +301,8 @@ func WriteGenerator(ctx context.Context, g *Generator, path string, opts tracefm
 	for i := 0; g.Scan(); i++ {
 		if i%256 == 0 {
 			if err := ctx.Err(); err != nil {
-				return w.Rows(), errors.Join(fmt.Errorf("generate %s: %w", path, err), w.Close())
+				w.Abort() // a cut-short trace must not replace the file at path
+				return w.Rows(), fmt.Errorf("generate %s: %w", path, err)
 			}
 			if progress != nil {
 				progress(g.next-1, g.epochs)
@@ -326,7 +316,7 @@ func WriteGenerator(ctx context.Context, g *Generator, path string, opts tracefm
 			err = w.WriteEpoch(e.TNS, e.Pages, e.Writes)
 		}
 		if err != nil {
-			w.Close()
+			w.Abort()
 			return w.Rows(), fmt.Errorf("generate %s: %w", path, err)
 		}
 	}

@@ -15,9 +15,6 @@ type ShippedTrace struct {
 	Config Config
 }
 
-// ShippedDir is the repository directory holding the shipped traces.
-const ShippedDir = "traces/shipped"
-
 // Shipped lists the shipped traces. Each is below 1 MiB on disk.
 var Shipped = []ShippedTrace{
 	{

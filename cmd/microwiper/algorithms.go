@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 
@@ -15,11 +14,10 @@ var algorithmsCommand = command{
 	usage:    "[name ...]",
 	example: `microwiper algorithms
 microwiper algorithms microwiper qemu-precopy`,
-	run: runAlgorithms,
+	bind: noFlags(runAlgorithms),
 }
 
-func runAlgorithms(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	names := fs.Args()
+func runAlgorithms(_ context.Context, cio *cmdIO, names []string) error {
 	if len(names) == 0 {
 		names = algorithms.Names()
 	}

@@ -28,10 +28,39 @@ type command struct {
 	usage string
 	// example is at least one complete command line, shown by -h.
 	example string
-	// setFlags declares the command's flags; nil when it takes none.
+	// bind declares the command's typed flags on fs and returns the
+	// function that runs the command with them and its positional
+	// arguments (withOptions, noFlags). Flags may follow the arguments.
+	bind func(fs *flag.FlagSet) runFunc
+	// setFlags and run are the older form, which reads flags back from fs
+	// by name and stops parsing at the first argument; capture alone still
+	// uses it (its command follows "--").
 	setFlags func(fs *flag.FlagSet)
-	// run does the work. Return usageErrorf for bad arguments.
-	run func(ctx context.Context, io *cmdIO, fs *flag.FlagSet) error
+	run      func(ctx context.Context, io *cmdIO, fs *flag.FlagSet) error
+}
+
+// runFunc runs a command with its bound flags. Return usageErrorf for bad
+// arguments.
+type runFunc func(ctx context.Context, cio *cmdIO, args []string) error
+
+// declare binds c's flags to fs and returns what runs the command.
+func (c *command) declare(fs *flag.FlagSet) runFunc {
+	if c.bind != nil {
+		return c.bind(fs)
+	}
+	if c.setFlags != nil {
+		c.setFlags(fs)
+	}
+	return func(ctx context.Context, cio *cmdIO, _ []string) error { return c.run(ctx, cio, fs) }
+}
+
+// parse parses args for c: interspersed for typed commands, up to the
+// first argument for the older form.
+func (c *command) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	if c.bind != nil {
+		return parseInterspersed(fs, args)
+	}
+	return args, fs.Parse(args)
 }
 
 // cmdIO carries the streams a command writes to.
@@ -77,10 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("microwiper "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	if c.setFlags != nil {
-		c.setFlags(fs)
-	}
-	if err := fs.Parse(rest); err != nil {
+	runCmd := c.declare(fs)
+	pos, err := c.parse(fs, rest)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printCommandUsage(stdout, c, fs)
 			return exitOK
@@ -88,7 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "microwiper %s: %v (run 'microwiper %s -h' for usage)\n", c.name, err, c.name)
 		return exitUsage
 	}
-	if err := c.run(ctx, cio, fs); err != nil {
+	if err := runCmd(ctx, cio, pos); err != nil {
 		var ue *usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "microwiper %s: %v (run 'microwiper %s -h' for usage)\n", c.name, err, c.name)
@@ -140,9 +168,7 @@ func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: microwiper %s %s\n\n%s\n", c.name, c.usage, c.synopsis)
 	if fs == nil {
 		fs = flag.NewFlagSet(c.name, flag.ContinueOnError)
-		if c.setFlags != nil {
-			c.setFlags(fs)
-		}
+		c.declare(fs)
 	}
 	hasFlags := false
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })

@@ -15,21 +15,27 @@ var compareCommand = command{
 	example: `microwiper compare out/before out/after
 microwiper compare before.txt after.txt
 microwiper compare -fail-worse 5 baseline.txt candidate.txt   # exit 1 on a significant regression above 5%`,
-	setFlags: func(fs *flag.FlagSet) {
-		fs.Float64("fail-worse", -1, "exit 1 when a metric got significantly worse (higher) by more than this `percent`; negative: never")
-	},
-	run: runCompare,
+	bind: withOptions(runCompare),
 }
 
-func runCompare(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	if fs.NArg() != 2 {
-		return usageErrorf("want OLD and NEW (result directories or benchmark-format files), got %d arguments", fs.NArg())
+// compareOptions are the flags of compare.
+type compareOptions struct {
+	FailWorse float64
+}
+
+func (o *compareOptions) bind(fs *flag.FlagSet) {
+	fs.Float64Var(&o.FailWorse, "fail-worse", -1, "exit 1 when a metric got significantly worse (higher) by more than this `percent`; negative: never")
+}
+
+func runCompare(_ context.Context, cio *cmdIO, o *compareOptions, args []string) error {
+	if len(args) != 2 {
+		return usageErrorf("want OLD and NEW (result directories or benchmark-format files), got %d arguments", len(args))
 	}
-	old, err := report.ReadSamples(fs.Arg(0))
+	old, err := report.ReadSamples(args[0])
 	if err != nil {
 		return err
 	}
-	new, err := report.ReadSamples(fs.Arg(1))
+	new, err := report.ReadSamples(args[1])
 	if err != nil {
 		return err
 	}
@@ -42,7 +48,7 @@ func runCompare(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 	if err := c.Write(cio.stdout); err != nil {
 		return err
 	}
-	limit := traceFlags{fs}.float("fail-worse")
+	limit := o.FailWorse
 	if limit < 0 {
 		return nil
 	}

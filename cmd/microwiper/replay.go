@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/microwiper/microwiper/algorithms"
-	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
 	"github.com/microwiper/microwiper/replay"
 	"github.com/microwiper/microwiper/replay/socket"
 	"github.com/microwiper/microwiper/results"
@@ -29,26 +29,47 @@ var replayCommand = command{
 	synopsis: "replay traces through migration policies: downtime, traffic and rounds as a table, benchmark lines and result files",
 	usage:    "[flags] trace.parquet [trace.parquet ...]",
 	example: `microwiper replay -engine sim -alg xen-precopy,microwiper -bw 1Gbit trace.parquet
-microwiper replay -alg all -bw 100Mbit,1Gbit -rtt 1ms -param microwiper.stripe_pages=64 -out out/run1 trace.parquet`,
-	setFlags: func(fs *flag.FlagSet) {
-		fs.String("engine", "sim", "engine: "+strings.Join(engineNames(), ", "))
-		fs.String("alg", "all", "comma-separated algorithms, or all: "+strings.Join(algorithms.Names(), ", "))
-		fs.String("bw", "1Gbit", "comma-separated link bandwidths, e.g. 100Mbit,1Gbit,128MiB/s")
-		fs.String("rtt", time.Duration(replay.DefaultRTTNS).String(), "link round-trip time, e.g. 1ms; paid once, at switch-over (default: loopback's, measured)")
-		fs.Int64("header", 16, "per-page header bytes on the link")
-		var params multiFlag
-		fs.Var(&params, "param", "algorithm parameter alg.key=value (repeatable); see 'microwiper algorithms'")
-		fs.String("memory", "", "memory size, e.g. 4GiB (default: the trace's); may only grow it")
-		fs.String("dirty", "", "what a row means for dirtying: continuous, once, end or exact (default: exact for uffd-wp-sync traces, else continuous)")
-		fs.String("after-trace", "loop", "when the migration outlasts the trace: loop or idle")
-		fs.String("start", "0", "trace time at which the migration starts, e.g. 10s")
-		fs.Float64("speed", 1, "trace time per migration time")
-		fs.String("resume-overhead", time.Duration(replay.DefaultResumeOverheadNS).String(), "added to the downtime after the final round, e.g. 5ms (default 0: QEMU showed no fixed part)")
-		fs.String("out", "", "directory for runs.parquet, rounds.parquet and summary.json (none if empty)")
-		fs.Bool("bench", true, "print Go benchmark-format lines after the table")
-		addSocketFlags(fs)
-	},
-	run: runReplay,
+microwiper replay -alg all -bw 100Mbit,1Gbit -rtt 1ms -param microwiper.stripe_pages=64 -out out/run1 trace.parquet
+microwiper replay trace.parquet --alg xen-precopy --bw 100Mbit`,
+	bind: withOptions(runReplay),
+}
+
+// replayOptions are the flags of replay, shared with run (an experiment
+// block's "replay" list) and, for the link, with serve.
+type replayOptions struct {
+	Engine         string
+	Alg            string
+	BW             []int64
+	RTT            time.Duration
+	Header         int64
+	Params         []string
+	Memory         int64
+	Dirty          string
+	AfterTrace     string
+	Start          time.Duration
+	Speed          float64
+	ResumeOverhead time.Duration
+	Out            string
+	Bench          bool
+	Socket         socketOptions
+}
+
+func (o *replayOptions) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.Engine, "engine", "sim", "engine: "+strings.Join(engineNames(), ", "))
+	fs.StringVar(&o.Alg, "alg", "all", "comma-separated algorithms, or all: "+strings.Join(algorithms.Names(), ", "))
+	bitRatesVar(fs, &o.BW, "bw", []int64{1e9}, "comma-separated link bandwidths, e.g. 100Mbit,1Gbit,128MiB/s")
+	durationVar(fs, &o.RTT, "rtt", time.Duration(replay.DefaultRTTNS), "link round-trip time, e.g. 1ms; paid once, at switch-over (default: loopback's, measured)")
+	fs.Int64Var(&o.Header, "header", 16, "per-page header bytes on the link")
+	listVar(fs, &o.Params, "param", "algorithm parameter alg.key=value (repeatable); see 'microwiper algorithms'")
+	bytesVar(fs, &o.Memory, "memory", 0, "memory size, e.g. 4GiB (default: the trace's); may only grow it")
+	fs.StringVar(&o.Dirty, "dirty", "", "what a row means for dirtying: continuous, once, end or exact (default: exact for uffd-wp-sync traces, else continuous)")
+	fs.StringVar(&o.AfterTrace, "after-trace", "loop", "when the migration outlasts the trace: loop or idle")
+	durationVar(fs, &o.Start, "start", 0, "trace time at which the migration starts, e.g. 10s")
+	fs.Float64Var(&o.Speed, "speed", 1, "trace time per migration time")
+	durationVar(fs, &o.ResumeOverhead, "resume-overhead", time.Duration(replay.DefaultResumeOverheadNS), "added to the downtime after the final round, e.g. 5ms (default 0: QEMU showed no fixed part)")
+	fs.StringVar(&o.Out, "out", "", "directory for runs.parquet, rounds.parquet and summary.json (none if empty)")
+	fs.BoolVar(&o.Bench, "bench", true, "print Go benchmark-format lines after the table")
+	o.Socket.bind(fs)
 }
 
 func engineNames() []string {
@@ -56,25 +77,11 @@ func engineNames() []string {
 	for k := range engines {
 		n = append(n, k)
 	}
-	// Few entries: insertion sort keeps the help text stable.
-	for i := 1; i < len(n); i++ {
-		for j := i; j > 0 && n[j] < n[j-1]; j-- {
-			n[j], n[j-1] = n[j-1], n[j]
-		}
-	}
+	slices.Sort(n) // stable help text
 	return n
 }
 
-// multiFlag collects a repeatable string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
-func (m *multiFlag) Get() any           { return []string(*m) }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
-
-func flagString(fs *flag.FlagSet, name string) string { return fs.Lookup(name).Value.String() }
-
-// replayPlan is the parsed command line.
+// replayPlan is the checked form of replayOptions and the traces.
 type replayPlan struct {
 	engine    replay.Engine
 	algs      []string
@@ -87,19 +94,20 @@ type replayPlan struct {
 	tracePath []string
 }
 
-func parseReplayFlags(fs *flag.FlagSet) (*replayPlan, error) {
+// plan checks the options and turns them into a plan over traces.
+func (o *replayOptions) plan(traces []string) (*replayPlan, error) {
 	p := &replayPlan{params: map[string][][2]string{}}
-	if fs.NArg() == 0 {
+	if len(traces) == 0 {
 		return nil, usageErrorf("no trace given: name one or more trace files")
 	}
-	p.tracePath = fs.Args()
-	eng, ok := engines[flagString(fs, "engine")]
+	p.tracePath = traces
+	eng, ok := engines[o.Engine]
 	if !ok {
-		return nil, usageErrorf("-engine %q: want one of %s", flagString(fs, "engine"), strings.Join(engineNames(), ", "))
+		return nil, usageErrorf("-engine %q: want one of %s", o.Engine, strings.Join(engineNames(), ", "))
 	}
 	p.engine = eng
 	seen := map[string]bool{}
-	for _, a := range strings.Split(flagString(fs, "alg"), ",") {
+	for _, a := range strings.Split(o.Alg, ",") {
 		a = strings.TrimSpace(a)
 		names := []string{a}
 		if a == "all" {
@@ -116,11 +124,11 @@ func parseReplayFlags(fs *flag.FlagSet) (*replayPlan, error) {
 	}
 	if _, ok := eng.(socket.Engine); ok {
 		var err error
-		if p.engine, p.algs, err = socketEngine(fs, p.algs); err != nil {
+		if p.engine, p.algs, err = o.Socket.engine(p.algs, o.Alg); err != nil {
 			return nil, err
 		}
 	}
-	for _, kv := range fs.Lookup("param").Value.(flag.Getter).Get().([]string) {
+	for _, kv := range o.Params {
 		name, rest, ok1 := strings.Cut(kv, ".")
 		key, val, ok2 := strings.Cut(rest, "=")
 		if !ok1 || !ok2 || name == "" || key == "" {
@@ -135,60 +143,37 @@ func parseReplayFlags(fs *flag.FlagSet) (*replayPlan, error) {
 		}
 		p.params[name] = append(p.params[name], [2]string{key, val})
 	}
-	for _, b := range strings.Split(flagString(fs, "bw"), ",") {
-		bps, err := units.BitRate(b)
-		if err != nil {
-			return nil, usageErrorf("-bw: %v", err)
-		}
-		p.bws = append(p.bws, bps)
-	}
-	rtt, err := units.Duration(flagString(fs, "rtt"))
-	if err != nil {
-		return nil, usageErrorf("-rtt: %v", err)
-	}
-	header := fs.Lookup("header").Value.(flag.Getter).Get().(int64)
-	p.cfg.Link = replay.Link{RTTNS: int64(rtt), HeaderBytes: header, Bps: 1}
+	p.bws = o.BW
+	p.cfg.Link = replay.Link{RTTNS: int64(o.RTT), HeaderBytes: o.Header, Bps: 1}
 	if err := p.cfg.Link.Check(); err != nil {
 		return nil, usageErrorf("-header: %v", err)
 	}
-	if m := flagString(fs, "memory"); m != "" {
-		if p.memory, err = units.Bytes(m); err != nil {
-			return nil, usageErrorf("-memory: %v", err)
-		}
-	}
-	if d := flagString(fs, "dirty"); d != "" {
-		dm, err := replay.ParseDirtyModel(d)
+	p.memory = o.Memory
+	if o.Dirty != "" {
+		dm, err := replay.ParseDirtyModel(o.Dirty)
 		if err != nil {
 			return nil, usageErrorf("-dirty: %v", err)
 		}
 		p.cfg.Time.Dirty = dm
 	}
-	at, err := replay.ParseAfterTrace(flagString(fs, "after-trace"))
+	at, err := replay.ParseAfterTrace(o.AfterTrace)
 	if err != nil {
 		return nil, usageErrorf("-after-trace: %v", err)
 	}
 	p.cfg.Time.After = at
-	start, err := units.Duration(flagString(fs, "start"))
-	if err != nil {
-		return nil, usageErrorf("-start: %v", err)
-	}
-	p.cfg.Time.StartNS = int64(start)
-	p.cfg.Time.Speed = fs.Lookup("speed").Value.(flag.Getter).Get().(float64)
+	p.cfg.Time.StartNS = int64(o.Start)
+	p.cfg.Time.Speed = o.Speed
 	if err := p.cfg.Time.Check(); err != nil || p.cfg.Time.Speed == 0 {
 		return nil, usageErrorf("-speed %g: want a factor between 1e-6 and 1e6", p.cfg.Time.Speed)
 	}
-	ro, err := units.Duration(flagString(fs, "resume-overhead"))
-	if err != nil {
-		return nil, usageErrorf("-resume-overhead: %v", err)
-	}
-	p.cfg.ResumeOverheadNS = int64(ro)
-	p.out = flagString(fs, "out")
-	p.bench = fs.Lookup("bench").Value.(flag.Getter).Get().(bool)
+	p.cfg.ResumeOverheadNS = int64(o.ResumeOverhead)
+	p.out = o.Out
+	p.bench = o.Bench
 	return p, nil
 }
 
-func runReplay(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	p, err := parseReplayFlags(fs)
+func runReplay(ctx context.Context, cio *cmdIO, o *replayOptions, traces []string) error {
+	p, err := o.plan(traces)
 	if err != nil {
 		return err
 	}

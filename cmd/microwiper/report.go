@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
 	"github.com/microwiper/microwiper/report"
 )
 
@@ -16,41 +15,38 @@ var reportCommand = command{
 	usage:    "[flags] RESULTDIR [RESULTDIR ...]",
 	example: `microwiper report -out out/report out/run1
 microwiper report -out out/report -trace traces/wws.parquet shard-0 shard-1 shard-2`,
-	setFlags: func(fs *flag.FlagSet) {
-		fs.String("out", "out/report", "directory for report.md, report.html and the figures")
-		fs.Var(&pathList{}, "trace", "trace `file` to draw a dirtying heatmap and rate CDF of (repeatable)")
-		fs.Int("stripes", report.DefaultStripes, "stripes of the trace heatmap and rate CDF")
-		fs.String("rounds-trace", "", "trace of the per-round figure (default: chosen from the results)")
-		fs.String("rounds-bw", "", "bandwidth of the per-round figure, e.g. 1Gbit (default: the middle one)")
-		fs.String("title", "", "report title (default \"microwiper report\")")
-	},
-	run: runReport,
+	bind: withOptions(runReport),
 }
 
-// pathList is a repeatable string flag.
-type pathList []string
-
-func (p *pathList) String() string { return strings.Join(*p, ",") }
-func (p *pathList) Get() any       { return []string(*p) }
-func (p *pathList) Set(s string) error {
-	if s == "" {
-		return fmt.Errorf("empty path")
-	}
-	*p = append(*p, s)
-	return nil
+// reportOptions are the flags of report.
+type reportOptions struct {
+	Out         string
+	Traces      []string
+	Stripes     int
+	RoundsTrace string
+	RoundsBW    []int64
+	Title       string
 }
 
-func runReport(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	f := traceFlags{fs}
-	if fs.NArg() == 0 {
+func (o *reportOptions) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.Out, "out", "out/report", "directory for report.md, report.html and the figures")
+	listVar(fs, &o.Traces, "trace", "trace `file` to draw a dirtying heatmap and rate CDF of (repeatable)")
+	fs.IntVar(&o.Stripes, "stripes", report.DefaultStripes, "stripes of the trace heatmap and rate CDF")
+	fs.StringVar(&o.RoundsTrace, "rounds-trace", "", "trace of the per-round figure (default: chosen from the results)")
+	bitRatesVar(fs, &o.RoundsBW, "rounds-bw", nil, "bandwidth of the per-round figure, e.g. 1Gbit (default: the middle one)")
+	fs.StringVar(&o.Title, "title", "", "report title (default \"microwiper report\")")
+}
+
+func runReport(_ context.Context, cio *cmdIO, o *reportOptions, dirs []string) error {
+	if len(dirs) == 0 {
 		return usageErrorf("want at least one result directory (the -out of microwiper replay or run)")
 	}
 	opt := report.Options{
-		OutDir:      f.str("out"),
-		Traces:      f.get("trace").([]string),
-		Stripes:     f.get("stripes").(int),
-		RoundsTrace: f.str("rounds-trace"),
-		Title:       f.str("title"),
+		OutDir:      o.Out,
+		Traces:      o.Traces,
+		Stripes:     o.Stripes,
+		RoundsTrace: o.RoundsTrace,
+		Title:       o.Title,
 	}
 	if opt.OutDir == "" {
 		return usageErrorf("-out is empty: want a directory")
@@ -58,19 +54,19 @@ func runReport(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 	if opt.Stripes < 1 {
 		return usageErrorf("-stripes = %d: want at least 1", opt.Stripes)
 	}
-	if s := f.str("rounds-bw"); s != "" {
-		bps, err := units.BitRate(s)
-		if err != nil {
-			return usageErrorf("-rounds-bw: %v", err)
-		}
-		opt.RoundsBandwidthBps = bps
+	switch len(o.RoundsBW) {
+	case 0:
+	case 1:
+		opt.RoundsBandwidthBps = o.RoundsBW[0]
+	default:
+		return usageErrorf("-rounds-bw: want one bandwidth, got %d", len(o.RoundsBW))
 	}
-	set, err := report.Load(fs.Args()...)
+	set, err := report.Load(dirs...)
 	if err != nil {
 		return err
 	}
 	if len(set.Runs) == 0 {
-		return fmt.Errorf("no runs in %s: nothing to report", strings.Join(fs.Args(), ", "))
+		return fmt.Errorf("no runs in %s: nothing to report", strings.Join(dirs, ", "))
 	}
 	w, err := report.Write(set, opt)
 	if err != nil {

@@ -25,13 +25,27 @@ var runCommand = command{
 microwiper run --list --shard 3/16 experiments/paper.json
 microwiper run --shard 3/16 --out out/paper-3 experiments/paper.json
 microwiper report --out out/report out/paper-3`,
-	setFlags: func(fs *flag.FlagSet) {
-		fs.String("shard", "0/1", "run only shard i of n (0 <= i < n): the jobs whose index is i modulo n")
-		fs.String("out", "", "directory for this shard's runs.parquet, rounds.parquet, summary.json and bench.txt (required unless --list)")
-		fs.Bool("list", false, "print the jobs of this shard (index, trace, algorithm, bandwidth, repetition) and run nothing")
-		fs.Bool("bench", false, "print Go benchmark-format lines after the table (always written to bench.txt)")
-	},
-	run: runRun,
+	bind: withOptions(runRun),
+}
+
+// runOptions are the flags of run.
+type runOptions struct {
+	Shard shard
+	Out   string
+	List  bool
+	Bench bool
+}
+
+// shard is one of n parts of a job list: the jobs whose index is I mod N.
+type shard struct{ I, N int }
+
+func (o *runOptions) bind(fs *flag.FlagSet) {
+	o.Shard = shard{0, 1}
+	fs.Var(value[shard]{p: &o.Shard, parse: parseShard, format: func(s shard) string { return fmt.Sprintf("%d/%d", s.I, s.N) }},
+		"shard", "run only shard i of n (0 <= i < n): the jobs whose index is i modulo n")
+	fs.StringVar(&o.Out, "out", "", "directory for this shard's runs.parquet, rounds.parquet, summary.json and bench.txt (required unless --list)")
+	fs.BoolVar(&o.List, "list", false, "print the jobs of this shard (index, trace, algorithm, bandwidth, repetition) and run nothing")
+	fs.BoolVar(&o.Bench, "bench", false, "print Go benchmark-format lines after the table (always written to bench.txt)")
 }
 
 // experimentFile is the JSON an experiment is written in. Paths and globs in
@@ -63,26 +77,22 @@ type experiment struct {
 	Reps int64 `json:"reps"`
 }
 
-func runRun(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	if fs.NArg() != 1 {
-		return usageErrorf("want one experiment file, got %d arguments", fs.NArg())
+func runRun(ctx context.Context, cio *cmdIO, o *runOptions, args []string) error {
+	if len(args) != 1 {
+		return usageErrorf("want one experiment file, got %d arguments", len(args))
 	}
-	shard, shards, err := parseShard(flagString(fs, "shard"))
-	if err != nil {
-		return usageErrorf("-shard: %v", err)
-	}
-	list := fs.Lookup("list").Value.(flag.Getter).Get().(bool)
-	out := flagString(fs, "out")
+	i, n := o.Shard.I, o.Shard.N
+	list, out := o.List, o.Out
 	if out == "" && !list {
 		return usageErrorf("-out is required: name a directory for this shard's results")
 	}
-	jobs, err := loadExperiment(fs.Arg(0))
+	jobs, err := loadExperiment(args[0])
 	if err != nil {
 		return err
 	}
 	var mine []replayJob
 	for k, j := range jobs {
-		if k%shards == shard {
+		if k%n == i {
 			mine = append(mine, j)
 			if list {
 				fmt.Fprintf(cio.stdout, "%d\t%s\t%s\t%s\trep=%d\n", k, j.path, j.alg, results.FormatBps(j.bps), j.rep)
@@ -93,7 +103,7 @@ func runRun(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		return nil
 	}
 	if len(mine) == 0 {
-		fmt.Fprintf(cio.stderr, "shard %d/%d has no jobs (the matrix has %d)\n", shard, shards, len(jobs))
+		fmt.Fprintf(cio.stderr, "shard %d/%d has no jobs (the matrix has %d)\n", i, n, len(jobs))
 		return nil
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -104,7 +114,7 @@ func runRun(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", benchPath, err)
 	}
-	runErr := executeReplay(ctx, cio, mine, out, fs.Lookup("bench").Value.(flag.Getter).Get().(bool), bf)
+	runErr := executeReplay(ctx, cio, mine, out, o.Bench, bf)
 	if err := bf.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("write %s: %w", benchPath, err)
 	}
@@ -112,14 +122,14 @@ func runRun(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 }
 
 // parseShard reads "i/n".
-func parseShard(s string) (int, int, error) {
+func parseShard(s string) (shard, error) {
 	a, b, ok := strings.Cut(s, "/")
 	i, err1 := strconv.Atoi(a)
 	n, err2 := strconv.Atoi(b)
 	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return 0, 0, fmt.Errorf("%q: want i/n with 0 <= i < n, e.g. 0/4", s)
+		return shard{}, fmt.Errorf("%q: want i/n with 0 <= i < n, e.g. 0/4", s)
 	}
-	return i, n, nil
+	return shard{i, n}, nil
 }
 
 // loadExperiment reads an experiment file and expands it into its jobs,
@@ -154,17 +164,19 @@ func loadExperiment(path string) ([]replayJob, error) {
 		}
 		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		replayCommand.setFlags(fs)
-		if err := fs.Parse(append(append([]string(nil), e.Replay...), traces...)); err != nil {
+		var o replayOptions
+		o.bind(fs)
+		stray, err := parseInterspersed(fs, e.Replay)
+		if err != nil {
 			return nil, fmt.Errorf("%s: replay flags: %w", where, err)
 		}
-		if fs.NArg() != len(traces) {
-			return nil, fmt.Errorf("%s: replay holds a stray argument %q: traces belong in \"traces\"", where, fs.Arg(0))
+		if len(stray) > 0 {
+			return nil, fmt.Errorf("%s: replay holds a stray argument %q: traces belong in \"traces\"", where, stray[0])
 		}
-		if flagString(fs, "out") != "" {
+		if o.Out != "" {
 			return nil, fmt.Errorf("%s: replay sets -out: results go to run's --out", where)
 		}
-		p, err := parseReplayFlags(fs)
+		p, err := o.plan(traces)
 		if err != nil {
 			// A bad flag in the file is bad input, not a bad command line.
 			return nil, fmt.Errorf("%s: %s", where, err)

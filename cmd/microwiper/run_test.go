@@ -104,7 +104,7 @@ func TestRunErrors(t *testing.T) {
 		{"unknown field", []string{"run", "--out", "o", write("field.json", `{"experiments": [{"trace": ["x"]}]}`)}, 1, `unknown field "trace"`},
 		{"empty", []string{"run", "--out", "o", write("empty.json", `{"experiments": []}`)}, 1, "no experiments listed"},
 		{"glob matches nothing", []string{"run", "--out", "o", write("glob.json", `{"experiments": [{"traces": ["none/*.parquet"], "replay": []}]}`)}, 1, "matches no file"},
-		{"bad replay flag", []string{"run", "--out", "o", write("flag.json", `{"experiments": [{"name": "x", "traces": ["../traces/wws.parquet"], "replay": ["-bw", "fast"]}]}`)}, 1, "block 0 (x): -bw"},
+		{"bad replay flag", []string{"run", "--out", "o", write("flag.json", `{"experiments": [{"name": "x", "traces": ["../traces/wws.parquet"], "replay": ["-bw", "fast"]}]}`)}, 1, "block 0 (x): replay flags: invalid value \"fast\" for flag -bw"},
 		{"replay sets out", []string{"run", "--out", "o", write("out.json", `{"experiments": [{"traces": ["../traces/wws.parquet"], "replay": ["-out", "x"]}]}`)}, 1, "results go to run's --out"},
 	}
 	for _, tc := range tests {

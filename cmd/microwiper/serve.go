@@ -8,9 +8,9 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/microwiper/microwiper/algorithms"
-	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
 	"github.com/microwiper/microwiper/replay"
 	"github.com/microwiper/microwiper/replay/socket"
 )
@@ -21,39 +21,55 @@ var serveCommand = command{
 	usage:    "[flags]",
 	example: `microwiper serve -listen 127.0.0.1:7878 -max-memory 8GiB -token s3cret
 microwiper replay -engine socket -link remote -remote 127.0.0.1:7878 -token s3cret -alg xen-precopy -bw 100Mbit trace.parquet`,
-	setFlags: func(fs *flag.FlagSet) {
-		fs.String("listen", "127.0.0.1:7878", "address to accept senders on (loopback by default)")
-		fs.String("max-memory", "8GiB", "most memory held for all sessions together; larger requests are refused")
-		fs.String("token", "", "shared token senders must present (-token on replay); empty accepts any sender")
-		fs.String("timeout", "30s", "how long to wait for a sender's next frame before dropping the session")
-	},
-	run: runServe,
+	bind: withOptions(runServe),
 }
 
-func runServe(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	if fs.NArg() > 0 {
-		return usageErrorf("serve takes no arguments, got %q", strings.Join(fs.Args(), " "))
+// peerOptions are the flags both ends of a socket link share.
+type peerOptions struct {
+	Token   string
+	Timeout time.Duration
+}
+
+func (o *peerOptions) bind(fs *flag.FlagSet, tokenUsage, timeoutUsage string) {
+	fs.StringVar(&o.Token, "token", "", tokenUsage)
+	durationVar(fs, &o.Timeout, "timeout", 30*time.Second, timeoutUsage)
+}
+
+// serveOptions are the flags of serve.
+type serveOptions struct {
+	Listen    string
+	MaxMemory int64
+	Peer      peerOptions
+}
+
+func (o *serveOptions) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:7878", "address to accept senders on (loopback by default)")
+	bytesVar(fs, &o.MaxMemory, "max-memory", 8<<30, "most memory held for all sessions together; larger requests are refused")
+	o.Peer.bind(fs, "shared token senders must present (-token on replay); empty accepts any sender",
+		"how long to wait for a sender's next frame before dropping the session")
+}
+
+func runServe(ctx context.Context, cio *cmdIO, o *serveOptions, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("serve takes no arguments, got %q", strings.Join(args, " "))
 	}
-	maxMem, err := units.Bytes(flagString(fs, "max-memory"))
-	if err != nil || maxMem <= 0 {
-		return usageErrorf("-max-memory %q: want a positive size such as 8GiB", flagString(fs, "max-memory"))
+	if o.MaxMemory <= 0 {
+		return usageErrorf("-max-memory %d: want a positive size such as 8GiB", o.MaxMemory)
 	}
-	timeout, err := units.Duration(flagString(fs, "timeout"))
-	if err != nil || timeout <= 0 {
-		return usageErrorf("-timeout %q: want a positive duration such as 30s", flagString(fs, "timeout"))
+	if o.Peer.Timeout <= 0 {
+		return usageErrorf("-timeout %v: want a positive duration such as 30s", o.Peer.Timeout)
 	}
-	addr := flagString(fs, "listen")
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s (-listen): %w", addr, err)
+		return fmt.Errorf("listen on %s (-listen): %w", o.Listen, err)
 	}
 	log := slog.New(slog.NewTextHandler(cio.stderr, nil))
-	token := flagString(fs, "token")
+	token := o.Peer.Token
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && token == "" {
 		log.Warn("listening beyond loopback without -token: any host that reaches this port may fill -max-memory")
 	}
-	log.Info("serving", "listen", ln.Addr().String(), "max_memory", maxMem, "token", token != "", "timeout", timeout)
-	r := socket.NewReceiver(socket.ReceiverConfig{MaxMemory: maxMem, Token: token, Timeout: timeout, Log: log})
+	log.Info("serving", "listen", ln.Addr().String(), "max_memory", o.MaxMemory, "token", token != "", "timeout", o.Peer.Timeout)
+	r := socket.NewReceiver(socket.ReceiverConfig{MaxMemory: o.MaxMemory, Token: token, Timeout: o.Peer.Timeout, Log: log})
 	if err := r.Serve(ctx, ln); err != nil {
 		return err
 	}
@@ -61,20 +77,24 @@ func runServe(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 	return nil
 }
 
-// The socket engine's flags on the replay subcommand. replay.go calls
-// addSocketFlags from its setFlags and socketEngine while parsing.
-
-func addSocketFlags(fs *flag.FlagSet) {
-	fs.String("link", socket.LinkLoopback, "socket engine link: loopback (in-process receiver, userspace shaping), netns (namespace pair with kernel tbf; root) or remote (-remote)")
-	fs.String("remote", "", "socket engine, -link remote: host:port of a 'microwiper serve'")
-	fs.String("token", "", "socket engine, -link remote: the receiver's -token")
-	fs.String("timeout", "30s", "socket engine: how long to wait for the peer to make progress before failing")
+// socketOptions are the socket engine's flags on replay.
+type socketOptions struct {
+	Link   string
+	Remote string
+	Peer   peerOptions
 }
 
-// socketEngine builds the socket engine from the flags. With -alg all it
-// drops the bounds (oracle), which only the simulator computes.
-func socketEngine(fs *flag.FlagSet, algs []string) (replay.Engine, []string, error) {
-	lc := socket.LinkConfig{Kind: flagString(fs, "link"), Remote: flagString(fs, "remote"), Token: flagString(fs, "token")}
+func (o *socketOptions) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.Link, "link", socket.LinkLoopback, "socket engine link: loopback (in-process receiver, userspace shaping), netns (namespace pair with kernel tbf; root) or remote (-remote)")
+	fs.StringVar(&o.Remote, "remote", "", "socket engine, -link remote: host:port of a 'microwiper serve'")
+	o.Peer.bind(fs, "socket engine, -link remote: the receiver's -token",
+		"socket engine: how long to wait for the peer to make progress before failing")
+}
+
+// engine builds the socket engine. With -alg all (algFlag) it drops the
+// bounds (oracle), which only the simulator computes.
+func (o *socketOptions) engine(algs []string, algFlag string) (replay.Engine, []string, error) {
+	lc := socket.LinkConfig{Kind: o.Link, Remote: o.Remote, Token: o.Peer.Token}
 	switch lc.Kind {
 	case socket.LinkLoopback, socket.LinkNetns:
 		if lc.Remote != "" {
@@ -87,11 +107,10 @@ func socketEngine(fs *flag.FlagSet, algs []string) (replay.Engine, []string, err
 	default:
 		return nil, nil, usageErrorf("-link %q: want loopback, netns or remote", lc.Kind)
 	}
-	timeout, err := units.Duration(flagString(fs, "timeout"))
-	if err != nil || timeout <= 0 {
-		return nil, nil, usageErrorf("-timeout %q: want a positive duration such as 30s", flagString(fs, "timeout"))
+	if o.Peer.Timeout <= 0 {
+		return nil, nil, usageErrorf("-timeout %v: want a positive duration such as 30s", o.Peer.Timeout)
 	}
-	lc.Timeout = timeout
+	lc.Timeout = o.Peer.Timeout
 	var kept []string
 	for _, name := range algs {
 		a, err := algorithms.New(name)
@@ -100,7 +119,7 @@ func socketEngine(fs *flag.FlagSet, algs []string) (replay.Engine, []string, err
 		}
 		if _, ok := a.(algorithms.Policy); ok {
 			kept = append(kept, name)
-		} else if !strings.Contains(","+flagString(fs, "alg")+",", ",all,") {
+		} else if !strings.Contains(","+algFlag+",", ",all,") {
 			return nil, nil, usageErrorf("-alg %s: a bound computed from the future trace; only -engine sim runs it", name)
 		}
 	}

@@ -131,8 +131,8 @@ func TestServeUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"serve", "-max-memory", "lots"}, "-max-memory \"lots\": want a positive size"},
-		{[]string{"serve", "-timeout", "0s"}, "-timeout \"0s\": want a positive duration"},
+		{[]string{"serve", "-max-memory", "lots"}, "invalid value \"lots\" for flag -max-memory"},
+		{[]string{"serve", "-timeout", "0s"}, "-timeout 0s: want a positive duration"},
 		{[]string{"serve", "extra"}, "serve takes no arguments"},
 		{[]string{"replay", "-engine", "socket", "-link", "carrier-pigeon", "x.parquet"}, "-link \"carrier-pigeon\": want loopback, netns or remote"},
 		{[]string{"replay", "-engine", "socket", "-link", "remote", "x.parquet"}, "-link remote needs -remote host:port"},

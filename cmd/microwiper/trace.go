@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"strings"
 )
 
@@ -15,11 +14,11 @@ var traceCommand = command{
 	synopsis: "work with trace files: gen, info, validate, convert ('microwiper trace <sub> -h')",
 	usage:    "<gen|info|validate|convert> [flags] [args]",
 	example:  "microwiper trace info traces/shipped/wws-512mib.parquet",
-	run: func(_ context.Context, _ *cmdIO, fs *flag.FlagSet) error {
+	bind: noFlags(func(_ context.Context, _ *cmdIO, args []string) error {
 		subs := "gen, info, validate or convert"
-		if fs.NArg() == 0 {
+		if len(args) == 0 {
 			return usageErrorf("want a subcommand: %s", subs)
 		}
-		return usageErrorf("unknown subcommand %q: want %s", strings.Join(fs.Args(), " "), subs)
-	},
+		return usageErrorf("unknown subcommand %q: want %s", strings.Join(args, " "), subs)
+	}),
 }

@@ -125,7 +125,7 @@ func TestTraceConvertErrors(t *testing.T) {
 		{"no-header", "100,1\n", nil, 1, "line 1: header"},
 		{"one-time", "t_ns,page\n100,1\n100,2\n", nil, 1, "pass -epoch"},
 		{"no-rows", "t_ns,page\n", []string{"-epoch", "1s"}, 1, "pass -pages"},
-		{"bad-meta", "# pages=many\nt_ns,page\n100,1\n200,1\n", nil, 1, "comment pages=\"many\""},
+		{"bad-meta", "# pages=many\nt_ns,page\n100,1\n200,1\n", nil, 1, "metadata pages = \"many\": not an integer"},
 		{"bad-page-size", "t_ns,page\n100,1\n200,1\n", []string{"-page-size", "1000"}, 1, "page_size = 1000"},
 	}
 	for _, tc := range cases {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/tracefmt"
+	"github.com/microwiper/microwiper/tracefmt/profile"
 )
 
 var traceInfoCommand = command{
@@ -20,114 +21,40 @@ var traceInfoCommand = command{
 	usage:    "[flags] trace.parquet",
 	example: `microwiper trace info hot.parquet
 microwiper trace info -window 500ms -table-rows 10 wws.parquet`,
-	setFlags: func(fs *flag.FlagSet) {
-		declareDuration(fs, "window", time.Second, "window for the dirty rate and the writable working set")
-		fs.Int64("table-rows", 20, "at most this many lines in the rate table (windows are merged to fit)")
-	},
-	run: runTraceInfo,
+	bind: withOptions(runTraceInfo),
 }
 
-// maxInfoPages bounds the per-page table that counts distinct pages per
-// window (4 bytes a page).
-const maxInfoPages = 1 << 30
-
-// maxInfoWindows bounds the rate table (16 bytes a window), so that a trace
-// with absurd times cannot exhaust memory.
-const maxInfoWindows = 10_000_000
-
-// traceStats is what trace info measures in one pass.
-type traceStats struct {
-	header      tracefmt.Header
-	rows        int64
-	epochs      int64 // epochs with writes
-	lastT       int64
-	initial     int64 // initial-image rows
-	writes      int64 // sum of the writes column outside the initial image
-	everWritten int64
-	window      int64
-	binRows     []int64 // page dirtyings per window
-	binWWS      []int64 // distinct pages per window
+// traceInfoOptions are the flags of trace info.
+type traceInfoOptions struct {
+	Window    time.Duration
+	TableRows int64
 }
 
-func runTraceInfo(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	f := traceFlags{fs}
-	if fs.NArg() != 1 {
-		return usageErrorf("want exactly one trace path, got %d arguments", fs.NArg())
+func (o *traceInfoOptions) bind(fs *flag.FlagSet) {
+	durationVar(fs, &o.Window, "window", time.Second, "window for the dirty rate and the writable working set")
+	fs.Int64Var(&o.TableRows, "table-rows", 20, "at most this many lines in the rate table (windows are merged to fit)")
+}
+
+func runTraceInfo(_ context.Context, cio *cmdIO, o *traceInfoOptions, args []string) error {
+	if len(args) != 1 {
+		return usageErrorf("want exactly one trace path, got %d arguments", len(args))
 	}
-	window := f.duration("window")
+	window := o.Window
 	if window <= 0 {
 		return usageErrorf("-window = %v: want a positive duration", window)
 	}
-	tableRows := f.int64("table-rows")
+	tableRows := o.TableRows
 	if tableRows < 1 {
 		return usageErrorf("-table-rows = %d: want at least 1", tableRows)
 	}
-	path := fs.Arg(0)
-	st, err := measureTrace(path, int64(window))
+	path := args[0]
+	p, err := profile.Measure(path, profile.Options{WindowNS: int64(window), WorkingSet: true})
 	if err != nil {
 		return err
 	}
 	size, files := traceFileBytes(path)
-	printTraceInfo(cio.stdout, path, st, size, files, int(tableRows))
+	printTraceInfo(cio.stdout, path, p, size, files, int(tableRows))
 	return nil
-}
-
-func measureTrace(path string, window int64) (*traceStats, error) {
-	r, err := tracefmt.Open(path)
-	if err != nil {
-		return nil, err // tracefmt errors name the file
-	}
-	defer r.Close()
-	h := r.Header()
-	st := &traceStats{header: h, rows: r.Rows(), window: window}
-	var seen []int32 // per page: 1 + the last window it was written in
-	var ever []bool
-	if h.Pages <= maxInfoPages {
-		seen = make([]int32, h.Pages)
-		ever = make([]bool, h.Pages)
-	}
-	for r.Scan() {
-		e := r.Epoch()
-		if e.Initial {
-			st.initial += int64(len(e.Pages))
-			continue
-		}
-		st.epochs++
-		st.lastT = e.TNS
-		// An epoch covers (t-E, t]: its writes belong to the window holding t-1.
-		bin64 := (max(e.TNS, 1) - 1) / window
-		if bin64 >= maxInfoWindows {
-			return nil, fmt.Errorf("read trace %s: epoch at t_ns %d is window %d of %v: more than %d windows; raise -window",
-				path, e.TNS, bin64, time.Duration(window), maxInfoWindows)
-		}
-		bin := int(bin64)
-		for len(st.binRows) <= bin {
-			st.binRows = append(st.binRows, 0)
-			st.binWWS = append(st.binWWS, 0)
-		}
-		st.binRows[bin] += int64(len(e.Pages))
-		for i, p := range e.Pages {
-			st.writes += int64(e.Writes[i])
-			if seen == nil {
-				continue
-			}
-			if seen[p] != int32(bin+1) {
-				seen[p] = int32(bin + 1)
-				st.binWWS[bin]++
-			}
-			if !ever[p] {
-				ever[p] = true
-				st.everWritten++
-			}
-		}
-	}
-	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("read trace %s: %w (run 'microwiper trace validate %s')", path, err, path)
-	}
-	if seen == nil {
-		st.binWWS = nil
-	}
-	return st, nil
 }
 
 // traceFileBytes is the size on disk of a trace file or segment directory.
@@ -165,8 +92,8 @@ func traceHumanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
 
-func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files int, tableRows int) {
-	h := st.header
+func printTraceInfo(w io.Writer, path string, st *profile.Profile, size int64, files int, tableRows int) {
+	h := st.Header
 	orDash := func(s string) string {
 		if s == "" {
 			return "-"
@@ -180,6 +107,11 @@ func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files 
 		plural = ""
 	}
 	kv("format", "%s, %d file%s, %s (%d bytes)", tracefmt.FormatVersion, files, plural, traceHumanBytes(size), size)
+	if st.Finished {
+		kv("status", "finished")
+	} else {
+		kv("status", "UNFINISHED: its writer never closed it (a killed capture or generator); the rows present are valid")
+	}
 	kv("backend", "%s", orDash(h.Backend))
 	kv("workload", "%s", orDash(h.Workload))
 	kv("kernel", "%s", orDash(h.Kernel))
@@ -191,18 +123,18 @@ func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files 
 	kv("page size", "%d B", h.PageSize)
 	kv("pages", "%d (%s)", h.Pages, traceHumanBytes(h.MemoryBytes()))
 	kv("epoch", "%v", time.Duration(h.EpochNS))
-	kv("duration", "%v (time of the last epoch)", time.Duration(st.lastT))
-	kv("epochs", "%d with writes", st.epochs)
-	kv("rows", "%d (%d initial image, %d writes)", st.rows, st.initial, st.rows-st.initial)
-	kv("bytes/row", "%.3f", float64(size)/float64(max(st.rows, 1)))
-	if st.initial == 0 {
+	kv("duration", "%v (time of the last epoch)", time.Duration(st.LastTNS))
+	kv("epochs", "%d with writes", st.Epochs)
+	kv("rows", "%d (%d initial image, %d writes)", st.Rows, st.Initial, st.Rows-st.Initial)
+	kv("bytes/row", "%.3f", float64(size)/float64(max(st.Rows, 1)))
+	if st.Initial == 0 {
 		kv("initial", "no initial-image rows: every page holds data")
 	} else {
-		kv("initial", "%d pages hold data (%.1f%%), the rest are zero pages until written", st.initial, 100*float64(st.initial)/float64(h.Pages))
+		kv("initial", "%d pages hold data (%.1f%%), the rest are zero pages until written", st.Initial, 100*float64(st.Initial)/float64(h.Pages))
 	}
-	kv("writes", "%d counted (%.2f a row)", st.writes, float64(st.writes)/float64(max(st.rows-st.initial, 1)))
-	if st.binWWS != nil {
-		kv("written", "%d distinct pages (%.1f%% of memory)", st.everWritten, 100*float64(st.everWritten)/float64(h.Pages))
+	kv("writes", "%d counted (%.2f a row)", st.Writes, float64(st.Writes)/float64(max(st.Rows-st.Initial, 1)))
+	if st.WorkingSet != nil {
+		kv("written", "%d distinct pages (%.1f%% of memory)", st.EverWritten, 100*float64(st.EverWritten)/float64(h.Pages))
 	}
 	kv("regions", "%d", len(h.Regions))
 	for i, r := range h.Regions {
@@ -212,50 +144,50 @@ func printTraceInfo(w io.Writer, path string, st *traceStats, size int64, files 
 		}
 		fmt.Fprintf(w, "%-12s pages [%d, %d) at %#x %s %s\n", "", r.FirstPage, r.FirstPage+r.Pages, r.StartAddr, r.Perms, orDash(r.Path))
 	}
-	if len(st.binRows) == 0 {
+	if len(st.Rate) == 0 {
 		return
 	}
-	win := time.Duration(st.window)
-	fmt.Fprintf(w, "\ndirty rate and writable working set per %v window (%d windows)\n", win, len(st.binRows))
+	win := time.Duration(st.WindowNS)
+	fmt.Fprintf(w, "\ndirty rate and writable working set per %v window (%d windows)\n", win, len(st.Rate))
 	// The last window may be cut short by the end of the trace: rates
 	// divide by the time each window actually covers.
 	end := func(bin int) int64 {
-		return min(int64(bin+1)*st.window, max(st.lastT, int64(bin)*st.window+h.EpochNS))
+		return min(int64(bin+1)*st.WindowNS, max(st.LastTNS, int64(bin)*st.WindowNS+h.EpochNS))
 	}
-	covered := func(from, to int) float64 { return float64(end(to-1)-int64(from)*st.window) / 1e9 }
-	rates := make([]float64, len(st.binRows))
-	for i, n := range st.binRows {
+	covered := func(from, to int) float64 { return float64(end(to-1)-int64(from)*st.WindowNS) / 1e9 }
+	rates := make([]float64, len(st.Rate))
+	for i, n := range st.Rate {
 		rates[i] = float64(n) / covered(i, i+1)
 	}
 	fmt.Fprintf(w, "  %-9s %s\n", "rate", sparkline(rates, 64))
-	if st.binWWS != nil {
-		wws := make([]float64, len(st.binWWS))
+	if st.WorkingSet != nil {
+		wws := make([]float64, len(st.WorkingSet))
 		var sum, peak int64
-		for i, n := range st.binWWS {
+		for i, n := range st.WorkingSet {
 			wws[i] = float64(n)
 			sum += n
 			peak = max(peak, n)
 		}
 		fmt.Fprintf(w, "  %-9s %s\n", "wws", sparkline(wws, 64))
-		mean := float64(sum) / float64(len(st.binWWS))
+		mean := float64(sum) / float64(len(st.WorkingSet))
 		fmt.Fprintf(w, "  wws mean %.0f pages (%s), max %d pages (%s)\n",
 			mean, traceHumanBytes(int64(mean*float64(h.PageSize))), peak, traceHumanBytes(peak*h.PageSize))
 	}
 	// The table merges consecutive windows so it fits in tableRows lines.
-	per := (len(st.binRows) + tableRows - 1) / tableRows
+	per := (len(st.Rate) + tableRows - 1) / tableRows
 	fmt.Fprintf(w, "\n  %-17s %14s %12s\n", "from", "dirty pages/s", "wws pages")
-	for i := 0; i < len(st.binRows); i += per {
-		j := min(i+per, len(st.binRows))
+	for i := 0; i < len(st.Rate); i += per {
+		j := min(i+per, len(st.Rate))
 		var rows, wwsMax int64
 		for k := i; k < j; k++ {
-			rows += st.binRows[k]
-			if st.binWWS != nil {
-				wwsMax = max(wwsMax, st.binWWS[k])
+			rows += st.Rate[k]
+			if st.WorkingSet != nil {
+				wwsMax = max(wwsMax, st.WorkingSet[k])
 			}
 		}
-		span := fmt.Sprintf("%v-%v", time.Duration(int64(i)*st.window), time.Duration(end(j-1)))
+		span := fmt.Sprintf("%v-%v", time.Duration(int64(i)*st.WindowNS), time.Duration(end(j-1)))
 		wws := "-"
-		if st.binWWS != nil {
+		if st.WorkingSet != nil {
 			wws = fmt.Sprint(wwsMax)
 		}
 		fmt.Fprintf(w, "  %-17s %14.0f %12s\n", span, float64(rows)/covered(i, j), wws)

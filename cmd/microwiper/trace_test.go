@@ -273,36 +273,6 @@ func TestTraceValidate(t *testing.T) {
 	})
 }
 
-// TestMeasureTrace checks trace info's arithmetic on a trace small enough
-// to count by hand.
-func TestMeasureTrace(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "small.parquet")
-	w, err := tracefmt.Create(path, tracefmt.Header{PageSize: 4096, Pages: 10, EpochNS: 100e6, Backend: tracefmt.BackendSynthetic}, tracefmt.WriterOptions{})
-	require.NoError(t, err)
-	require.NoError(t, w.WriteInitial([]int64{0, 1, 2}))
-	require.NoError(t, w.WriteEpoch(100e6, []int64{1, 2}, []int32{3, 1}))
-	require.NoError(t, w.WriteEpoch(1000e6, []int64{2, 3}, nil)) // (900ms, 1s]: still window 0
-	require.NoError(t, w.WriteEpoch(1100e6, []int64{5}, []int32{7}))
-	require.NoError(t, w.WriteEpoch(3000e6, []int64{5, 9}, nil))
-	require.NoError(t, w.Close())
-
-	st, err := measureTrace(path, int64(time.Second))
-	require.NoError(t, err)
-	assert.EqualValues(t, 10, st.rows)
-	assert.EqualValues(t, 3, st.initial)
-	assert.EqualValues(t, 4, st.epochs)
-	assert.EqualValues(t, 3000e6, st.lastT)
-	assert.EqualValues(t, 3+1+1+1+7+1+1, st.writes)
-	assert.EqualValues(t, 5, st.everWritten) // pages 1, 2, 3, 5, 9
-	assert.Equal(t, []int64{4, 1, 2}, st.binRows)
-	assert.Equal(t, []int64{3, 1, 2}, st.binWWS)
-
-	st, err = measureTrace(path, int64(500*time.Millisecond))
-	require.NoError(t, err)
-	assert.Equal(t, []int64{2, 2, 1, 0, 0, 2}, st.binRows)
-	assert.Equal(t, []int64{2, 2, 1, 0, 0, 2}, st.binWWS)
-}
-
 func TestSparkline(t *testing.T) {
 	assert.Equal(t, "▁▅█  peak 8", sparkline([]float64{0, 4, 8}, 64))
 	assert.Equal(t, "▁█  peak 7", sparkline([]float64{0, 0, 6, 8}, 2), "neighbours averaged to fit the width")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -14,8 +13,8 @@ var versionCommand = command{
 	name:     "version",
 	synopsis: "print the build's version, Go version and trace format",
 	example:  "microwiper version",
-	run: func(_ context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-		if fs.NArg() > 0 {
+	bind: noFlags(func(_ context.Context, cio *cmdIO, args []string) error {
+		if len(args) > 0 {
 			return usageErrorf("version takes no arguments")
 		}
 		version := "(devel)"
@@ -31,5 +30,5 @@ var versionCommand = command{
 		}
 		fmt.Fprintf(cio.stdout, "microwiper %s %s %s/%s trace format %s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, tracefmt.FormatVersion)
 		return nil
-	},
+	}),
 }

@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/microwiper/microwiper/replay"
+	"github.com/microwiper/microwiper/internal/splitmix"
 )
 
 // pageMemory is page-aligned anonymous memory outside the Go heap, so a
@@ -55,7 +55,7 @@ func (m *pageMemory) unmap() {
 // seeded by (p, v), so every write makes every word of the page differ and
 // a torn or stale copy cannot pass for the current one.
 func fillPage(dst []byte, p, v uint64) {
-	x := replay.SplitMix64(p ^ replay.SplitMix64(v^0x6d6963726f777072))
+	x := splitmix.Mix(p ^ splitmix.Mix(v^0x6d6963726f777072))
 	for i := 0; i+8 <= len(dst); i += 8 {
 		x += 0x9E3779B97F4A7C15
 		z := (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9

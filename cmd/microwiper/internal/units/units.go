@@ -116,19 +116,3 @@ func Duration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
-
-// FormatBitRate writes bps the way BitRate reads it, with the largest
-// decimal prefix that keeps an integer (1000000000 → "1Gbit").
-func FormatBitRate(bps int64) string {
-	switch {
-	case bps >= 1e12 && bps%1e12 == 0:
-		return strconv.FormatInt(bps/1e12, 10) + "Tbit"
-	case bps >= 1e9 && bps%1e9 == 0:
-		return strconv.FormatInt(bps/1e9, 10) + "Gbit"
-	case bps >= 1e6 && bps%1e6 == 0:
-		return strconv.FormatInt(bps/1e6, 10) + "Mbit"
-	case bps >= 1e3 && bps%1e3 == 0:
-		return strconv.FormatInt(bps/1e3, 10) + "kbit"
-	}
-	return strconv.FormatInt(bps, 10) + "bit"
-}

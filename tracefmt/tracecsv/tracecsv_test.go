@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/microwiper/microwiper/tracefmt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +29,6 @@ func TestReadGood(t *testing.T) {
 	assert.Equal(t, "16", v)
 	v, _ = r.Meta("epoch_ns")
 	assert.Equal(t, "100", v)
-	assert.Equal(t, []string{"pages", "epoch_ns"}, r.MetaKeys())
 	assert.True(t, r.HasWrites())
 
 	rows, r = readAll("t_ns,page\n5,6\n")
@@ -73,12 +73,14 @@ func TestReadErrors(t *testing.T) {
 func TestWriteThenRead(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
-	require.NoError(t, w.Meta(map[string]string{"pages": "10", "workload": "a\nb"}))
+	h := tracefmt.Header{PageSize: 4096, Pages: 10, EpochNS: 100, Backend: "synthetic", Workload: "a\nb"}
+	require.NoError(t, w.Header(h))
 	require.NoError(t, w.Row(0, 3, 0))
 	require.NoError(t, w.Row(100, 9, 7))
-	require.Error(t, w.Meta(map[string]string{"x": "y"}))
+	require.Error(t, w.Header(h))
 	require.NoError(t, w.Flush())
-	assert.Equal(t, "# pages=10\n# workload=a b\nt_ns,page,writes\n0,3,0\n100,9,7\n", buf.String())
+	assert.Equal(t, "# microwiper.format=trace/v1\n# page_size=4096\n# pages=10\n# epoch_ns=100\n# backend=synthetic\n# workload=a b\n# kernel=\n# started_at=\n# regions=[]\n"+
+		"t_ns,page,writes\n0,3,0\n100,9,7\n", buf.String())
 	rows, r := readAll(buf.String())
 	require.NoError(t, r.Err())
 	assert.Equal(t, []Row{{0, 3, 0}, {100, 9, 7}}, rows)

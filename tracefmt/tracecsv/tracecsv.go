@@ -1,13 +1,14 @@
-// Package tracecsv reads and writes the CSV form of a trace, so that traces
-// can come from and go to other tools: a header line "t_ns,page" or
+// Package tracecsv is the CSV form of a trace, so that traces can come
+// from and go to other tools: a header line "t_ns,page" or
 // "t_ns,page,writes", then one row per line. Lines starting with '#' are
 // comments; before the header, a comment "# key=value" carries one metadata
-// key of the trace (page_size, pages, epoch_ns, ...), so that a trace
-// converted to CSV and back keeps its metadata. Blank lines are ignored and
-// CRLF line ends are accepted.
+// key of the trace (page_size, pages, epoch_ns, ...; tracefmt's codec), so
+// that a trace converted to CSV and back keeps its metadata. Blank lines are
+// ignored and CRLF line ends are accepted.
 //
-// The package parses syntax only: sorting and range checks belong to the
-// converter, which knows the trace's header.
+// Reader and Writer handle the syntax; Export and Import convert whole
+// traces, with the format's checks and the header taken from flags,
+// comments or inference.
 package tracecsv
 
 import (
@@ -16,9 +17,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/microwiper/microwiper/tracefmt"
 )
 
 // Header lines the reader accepts, and the one the writer produces.
@@ -58,7 +60,6 @@ type Reader struct {
 	header    bool // header line seen
 	hasWrites bool
 	meta      map[string]string
-	metaKeys  []string
 	row       Row
 	err       error
 }
@@ -133,9 +134,6 @@ func (r *Reader) Meta(key string) (string, bool) {
 	return v, ok
 }
 
-// MetaKeys lists the metadata keys in the order they appeared.
-func (r *Reader) MetaKeys() []string { return r.metaKeys }
-
 func (r *Reader) comment(b []byte) {
 	k, v, ok := strings.Cut(string(bytes.TrimSpace(b)), "=")
 	if !ok {
@@ -144,9 +142,6 @@ func (r *Reader) comment(b []byte) {
 	k = strings.TrimSpace(k)
 	if k == "" || strings.ContainsAny(k, " \t") {
 		return
-	}
-	if _, seen := r.meta[k]; !seen {
-		r.metaKeys = append(r.metaKeys, k)
 	}
 	r.meta[k] = strings.TrimSpace(v)
 }
@@ -255,21 +250,20 @@ type Writer struct {
 // NewWriter returns a writer to w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: bufio.NewWriterSize(w, 1<<16)} }
 
-// Meta writes metadata as "# key=value" comments, sorted by key. It must
-// come before the first row. Values are written on one line: newlines
-// inside them become spaces.
-func (w *Writer) Meta(meta map[string]string) error {
+// Header writes the trace header as "# key=value" comments, one per
+// metadata key in the format's order. It must come before the first row.
+// Values are written on one line: newlines inside them become spaces.
+func (w *Writer) Header(h tracefmt.Header) error {
 	if w.header {
 		return fmt.Errorf("write CSV metadata: must come before the rows")
 	}
-	keys := make([]string, 0, len(meta))
-	for k := range meta {
-		keys = append(keys, k)
+	meta, err := h.Metadata()
+	if err != nil {
+		return err
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := strings.NewReplacer("\n", " ", "\r", " ").Replace(meta[k])
-		if _, err := fmt.Fprintf(w.w, "# %s=%s\n", k, v); err != nil {
+	oneLine := strings.NewReplacer("\n", " ", "\r", " ")
+	for _, k := range tracefmt.MetadataKeys {
+		if _, err := fmt.Fprintf(w.w, "# %s=%s\n", k, oneLine.Replace(meta[k])); err != nil {
 			return err
 		}
 	}

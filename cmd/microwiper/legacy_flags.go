@@ -8,8 +8,11 @@ import (
 	"github.com/microwiper/microwiper/cmd/microwiper/internal/units"
 )
 
-// traceFlags reads back the flags a trace subcommand declared: the command
-// table builds a fresh FlagSet per call, so run finds values by name.
+// The older flag form, which reads values back by name: only capture.go
+// (command.setFlags/run) still uses it. When capture moves to typed
+// options (withOptions, flags.go), this file goes.
+
+// traceFlags reads back the flags a subcommand declared, by name.
 type traceFlags struct{ fs *flag.FlagSet }
 
 func (f traceFlags) get(name string) any {
@@ -22,16 +25,7 @@ func (f traceFlags) get(name string) any {
 
 func (f traceFlags) str(name string) string             { return f.get(name).(string) }
 func (f traceFlags) int64(name string) int64            { return f.get(name).(int64) }
-func (f traceFlags) uint64(name string) uint64          { return f.get(name).(uint64) }
-func (f traceFlags) float(name string) float64          { return f.get(name).(float64) }
 func (f traceFlags) duration(name string) time.Duration { return f.get(name).(time.Duration) }
-
-// set reports whether the user gave the flag.
-func (f traceFlags) set(name string) bool {
-	found := false
-	f.fs.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
-	return found
-}
 
 // durationFlag is a time.Duration flag parsed by units.Duration, so that a
 // bad value gets the same message everywhere.
