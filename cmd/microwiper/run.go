@@ -75,6 +75,9 @@ type experiment struct {
 	// Reps repeats every run; 0 means 1. Repetitions differ in their rep
 	// and seed fields, and in measurements on the socket engine.
 	Reps int64 `json:"reps"`
+	// Optional skips the block, with a note, when its traces match no
+	// file (traces still to be captured, e.g. traces/vm/).
+	Optional bool `json:"optional"`
 }
 
 func runRun(ctx context.Context, cio *cmdIO, o *runOptions, args []string) error {
@@ -86,9 +89,12 @@ func runRun(ctx context.Context, cio *cmdIO, o *runOptions, args []string) error
 	if out == "" && !list {
 		return usageErrorf("-out is required: name a directory for this shard's results")
 	}
-	jobs, err := loadExperiment(args[0])
+	jobs, notes, err := loadExperimentNotes(args[0])
 	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintf(cio.stderr, "note: %s\n", n)
 	}
 	var mine []replayJob
 	for k, j := range jobs {
@@ -135,32 +141,44 @@ func parseShard(s string) (shard, error) {
 // loadExperiment reads an experiment file and expands it into its jobs,
 // checking every block's replay flags the way 'microwiper replay' does.
 func loadExperiment(path string) ([]replayJob, error) {
+	jobs, _, err := loadExperimentNotes(path)
+	return jobs, err
+}
+
+// loadExperimentNotes is loadExperiment that also returns a note for
+// every optional block skipped because its traces are not there yet.
+func loadExperimentNotes(path string) ([]replayJob, []string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read experiment: %w", err)
+		return nil, nil, fmt.Errorf("read experiment: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var ef experimentFile
 	if err := dec.Decode(&ef); err != nil {
-		return nil, fmt.Errorf("experiment %s: %w (see 'microwiper run -h' for the format)", path, err)
+		return nil, nil, fmt.Errorf("experiment %s: %w (see 'microwiper run -h' for the format)", path, err)
 	}
 	if len(ef.Experiments) == 0 {
-		return nil, fmt.Errorf("experiment %s: no experiments listed", path)
+		return nil, nil, fmt.Errorf("experiment %s: no experiments listed", path)
 	}
 	dir := filepath.Dir(path)
 	var jobs []replayJob
+	var notes []string
 	for i, e := range ef.Experiments {
 		where := fmt.Sprintf("experiment %s, block %d", path, i)
 		if e.Name != "" {
 			where += fmt.Sprintf(" (%s)", e.Name)
 		}
 		traces, err := expandTraces(dir, e.Traces)
+		if err != nil && e.Optional && errors.Is(err, errNoMatch) {
+			notes = append(notes, fmt.Sprintf("%s: skipped: %v", where, err))
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if e.Reps < 0 {
-			return nil, fmt.Errorf("%s: reps %d: want 0 or more", where, e.Reps)
+			return nil, nil, fmt.Errorf("%s: reps %d: want 0 or more", where, e.Reps)
 		}
 		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -168,23 +186,29 @@ func loadExperiment(path string) ([]replayJob, error) {
 		o.bind(fs)
 		stray, err := parseInterspersed(fs, e.Replay)
 		if err != nil {
-			return nil, fmt.Errorf("%s: replay flags: %w", where, err)
+			return nil, nil, fmt.Errorf("%s: replay flags: %w", where, err)
 		}
 		if len(stray) > 0 {
-			return nil, fmt.Errorf("%s: replay holds a stray argument %q: traces belong in \"traces\"", where, stray[0])
+			return nil, nil, fmt.Errorf("%s: replay holds a stray argument %q: traces belong in \"traces\"", where, stray[0])
 		}
 		if o.Out != "" {
-			return nil, fmt.Errorf("%s: replay sets -out: results go to run's --out", where)
+			return nil, nil, fmt.Errorf("%s: replay sets -out: results go to run's --out", where)
 		}
 		p, err := o.plan(traces)
 		if err != nil {
 			// A bad flag in the file is bad input, not a bad command line.
-			return nil, fmt.Errorf("%s: %s", where, err)
+			return nil, nil, fmt.Errorf("%s: %s", where, err)
 		}
 		jobs = append(jobs, p.jobs(e.Reps)...)
 	}
-	return jobs, nil
+	if len(jobs) == 0 {
+		return nil, notes, fmt.Errorf("experiment %s: every block was skipped: %s", path, strings.Join(notes, "; "))
+	}
+	return jobs, notes, nil
 }
+
+// errNoMatch is a trace pattern that matches no file.
+var errNoMatch = errors.New("matches no file")
 
 // expandTraces resolves paths and globs against dir, in sorted order.
 func expandTraces(dir string, patterns []string) ([]string, error) {
@@ -201,7 +225,7 @@ func expandTraces(dir string, patterns []string) ([]string, error) {
 			return nil, fmt.Errorf("trace pattern %q: %w", pat, err)
 		}
 		if len(matches) == 0 {
-			return nil, fmt.Errorf("trace pattern %q matches no file", pat)
+			return nil, fmt.Errorf("trace pattern %q: %w", pat, errNoMatch)
 		}
 		sort.Strings(matches)
 		out = append(out, matches...)
