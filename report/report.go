@@ -133,7 +133,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 	// The answer first: how every policy and variant compares with the
 	// baseline, before any detail.
 	doc.h(2, "Summary")
-	doc.p("Median downtime / pages sent relative to %s in the same scenario (negative is better), each run paired with %s's run from the same start time; 95%% interval in brackets when the runs differ; † where the difference is significant (the interval excludes 0, or every run differs alike). %s", Baseline, Baseline, set)
+	doc.p("Median downtime / pages sent relative to %s in the same scenario (negative is better), each run paired with %s's run from the same start time; 95%% interval in brackets when the runs differ; † where the difference is significant (the interval excludes 0, or two or more runs all differ alike; a single run is never marked: replay with --starts N for a distribution over start times). %s", Baseline, Baseline, set)
 	for _, st := range summaryTables(g) {
 		doc.h(3, "Summary: "+st.title)
 		doc.add(st.t)

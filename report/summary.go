@@ -45,10 +45,12 @@ func Relate(c, base *Cell) Relative {
 }
 
 // significant: a true 95% interval that excludes 0, or constant nonzero
-// differences (a deterministic engine: any difference is real).
+// differences over two or more runs (a deterministic engine repeated: any
+// difference is real). One run says nothing about the spread over start
+// times, so it is never marked.
 func significant(s Summary) bool {
 	switch {
-	case s.N == 0:
+	case s.N < 2:
 		return false
 	case s.Exact():
 		return s.Median != 0
