@@ -380,6 +380,15 @@ func TestVariantNames(t *testing.T) {
 		assert.Equal(t, "microwiper", Base(v))
 	}
 	assert.True(t, seen["microwiper/stripes-32+avg-rate+held-final+shrink-stop"])
+	// The two stripe readings at 4 GiB (2^20 pages): the paper's 32 pages
+	// per 128 MB scaled with memory gives 1024 pages; fixed gives 32.
+	for name, want := range map[string]int64{"microwiper": 1024, "microwiper/stripes-32": 32, "microwiper/stripes-256": 256} {
+		a, err := New(name)
+		require.NoError(t, err)
+		w := a.(*Microwiper)
+		w.Begin(Migration{Pages: 1 << 20, PageSize: 4096, LinkBps: 1e9})
+		assert.Equal(t, want, w.StripePages(), name)
+	}
 	a, err := New("microwiper/paper-stripes+avg-rate+held-final")
 	require.NoError(t, err)
 	assert.Equal(t, "microwiper/avg-rate+held-final", a.Name())
