@@ -18,16 +18,18 @@ type Relative struct {
 	DowntimeSig, PagesSig bool
 }
 
-// Relate pairs c's runs with base's by repetition and summarises the
-// relative differences. Pairs whose baseline value is 0 are left out.
+// Relate pairs c's runs with base's by repetition and seed (with
+// --starts: the same drawn start time) and summarises the relative
+// differences. Pairs whose baseline value is 0 are left out.
 func Relate(c, base *Cell) Relative {
-	byRep := map[int64]Run{}
+	type key struct{ rep, seed int64 }
+	byRep := map[key]Run{}
 	for _, r := range base.Runs {
-		byRep[r.Rep] = r
+		byRep[key{r.Rep, r.Seed}] = r
 	}
 	var dd, dp []float64
 	for _, r := range c.Runs {
-		b, ok := byRep[r.Rep]
+		b, ok := byRep[key{r.Rep, r.Seed}]
 		if !ok {
 			continue
 		}
