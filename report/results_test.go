@@ -87,7 +87,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"missing directory", filepath.Join(dir, "nope"), "no such file"},
 		{"a file, not a directory", file, "not a directory"},
-		{"no runs.parquet", t.TempDir(), "runs.parquet"},
+		{"no results", t.TempDir(), "no results: want the --out directory"},
 		{"zero bandwidth", zeroBW, "row 0: run " + runs[0].RunID + ": bandwidth_bps = 0"},
 		{"missing column", missingCol, `missing column "trace"`},
 		{"not parquet", garbage, "runs.parquet"},
