@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -461,4 +462,34 @@ func TestResultsOnFullDisk(t *testing.T) {
 	rep := execBinary(t, "", "report", "--out", filepath.Join(t.TempDir(), "r"), out)
 	assert.Equal(t, 1, rep.code, rep.stderr)
 	assert.Contains(t, rep.stderr, "no results")
+}
+
+// TestKilledCaptureIsUnfinished: the segments a SIGKILLed capture leaves
+// validate as WARN (unfinished), not as a plain OK.
+func TestKilledCaptureIsUnfinished(t *testing.T) {
+	needCaptureKernel(t)
+	target := exec.Command("sh", "-c", `i=0; while :; do i=$((i+1)); x="$x$i"; [ ${#x} -gt 100000 ] && x=; done`)
+	require.NoError(t, target.Start())
+	defer func() { target.Process.Kill(); target.Wait() }()
+	out := filepath.Join(t.TempDir(), "segs")
+	cmd, stderr := startBinary(t, "", "capture", "--epoch", "20ms", "--segment", "100ms", "-o", out, "--pid", strconv.Itoa(target.Process.Pid))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(out, "seg-000001.parquet")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			waitExit(t, cmd, 10*time.Second)
+			t.Skipf("capture wrote no second segment in 15 s (kernel without userfaultfd-wp?): %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Kill())
+	waitExit(t, cmd, 10*time.Second)
+	res := execBinary(t, "", "trace", "validate", out)
+	assert.Equal(t, 0, res.code, res.stderr)
+	assert.Regexp(t, `^WARN .*segs \(\d+ rows\): unfinished`, res.stdout)
+	res = execBinary(t, "", "trace", "info", out)
+	assert.Contains(t, res.stdout, "status       UNFINISHED")
 }
