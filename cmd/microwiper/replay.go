@@ -68,7 +68,7 @@ func (o *replayOptions) bind(fs *flag.FlagSet) {
 	durationVar(fs, &o.Start, "start", 0, "trace time at which the migration starts, e.g. 10s")
 	fs.Float64Var(&o.Speed, "speed", 1, "trace time per migration time")
 	durationVar(fs, &o.ResumeOverhead, "resume-overhead", 0, "added to the downtime after the final round, e.g. 5ms")
-	fs.StringVar(&o.Out, "out", "", "directory for runs.parquet, rounds.parquet and summary.json (none if empty)")
+	fs.StringVar(&o.Out, "out", "", "directory of results: each replay adds a result set (runs, rounds, bench lines, summary: docs/RESULTS.md); none if empty")
 	fs.BoolVar(&o.Bench, "bench", true, "print Go benchmark-format lines after the table")
 	o.Socket.bind(fs)
 }
