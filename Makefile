@@ -72,21 +72,20 @@ run: build
 # VM trace at 100 Mbit/s, 1 Gbit/s and 10 Gbit/s, 10 start times a cell)
 # as two shards, one per core, then writes REPRODUCTION.md with its
 # figures in docs/reproduction/, the full report in $(OUT)/reproduce/report,
-# and keeps the runs in experiments/results/reproduce/, from which a test
+# and keeps the merged runs in experiments/results/reproduce/runs.parquet,
+# from which a test
 # rebuilds REPRODUCTION.md's tables.
 REPRO_RESULTS := experiments/results/reproduce
 REPRO_TRACES  := $(wildcard traces/shipped/*.parquet traces/captured/*.parquet traces/vm/*.parquet)
 reproduce: build
-	rm -rf $(OUT)/reproduce
+	rm -rf $(OUT)/reproduce $(REPRO_RESULTS)
 	./$(BIN) run --shard 0/2 --out $(OUT)/reproduce/shard-0 experiments/reproduce.json >/dev/null & pid=$$!; \
 	./$(BIN) run --shard 1/2 --out $(OUT)/reproduce/shard-1 experiments/reproduce.json >/dev/null; rc=$$?; \
 	wait $$pid && test $$rc -eq 0
 	./$(BIN) report --out $(OUT)/reproduce/report --title "microwiper: the claim matrix" \
 		$(foreach t,$(REPRO_TRACES),--trace $(t)) \
-		--reproduction REPRODUCTION.md --reproduction-figures docs/reproduction \
+		--reproduction REPRODUCTION.md --reproduction-figures docs/reproduction --reproduction-runs $(REPRO_RESULTS) \
 		$(OUT)/reproduce/shard-0 $(OUT)/reproduce/shard-1
-	rm -rf $(REPRO_RESULTS)
-	for s in 0 1; do mkdir -p $(REPRO_RESULTS)/shard-$$s && cp $(OUT)/reproduce/shard-$$s/runs.parquet $(REPRO_RESULTS)/shard-$$s/; done
 	@echo "wrote REPRODUCTION.md (figures: docs/reproduction/; report: $(OUT)/reproduce/report/report.html)"
 
 bench:

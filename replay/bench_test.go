@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,15 +107,4 @@ func BenchmarkApplyEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds()/1e6, "Mevents/s")
 	b.ReportMetric(float64(events)/float64(cpu)*1e3, "Mevents/cpu-s")
-}
-
-// cpuNS is the process's user+system CPU time. The benchmarks report it
-// next to wall time because the machine they run on is shared: wall time
-// includes waiting for a core.
-func cpuNS() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

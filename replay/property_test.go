@@ -201,19 +201,23 @@ func TestDeterminism(t *testing.T) {
 		dirs[k] = t.TempDir()
 		require.NoError(t, results.Write(dirs[k], rs))
 	}
-	for _, f := range []string{"runs.parquet", "rounds.parquet", "summary.json"} {
-		a, err := os.ReadFile(filepath.Join(dirs[0], f))
-		require.NoError(t, err)
-		b, err := os.ReadFile(filepath.Join(dirs[1], f))
-		require.NoError(t, err)
-		assert.True(t, bytes.Equal(a, b), "%s differs between runs", f)
+	// Each directory holds one result set; its file names carry the time
+	// of writing, its contents must not.
+	for _, f := range []string{"runs-*.parquet", "rounds-*.parquet", "bench-*.txt", "summary-*.json"} {
+		var data [2][]byte
+		for k, dir := range dirs {
+			m, err := filepath.Glob(filepath.Join(dir, f))
+			require.NoError(t, err)
+			require.Len(t, m, 1, f)
+			data[k], err = os.ReadFile(m[0])
+			require.NoError(t, err)
+		}
+		assert.True(t, bytes.Equal(data[0], data[1]), "%s differs between runs", f)
 	}
-	runs, err := results.ReadRuns(filepath.Join(dirs[0], "runs.parquet"))
+	d, err := results.Read(dirs[0])
 	require.NoError(t, err)
-	assert.Len(t, runs, len(algorithms.Names()))
-	rounds, err := results.ReadRounds(filepath.Join(dirs[0], "rounds.parquet"))
-	require.NoError(t, err)
-	assert.NotEmpty(t, rounds)
+	assert.Len(t, d.Runs, len(algorithms.Names()))
+	assert.NotEmpty(t, d.Rounds)
 }
 
 // TestOracleIsLowerBound: on random traces the oracle's downtime is at

@@ -10,13 +10,13 @@ import (
 func BenchmarkProfileTrace(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "shift.parquet")
 	writeFixtureTrace(b, path)
-	tp, err := ProfileTrace(path, 0)
+	tp, err := profileTrace(path, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := ProfileTrace(path, 0); err != nil {
+		if _, err := profileTrace(path, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -30,7 +30,7 @@ func BenchmarkLoadGroup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		Group(s)
+		group(s)
 	}
 }
 

@@ -70,7 +70,7 @@ func ReadSamples(path string) (*Samples, error) {
 		if err != nil {
 			return nil, err
 		}
-		return SamplesFromRuns(path, set.Runs), nil
+		return samplesFromRuns(path, set.Runs), nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -80,18 +80,18 @@ func ReadSamples(path string) (*Samples, error) {
 	return ReadBench(f, path)
 }
 
-// BenchName is the benchmark name of a run without its "Benchmark"
+// benchName is the benchmark name of a run without its "Benchmark"
 // prefix, as replay writes it (results.BenchName), so that a result
 // directory and a benchmark file of the same runs compare name by name.
-func BenchName(r Run) string { return results.BenchName(&r) }
+func benchName(r Run) string { return results.BenchName(&r) }
 
-// SamplesFromRuns turns result rows into samples with the units of the
+// samplesFromRuns turns result rows into samples with the units of the
 // benchmark lines replay prints (ns/op read as sec/op, as benchfmt tidies
 // it).
-func SamplesFromRuns(src string, runs []Run) *Samples {
+func samplesFromRuns(src string, runs []Run) *Samples {
 	s := newSamples(src)
 	for _, r := range runs {
-		n := BenchName(r)
+		n := benchName(r)
 		s.add(n, "sec/op", float64(r.TotalNS)/1e9)
 		s.add(n, "downtime-ms", float64(r.DowntimeNS)/1e6)
 		s.add(n, "pages-sent", float64(r.PagesSent))

@@ -52,7 +52,7 @@ func TestCompareDirectoryAgainstBench(t *testing.T) {
 	require.NoError(t, err)
 	var lines strings.Builder
 	for _, r := range s.Runs {
-		lines.WriteString("Benchmark" + BenchName(r) + " 1 " + itoa(r.TotalNS) + " ns/op " + ftoa(float64(r.DowntimeNS)/1e6) + " downtime-ms " + itoa(r.PagesSent) + " pages-sent\n")
+		lines.WriteString("Benchmark" + benchName(r) + " 1 " + itoa(r.TotalNS) + " ns/op " + ftoa(float64(r.DowntimeNS)/1e6) + " downtime-ms " + itoa(r.PagesSent) + " pages-sent\n")
 	}
 	bench := filepath.Join(t.TempDir(), "bench.txt")
 	require.NoError(t, os.WriteFile(bench, []byte(lines.String()), 0o644))

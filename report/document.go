@@ -127,7 +127,7 @@ func (d *document) html(w io.Writer, title string) error {
 		case figureBlock:
 			f := x.fig
 			fmt.Fprintf(&b, "<figure id=\"%s\">\n%s\n<figcaption>%s (<a href=\"%s.svg\">SVG</a>, <a href=\"%s.png\">PNG</a>, <a href=\"%s.pdf\">PDF</a>)</figcaption>\n</figure>\n",
-				esc(f.Name), InlineSVG(x.svg), esc(f.Caption), esc(f.Name), esc(f.Name), esc(f.Name))
+				esc(f.Name), inlineSVG(x.svg), esc(f.Caption), esc(f.Name), esc(f.Name), esc(f.Name))
 		}
 	}
 	b.WriteString("</body>\n</html>\n")

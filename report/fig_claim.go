@@ -12,14 +12,14 @@ import (
 
 // reproductionFigures are the claim document's figures: the claim per
 // link, and downtime CDFs over start times.
-func reproductionFigures(g *Grouping, claims []Claim) []*Figure {
+func reproductionFigures(g *grouping, claims []claimRow) []*Figure {
 	var out []*Figure
 	if f := claimFigure(g, claims); f != nil {
 		out = append(out, f)
 	}
 	best := bestVariants(claims)
 	if f := downtimeCDFFigure(g, "claim-cdf", func(sc Scenario) []string {
-		ls := []string{Baseline, "microwiper"}
+		ls := []string{baseline, "microwiper"}
 		if b := best[sc]; b != "" && b != "microwiper" {
 			ls = append(ls, b)
 		}
@@ -32,7 +32,7 @@ func reproductionFigures(g *Grouping, claims []Claim) []*Figure {
 
 // bestVariants maps each scenario to the Microwiper label with the least
 // median relative downtime.
-func bestVariants(claims []Claim) map[Scenario]string {
+func bestVariants(claims []claimRow) map[Scenario]string {
 	out := map[Scenario]string{}
 	bestV := map[Scenario]float64{}
 	for _, c := range claims {
@@ -48,7 +48,7 @@ func bestVariants(claims []Claim) map[Scenario]string {
 // claimFigure draws, per link, each trace's median downtime relative to
 // the baseline (with its interval) for the default reading, the best
 // variant and the oracle, against the claim's -50% line.
-func claimFigure(g *Grouping, claims []Claim) *Figure {
+func claimFigure(g *grouping, claims []claimRow) *Figure {
 	var bws []int64
 	traces := map[string]int{}
 	var traceNames []string
@@ -87,14 +87,14 @@ func claimFigure(g *Grouping, claims []Claim) *Figure {
 	cols, rows := panelGrid(len(bws))
 	fig := &Figure{
 		Name:    "claim",
-		Caption: "Median downtime relative to " + Baseline + " (paired over start times; bars: 95% intervals) per trace, one panel per link: the default reading, the best variant in that cell, and the oracle's bound. Below the dashed line the paper's claim (more than 50% less downtime) holds.",
+		Caption: "Median downtime relative to " + baseline + " (paired over start times; bars: 95% intervals) per trace, one panel per link: the default reading, the best variant in that cell, and the oracle's bound. Below the dashed line the paper's claim (more than 50% less downtime) holds.",
 		Width:   vg.Length(math.Max(4.5, 3.4*float64(cols))) * vg.Inch,
 		Height:  vg.Length(1.2+3.0*float64(rows)) * vg.Inch,
 	}
 	fig.Draw = func(c draw.Canvas) {
 		var plots []*plot.Plot
 		for _, bw := range bws {
-			p := newPlot("link "+fmtBw(bw), "", "Δ downtime vs "+Baseline+" (%)")
+			p := newPlot("link "+fmtBw(bw), "", "Δ downtime vs "+baseline+" (%)")
 			addGrid(p, false)
 			var ys []float64
 			for si, s := range series {
@@ -103,7 +103,7 @@ func claimFigure(g *Grouping, claims []Claim) *Figure {
 					if sc.BandwidthBps != bw {
 						continue
 					}
-					base := g.Cells[sc][Baseline]
+					base := g.Cells[sc][baseline]
 					if base == nil {
 						continue
 					}
@@ -119,7 +119,7 @@ func claimFigure(g *Grouping, claims []Claim) *Figure {
 					if cell == nil {
 						continue
 					}
-					r := Relate(cell, base).Downtime
+					r := relate(cell, base).Downtime
 					if r.N == 0 || math.IsNaN(r.Median) {
 						continue
 					}
@@ -145,7 +145,7 @@ func claimFigure(g *Grouping, claims []Claim) *Figure {
 					}
 				}
 			}
-			line, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: ClaimThreshold}, {X: float64(len(traceNames)) - 0.5, Y: ClaimThreshold}})
+			line, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: claimThreshold}, {X: float64(len(traceNames)) - 0.5, Y: claimThreshold}})
 			if err == nil {
 				line.Color = okBlack
 				line.Dashes = dashes[1]
@@ -158,7 +158,7 @@ func claimFigure(g *Grouping, claims []Claim) *Figure {
 			p.X.Tick.Label.Rotation = math.Pi / 6
 			p.X.Tick.Label.XAlign = draw.XRight
 			p.X.Tick.Label.YAlign = draw.YCenter
-			ys = append(ys, ClaimThreshold, 0)
+			ys = append(ys, claimThreshold, 0)
 			padLinear(&p.Y, ys)
 			plots = append(plots, p)
 		}
@@ -170,14 +170,14 @@ func claimFigure(g *Grouping, claims []Claim) *Figure {
 // downtimeCDFFigure draws, for each trace at its lowest link, the
 // empirical CDF of downtime over the start times for the labels pick
 // names; nil when no cell has two runs.
-func downtimeCDFFigure(g *Grouping, name string, pick func(Scenario) []string) *Figure {
+func downtimeCDFFigure(g *grouping, name string, pick func(Scenario) []string) *Figure {
 	var scs []Scenario
 	seen := map[string]bool{}
 	for _, sc := range g.Scenarios { // trace, then bandwidth ascending
 		if seen[sc.Trace] {
 			continue
 		}
-		if c := g.Cells[sc][Baseline]; c == nil || len(c.Runs) < 2 {
+		if c := g.Cells[sc][baseline]; c == nil || len(c.Runs) < 2 {
 			continue
 		}
 		seen[sc.Trace] = true

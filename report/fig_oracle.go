@@ -14,7 +14,7 @@ import (
 // time, a panel per trace and a line per bandwidth: how early a migration
 // could stop and how little downtime any policy stopping then can reach.
 // Nil when no oracle run has a curve.
-func oracleFigure(s *Set, g *Grouping) *Figure {
+func oracleFigure(s *Set, g *grouping) *Figure {
 	type panelKey struct {
 		Trace, DirtyModel, Engine string
 		RTTNS                     int64

@@ -114,7 +114,7 @@ func setLog(a *plot.Axis, lo, hi float64) {
 
 // scenarioName is a scenario's name in a figure, with only the fields that
 // vary in the set.
-func (g *Grouping) scenarioName(s Scenario, withBandwidth bool, sep string) string {
+func (g *grouping) scenarioName(s Scenario, withBandwidth bool, sep string) string {
 	var parts []string
 	if g.Varies.Trace || (!withBandwidth || !g.Varies.Bandwidth) {
 		parts = append(parts, s.Trace)
@@ -153,7 +153,7 @@ func fmtDuration(ns int64) string {
 // within each scenario. When the scenario names would not fit under their
 // groups, the figure gets a panel per trace, so that each group is named
 // by its bandwidth alone.
-func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) Summary) *Figure {
+func metricFigure(g *grouping, name, caption, ylabel string, metric func(*Cell) Summary) *Figure {
 	st := styles(g)
 	nl := len(g.Labels)
 	var all []float64
@@ -301,7 +301,7 @@ func metricFigure(g *Grouping, name, caption, ylabel string, metric func(*Cell) 
 // sweepFigure draws downtime against bandwidth, a line per algorithm and a
 // panel per scenario without its bandwidth. Nil when no panel has two
 // bandwidths.
-func sweepFigure(g *Grouping) *Figure {
+func sweepFigure(g *grouping) *Figure {
 	type panelKey struct {
 		Trace, DirtyModel, Engine string
 		RTTNS                     int64

@@ -14,7 +14,7 @@ import (
 // matching trace and bandwidth when given (empty matches any), else the
 // first with the most algorithms that have rounds, at its middle
 // bandwidth.
-func roundsScenario(s *Set, g *Grouping, trace string, bps int64) (Scenario, bool) {
+func roundsScenario(s *Set, g *grouping, trace string, bps int64) (Scenario, bool) {
 	best, bestN := Scenario{}, 0
 	for _, sc := range g.Scenarios {
 		if trace != "" && sc.Trace != trace || bps != 0 && sc.BandwidthBps != bps {
@@ -54,7 +54,7 @@ func roundsScenario(s *Set, g *Grouping, trace string, bps int64) (Scenario, boo
 
 // roundsFigure draws pages sent and pages dirtied per round, one panel per
 // algorithm, for the first repetition of each algorithm in one scenario.
-func roundsFigure(s *Set, g *Grouping, sc Scenario) *Figure {
+func roundsFigure(s *Set, g *grouping, sc Scenario) *Figure {
 	st := styles(g)
 	type panel struct {
 		label  string

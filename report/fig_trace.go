@@ -45,7 +45,7 @@ func viridis(n int) palette.Palette {
 // whole pixels, large enough for a 300 dpi page: a renderer that smooths
 // a scaled image then blurs only the blocks' edges, not whole cells.
 // Empty cells are white; others take the palette colour of log10(count).
-func heatImage(tp *TraceProfile, pal palette.Palette, logTop float64) image.Image {
+func heatImage(tp *traceProfile, pal palette.Palette, logTop float64) image.Image {
 	cols, rows := len(tp.Heat), tp.Stripes
 	cx := max(1, (2000+cols-1)/cols)
 	cy := max(1, (1200+rows-1)/rows)
@@ -103,7 +103,7 @@ func (powTicks) Ticks(min, max float64) []plot.Tick {
 }
 
 // heatmapFigure draws a trace's dirtying over time and stripes.
-func heatmapFigure(tp *TraceProfile) *Figure {
+func heatmapFigure(tp *traceProfile) *Figure {
 	var top uint32
 	for _, col := range tp.Heat {
 		for _, v := range col {
@@ -157,7 +157,7 @@ func heatmapFigure(tp *TraceProfile) *Figure {
 }
 
 // cdfFigure draws the CDF of stripe rewriting rates for each trace.
-func cdfFigure(tps []*TraceProfile) *Figure {
+func cdfFigure(tps []*traceProfile) *Figure {
 	traceColors := []color.Color{okBlue, okVermilion, okGreen, okOrange, okPurple, okSky, okBlack}
 	var entries []legendEntry
 	caption := "CDF of stripe rewriting rates (pages dirtied per second in one stripe over one epoch), over the stripe-epochs with at least one dirtying; "

@@ -17,8 +17,8 @@ import (
 	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// PNGDPI is the resolution of every PNG figure.
-const PNGDPI = 300
+// pngDPI is the resolution of every PNG figure.
+const pngDPI = 300
 
 // Figure is one figure of the report, drawn the same way into every
 // format.
@@ -33,12 +33,12 @@ type Figure struct {
 	Draw func(c draw.Canvas)
 }
 
-// Formats are the file types every figure is written in.
-var Formats = []string{"svg", "png", "pdf"}
+// formats are the file types every figure is written in.
+var formats = []string{"svg", "png", "pdf"}
 
 // Save writes dir/Name.svg, .png and .pdf.
 func (f *Figure) Save(dir string) error {
-	for _, ext := range Formats {
+	for _, ext := range formats {
 		b, err := f.Render(ext)
 		if err != nil {
 			return err
@@ -62,7 +62,7 @@ func (f *Figure) Render(format string) (out []byte, err error) {
 			_, err := cv.WriteTo(&buf)
 			return err
 		case "png":
-			cv := vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(PNGDPI))
+			cv := vgimg.NewWith(vgimg.UseWH(f.Width, f.Height), vgimg.UseDPI(pngDPI))
 			f.Draw(draw.New(cv))
 			_, err := vgimg.PngCanvas{Canvas: cv}.WriteTo(&buf)
 			return err
@@ -80,9 +80,9 @@ func (f *Figure) Render(format string) (out []byte, err error) {
 	return buf.Bytes(), nil
 }
 
-// InlineSVG returns the figure's SVG without the XML prologue, for
+// inlineSVG returns the figure's SVG without the XML prologue, for
 // embedding in HTML.
-func InlineSVG(svg []byte) string {
+func inlineSVG(svg []byte) string {
 	s := string(svg)
 	if i := strings.Index(s, "<svg"); i >= 0 {
 		s = s[i:]

@@ -12,9 +12,9 @@ import (
 	"github.com/microwiper/microwiper/results"
 )
 
-// Baseline is the algorithm every Δ column is measured against: the
+// baseline is the algorithm every Δ column is measured against: the
 // paper's baseline.
-const Baseline = "xen-precopy"
+const baseline = "xen-precopy"
 
 // Scenario is everything about a run except the algorithm and the
 // repetition: runs of one scenario are directly comparable.
@@ -50,8 +50,8 @@ type Cell struct {
 	Forced int
 }
 
-// Grouping is a Set arranged for tables and figures.
-type Grouping struct {
+// grouping is a Set arranged for tables and figures.
+type grouping struct {
 	// Scenarios in report order: trace, then bandwidth, then the rest.
 	Scenarios []Scenario
 	// Labels in report order: registry order of the algorithm, then
@@ -70,9 +70,9 @@ type Grouping struct {
 	Default map[string]bool
 }
 
-// Group arranges the runs of a set by scenario and algorithm label.
-func Group(s *Set) *Grouping {
-	g := &Grouping{Cells: map[Scenario]map[string]*Cell{}, LabelAlgorithm: map[string]string{}, Default: map[string]bool{}}
+// group arranges the runs of a set by scenario and algorithm label.
+func group(s *Set) *grouping {
+	g := &grouping{Cells: map[Scenario]map[string]*Cell{}, LabelAlgorithm: map[string]string{}, Default: map[string]bool{}}
 	labels := variantLabels(s.Runs)
 	vals := map[string]map[any]bool{}
 	note := func(k string, v any) {

@@ -47,9 +47,9 @@ func Write(s *Set, opt Options) (*Written, error) {
 	if err := os.MkdirAll(opt.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create report directory %s: %w", opt.OutDir, err)
 	}
-	var profiles []*TraceProfile
+	var profiles []*traceProfile
 	for _, t := range opt.Traces {
-		tp, err := ProfileTrace(t, opt.Stripes)
+		tp, err := profileTrace(t, opt.Stripes)
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +70,7 @@ func Write(s *Set, opt Options) (*Written, error) {
 			return nil, fmt.Errorf("read back figure: %w", err)
 		}
 		svgs[f] = b
-		for _, ext := range Formats {
+		for _, ext := range formats {
 			w.Files = append(w.Files, f.Name+"."+ext)
 		}
 	}
@@ -103,9 +103,9 @@ func title(opt Options) string {
 	return "microwiper report"
 }
 
-// Markdown returns report.md's text without drawing figures to disk; the
+// markdown returns report.md's text without drawing figures to disk; the
 // golden test compares it.
-func Markdown(s *Set, profiles []*TraceProfile, opt Options) (string, error) {
+func markdown(s *Set, profiles []*traceProfile, opt Options) (string, error) {
 	doc, _, err := build(s, profiles, opt)
 	if err != nil {
 		return "", err
@@ -116,8 +116,8 @@ func Markdown(s *Set, profiles []*TraceProfile, opt Options) (string, error) {
 }
 
 // build lays out the report: inputs, warnings, tables, figures.
-func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure, error) {
-	g := Group(s)
+func build(s *Set, profiles []*traceProfile, opt Options) (*document, []*Figure, error) {
+	g := group(s)
 	doc := &document{}
 	set := settings(s.Runs)
 	var figs []*Figure
@@ -133,7 +133,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 	// The answer first: how every policy and variant compares with the
 	// baseline, before any detail.
 	doc.h(2, "Summary")
-	doc.p("Median downtime / pages sent relative to %s in the same scenario (negative is better), each run paired with %s's run from the same start time; 95%% interval in brackets when the runs differ; † where the difference is significant (the interval excludes 0, or two or more runs all differ alike; a single run is never marked: replay with --starts N for a distribution over start times). %s", Baseline, Baseline, set)
+	doc.p("Median downtime / pages sent relative to %s in the same scenario (negative is better), each run paired with %s's run from the same start time; 95%% interval in brackets when the runs differ; † where the difference is significant (the interval excludes 0, or two or more runs all differ alike; a single run is never marked: replay with --starts N for a distribution over start times). %s", baseline, baseline, set)
 	for _, st := range summaryTables(g) {
 		doc.h(3, "Summary: "+st.title)
 		doc.add(st.t)
@@ -179,7 +179,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 	// Downtime over start times: the registered policies, and for the
 	// Microwiper variants only the default and the best in the scenario,
 	// so the panels stay readable.
-	best := bestVariants(Claims(g))
+	best := bestVariants(claimRows(g))
 	addFig(downtimeCDFFigure(g, "cdf-downtime", func(sc Scenario) []string {
 		var ls []string
 		for _, l := range g.Labels {
@@ -197,7 +197,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 	addFig(sweepFigure(g))
 	addFig(oracleFigure(s, g))
 	doc.h(2, "Results")
-	doc.p(set+" Medians over repetitions; downtime shows the median and its 95%% confidence interval in brackets (distribution-free, from order statistics; with fewer than 6 repetitions no interval reaches 95%%, and the bracket is the range of the repetitions). Δ columns compare medians with %s in the same scenario; negative is better.", Baseline)
+	doc.p(set+" Medians over repetitions; downtime shows the median and its 95%% confidence interval in brackets (distribution-free, from order statistics; with fewer than 6 repetitions no interval reaches 95%%, and the bracket is the range of the repetitions). Δ columns compare medians with %s in the same scenario; negative is better.", baseline)
 	for _, grp := range tableGroups(g) {
 		doc.h(3, grp.title)
 		doc.add(resultTable(g, grp.scenarios))
@@ -224,7 +224,7 @@ func build(s *Set, profiles []*TraceProfile, opt Options) (*document, []*Figure,
 	return doc, figs, nil
 }
 
-func warnings(s *Set, g *Grouping) []string {
+func warnings(s *Set, g *grouping) []string {
 	var w []string
 	for _, r := range s.Runs {
 		if r.LostPages > 0 {
@@ -240,12 +240,12 @@ func warnings(s *Set, g *Grouping) []string {
 	}
 	missing := 0
 	for _, sc := range g.Scenarios {
-		if g.Cells[sc][Baseline] == nil {
+		if g.Cells[sc][baseline] == nil {
 			missing++
 		}
 	}
 	if missing > 0 {
-		w = append(w, fmt.Sprintf("%d scenarios have no %s run, so their Δ columns are empty.", missing, Baseline))
+		w = append(w, fmt.Sprintf("%d scenarios have no %s run, so their Δ columns are empty.", missing, baseline))
 	}
 	return w
 }
@@ -257,7 +257,7 @@ type tableGroup struct {
 
 // tableGroups makes one table per trace (and per RTT, dirty model and
 // engine when those vary), with a row per bandwidth and algorithm.
-func tableGroups(g *Grouping) []tableGroup {
+func tableGroups(g *grouping) []tableGroup {
 	var out []tableGroup
 	idx := map[string]int{}
 	for _, sc := range g.Scenarios {
@@ -283,13 +283,13 @@ func tableGroups(g *Grouping) []tableGroup {
 	return out
 }
 
-func resultTable(g *Grouping, scs []Scenario) table {
+func resultTable(g *grouping, scs []Scenario) table {
 	t := table{
 		header: []string{"Bandwidth", "Algorithm", "n", "Rounds", "Pages sent", "GB sent", "Downtime ms [95% CI]", "Total s", "Δ downtime", "Δ pages"},
 		right:  []bool{false, false, true, true, true, true, true, true, true, true},
 	}
 	for _, sc := range scs {
-		base := g.Cells[sc][Baseline]
+		base := g.Cells[sc][baseline]
 		for _, l := range g.Labels {
 			c := g.Cells[sc][l]
 			if c == nil {
@@ -456,7 +456,7 @@ func countDistinct(runs []Run, key func(Run) any) int {
 // dirty models, which policy has the least median downtime under each
 // (bounds left out: the oracle is not a policy, stop-and-copy is the
 // ceiling), and says whether the models agree.
-func dirtyModelNotes(g *Grouping) []string {
+func dirtyModelNotes(g *grouping) []string {
 	if !g.Varies.DirtyModel {
 		return nil
 	}

@@ -45,17 +45,17 @@ func fixtureSet(t *testing.T) *Set {
 	return s
 }
 
-func fixtureProfile(t *testing.T) *TraceProfile {
+func fixtureProfile(t *testing.T) *traceProfile {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "shift.parquet")
 	writeFixtureTrace(t, path)
-	tp, err := ProfileTrace(path, 0)
+	tp, err := profileTrace(path, 0)
 	require.NoError(t, err)
 	return tp
 }
 
 func TestReportMarkdownGolden(t *testing.T) {
-	md, err := Markdown(fixtureSet(t), []*TraceProfile{fixtureProfile(t)}, Options{OutDir: "unused"})
+	md, err := markdown(fixtureSet(t), []*traceProfile{fixtureProfile(t)}, Options{OutDir: "unused"})
 	require.NoError(t, err)
 	golden(t, "report.md.golden", md)
 }
@@ -66,7 +66,7 @@ func TestReportMarkdownSingleScenario(t *testing.T) {
 	runs, rounds := fixtureRuns()
 	var keep []Run
 	for _, r := range runs {
-		if r.Trace == "kv" && r.BandwidthBps == 1e9 && r.Rep == 0 && r.Algorithm != Baseline {
+		if r.Trace == "kv" && r.BandwidthBps == 1e9 && r.Rep == 0 && r.Algorithm != baseline {
 			keep = append(keep, r)
 		}
 	}
@@ -75,7 +75,7 @@ func TestReportMarkdownSingleScenario(t *testing.T) {
 	s, err := Load(dir)
 	require.NoError(t, err)
 	assert.Equal(t, len(rounds)-countRoundsOf(rounds, keep), s.OrphanRounds)
-	md, err := Markdown(s, nil, Options{OutDir: "unused"})
+	md, err := markdown(s, nil, Options{OutDir: "unused"})
 	require.NoError(t, err)
 	assert.NotContains(t, md, "sweep.svg", "one bandwidth: no sweep figure")
 	assert.Contains(t, md, "have no xen-precopy run")
@@ -104,7 +104,7 @@ func TestLostPagesWarn(t *testing.T) {
 	writeResultDir(t, dir, runs, nil)
 	s, err := Load(dir)
 	require.NoError(t, err)
-	md, err := Markdown(s, nil, Options{OutDir: "unused"})
+	md, err := markdown(s, nil, Options{OutDir: "unused"})
 	require.NoError(t, err)
 	assert.Contains(t, md, "## Warnings")
 	assert.Contains(t, md, "7 lost pages")
@@ -137,10 +137,10 @@ func TestWriteProducesEveryFile(t *testing.T) {
 		require.NoError(t, err)
 		img, err := png.Decode(bytes.NewReader(b))
 		require.NoError(t, err, f.Name)
-		wantW := int(f.Width.Points() / 72 * PNGDPI)
-		wantH := int(f.Height.Points() / 72 * PNGDPI)
-		assert.InDelta(t, wantW, img.Bounds().Dx(), 1, "%s.png width at %d dpi", f.Name, PNGDPI)
-		assert.InDelta(t, wantH, img.Bounds().Dy(), 1, "%s.png height at %d dpi", f.Name, PNGDPI)
+		wantW := int(f.Width.Points() / 72 * pngDPI)
+		wantH := int(f.Height.Points() / 72 * pngDPI)
+		assert.InDelta(t, wantW, img.Bounds().Dx(), 1, "%s.png width at %d dpi", f.Name, pngDPI)
+		assert.InDelta(t, wantH, img.Bounds().Dy(), 1, "%s.png height at %d dpi", f.Name, pngDPI)
 		// A blank canvas would be one colour; a figure has ink.
 		assert.True(t, hasInk(img), "%s.png is blank", f.Name)
 
@@ -201,7 +201,7 @@ func TestMetricFigurePanelsPerTraceWhenCrowded(t *testing.T) {
 			}
 		}
 	}
-	g := Group(&Set{Runs: runs, Rounds: map[string][]Round{}})
+	g := group(&Set{Runs: runs, Rounds: map[string][]Round{}})
 	f := metricFigure(g, "downtime", "", "downtime (ms)", func(c *Cell) Summary { return c.Downtime })
 	assert.Greater(t, f.Height.Points(), (3.2 * 72.0), "a row of panels per trace")
 	svg, err := f.Render("svg")
@@ -249,17 +249,17 @@ func TestDirtyModelNotes(t *testing.T) {
 		mk("1", "xen-precopy", "continuous", 50), mk("2", "microwiper", "continuous", 30), mk("3", "oracle", "continuous", 1),
 		mk("4", "xen-precopy", "once", 20), mk("5", "microwiper", "once", 25), mk("6", "stop-and-copy", "once", 2),
 	}
-	g := Group(&Set{Runs: runs, Rounds: map[string][]Round{}})
+	g := group(&Set{Runs: runs, Rounds: map[string][]Round{}})
 	notes := dirtyModelNotes(g)
 	require.Len(t, notes, 1)
 	assert.Equal(t, "kv at 1Gbit: least downtime microwiper under continuous, xen-precopy under once; the conclusion depends on the model.", notes[0])
 
 	runs[3].DowntimeNS = 40
-	notes = dirtyModelNotes(Group(&Set{Runs: runs, Rounds: map[string][]Round{}}))
+	notes = dirtyModelNotes(group(&Set{Runs: runs, Rounds: map[string][]Round{}}))
 	require.Len(t, notes, 1)
 	assert.Contains(t, notes[0], "the models agree")
 
-	md, err := Markdown(&Set{Runs: runs, Rounds: map[string][]Round{}}, nil, Options{OutDir: "unused"})
+	md, err := markdown(&Set{Runs: runs, Rounds: map[string][]Round{}}, nil, Options{OutDir: "unused"})
 	require.NoError(t, err)
 	assert.Contains(t, md, "## Dirty models")
 	assert.Contains(t, md, "### Trace kv, dirty model once")
@@ -273,7 +273,7 @@ func TestDirtyModelNotesTies(t *testing.T) {
 		mk("1", "xen-precopy", "continuous", 1e6), mk("2", "microwiper", "continuous", 1e6),
 		mk("3", "xen-precopy", "once", 1e6), mk("4", "microwiper", "once", 2e6),
 	}
-	notes := dirtyModelNotes(Group(&Set{Runs: runs, Rounds: map[string][]Round{}}))
+	notes := dirtyModelNotes(group(&Set{Runs: runs, Rounds: map[string][]Round{}}))
 	require.Len(t, notes, 1)
 	assert.Equal(t, "kv at 1Gbit: least downtime xen-precopy = microwiper under continuous, xen-precopy under once; the conclusion depends on the model.", notes[0])
 }

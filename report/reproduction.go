@@ -10,28 +10,30 @@ import (
 	"strings"
 
 	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/results"
+	"github.com/parquet-go/parquet-go"
 )
 
-// ClaimThreshold is the paper's claim: more than 50% less downtime than
+// claimThreshold is the paper's claim: more than 50% less downtime than
 // Xen's pre-copy (and fewer pages sent).
-const ClaimThreshold = -50.0
+const claimThreshold = -50.0
 
-// Claim is one (variant, scenario) cell of the claim table.
-type Claim struct {
+// claimRow is one (variant, scenario) cell of the claim table.
+type claimRow struct {
 	Label    string
 	Scenario Scenario
-	Rel      Relative
+	Rel      relative
 	// Holds: the median downtime is at least 50% below the baseline's and
 	// the median pages sent below it, both significant.
 	Holds bool
 }
 
-// Claims lists, for every Microwiper label and scenario with a baseline
+// claimRows lists, for every Microwiper label and scenario with a baseline
 // run, the cell of the claim table, in scenario then label order.
-func Claims(g *Grouping) []Claim {
-	var out []Claim
+func claimRows(g *grouping) []claimRow {
+	var out []claimRow
 	for _, sc := range g.Scenarios {
-		base := g.Cells[sc][Baseline]
+		base := g.Cells[sc][baseline]
 		if base == nil {
 			continue
 		}
@@ -40,10 +42,10 @@ func Claims(g *Grouping) []Claim {
 			if c == nil || algorithms.Base(g.LabelAlgorithm[l]) != "microwiper" {
 				continue
 			}
-			rel := Relate(c, base)
+			rel := relate(c, base)
 			holds := rel.Downtime.N > 0 && rel.Downtime.Median <= -50 && rel.DowntimeSig &&
 				rel.Pages.Median < 0 && rel.PagesSig
-			out = append(out, Claim{Label: l, Scenario: sc, Rel: rel, Holds: holds})
+			out = append(out, claimRow{Label: l, Scenario: sc, Rel: rel, Holds: holds})
 		}
 	}
 	return out
@@ -90,6 +92,30 @@ func WriteReproduction(s *Set, opt ReproductionOptions) error {
 	return writeWhole(opt.Path, []byte(md))
 }
 
+// WriteReproductionRuns writes the runs of s, merged, as one runs.parquet
+// in dir (a result directory that report and the reproduction test read),
+// so that the claim document can be rebuilt from a few megabytes instead
+// of every shard's rounds and curves. It refuses to replace a runs.parquet
+// already there.
+func WriteReproductionRuns(s *Set, dir string) error {
+	path := filepath.Join(dir, results.RunsFile)
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("write %s: it exists; remove it (make reproduce does) or name another directory", path)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[Run](&buf, parquet.CreatedBy("microwiper", "results/v1", ""))
+	if _, err := w.Write(s.Runs); err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	return writeWhole(path, buf.Bytes())
+}
+
 // writeWhole writes a file whole or not at all: a temporary file in the
 // same directory, then a rename.
 func writeWhole(path string, b []byte) error {
@@ -120,10 +146,10 @@ func writeWhole(path string, b []byte) error {
 // Reproduction returns the claim document's Markdown and its figures
 // without writing anything; the test rebuilds the tables this way.
 func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
-	g := Group(s)
-	claims := Claims(g)
+	g := group(s)
+	claims := claimRows(g)
 	if len(claims) == 0 {
-		return "", nil, fmt.Errorf("no Microwiper run has a %s run in the same scenario: nothing to compare", Baseline)
+		return "", nil, fmt.Errorf("no Microwiper run has a %s run in the same scenario: nothing to compare", baseline)
 	}
 	rel, err := filepath.Rel(filepath.Dir(opt.Path), opt.FigDir)
 	if err != nil {
@@ -157,7 +183,7 @@ func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
 	nStarts := maxN(g)
 	fmt.Fprintf(&b, "## Headline\n\n")
 	fmt.Fprintf(&b, "The claim holds (median downtime at least 50%% below %s and fewer pages sent, both significant; paired over %d start times per cell) in **%d of %d** workload × bandwidth cells under at least one variant, and in **%d** under the default reading (`microwiper`). ",
-		Baseline, nStarts, len(holdCells), len(cells), defaultHolds)
+		baseline, nStarts, len(holdCells), len(cells), defaultHolds)
 	var winners []string
 	for l, n := range perLabel {
 		winners = append(winners, fmt.Sprintf("%s (%d)", l, n))
@@ -172,17 +198,17 @@ func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
 	// least downtime any policy could have had.
 	room, roomCells := 0, 0
 	for _, sc := range g.Scenarios {
-		base, o := g.Cells[sc][Baseline], g.Cells[sc]["oracle"]
+		base, o := g.Cells[sc][baseline], g.Cells[sc]["oracle"]
 		if base == nil || o == nil || !cells[claimCell{sc.Trace, sc.BandwidthBps}] {
 			continue
 		}
 		roomCells++
-		if r := Relate(o, base).Downtime; r.N > 0 && r.Median <= ClaimThreshold {
+		if r := relate(o, base).Downtime; r.N > 0 && r.Median <= claimThreshold {
 			room++
 		}
 	}
 	if roomCells > 0 {
-		fmt.Fprintf(&b, "The oracle's bound (the least downtime any policy switching over at any time could reach) is itself at least 50%% below %s in %d of those %d cells: elsewhere no policy could meet the claim on these traces.\n\n", Baseline, room, roomCells)
+		fmt.Fprintf(&b, "The oracle's bound (the least downtime any policy switching over at any time could reach) is itself at least 50%% below %s in %d of those %d cells: elsewhere no policy could meet the claim on these traces.\n\n", baseline, room, roomCells)
 	}
 	keys := make([]claimCell, 0, len(cells))
 	for k := range cells {
@@ -197,9 +223,9 @@ func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
 
 	// The oracle's room and the best variant per cell.
 	fmt.Fprintf(&b, "## Room and best reading per cell\n\n")
-	fmt.Fprintf(&b, "The oracle is a lower bound on any policy's downtime (it knows the future); its Δ is how much room any policy had against %s. Best variant: the least median downtime among the Microwiper variants. Δ: median of the paired relative differences with %s, 95%% interval in brackets, † significant.\n\n", Baseline, Baseline)
-	fmt.Fprintf(&b, "| Trace | Link | %s downtime ms | oracle Δ downtime | microwiper Δ downtime / Δ pages | best variant | its Δ downtime / Δ pages | claim holds under |\n|---|---|---:|---:|---:|---|---:|---|\n", Baseline)
-	byCell := map[claimCell][]Claim{}
+	fmt.Fprintf(&b, "The oracle is a lower bound on any policy's downtime (it knows the future); its Δ is how much room any policy had against %s. Best variant: the least median downtime among the Microwiper variants. Δ: median of the paired relative differences with %s, 95%% interval in brackets, † significant.\n\n", baseline, baseline)
+	fmt.Fprintf(&b, "| Trace | Link | %s downtime ms | oracle Δ downtime | microwiper Δ downtime / Δ pages | best variant | its Δ downtime / Δ pages | claim holds under |\n|---|---|---:|---:|---:|---|---:|---|\n", baseline)
+	byCell := map[claimCell][]claimRow{}
 	for _, c := range claims {
 		k := claimCell{c.Scenario.Trace, c.Scenario.BandwidthBps}
 		byCell[k] = append(byCell[k], c)
@@ -207,10 +233,10 @@ func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
 	for _, k := range keys {
 		cs := byCell[k]
 		sc := cs[0].Scenario
-		base := g.Cells[sc][Baseline]
+		base := g.Cells[sc][baseline]
 		oracle := "n/a"
 		if o := g.Cells[sc]["oracle"]; o != nil {
-			r := Relate(o, base)
+			r := relate(o, base)
 			oracle = fmtRel(r.Downtime, r.DowntimeSig)
 		}
 		def := "n/a"
@@ -245,9 +271,9 @@ func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
 	// Per workload class.
 	fmt.Fprintf(&b, "## What decides it, per workload\n\n")
 	fmt.Fprintf(&b, "Each paragraph gives the trace's measured properties (profiled with the stripes of the default reading, pages/1024): its dirtying rate against each link (pages of 4 KiB plus a 16-byte header), the share of a written stripe's pages written in one epoch (locality of writes within stripes), and the share of the stripes written in one stretch of the trace that are written in the next (persistence; low means phase changes); then how the variants fared, and the property expected to decide it for this class. The expectation is a reading of these numbers, not a separate experiment.\n\n")
-	profiles := map[string]*TraceProfile{}
+	profiles := map[string]*traceProfile{}
 	for _, path := range opt.Traces {
-		tp, err := ProfileTrace(path, 0)
+		tp, err := profileTrace(path, 0)
 		if err != nil {
 			return "", nil, err
 		}
@@ -260,7 +286,7 @@ func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
 
 	// The full table.
 	fmt.Fprintf(&b, "## The claim table\n\n")
-	fmt.Fprintf(&b, "Every variant, trace and link. Δ: median of the paired relative differences with %s over the start times, 95%% interval in brackets, † significant. Holds: Δ downtime ≤ −50%% and Δ pages < 0, both significant.\n\n", Baseline)
+	fmt.Fprintf(&b, "Every variant, trace and link. Δ: median of the paired relative differences with %s over the start times, 95%% interval in brackets, † significant. Holds: Δ downtime ≤ −50%% and Δ pages < 0, both significant.\n\n", baseline)
 	fmt.Fprintf(&b, "| Variant | Trace | Link | n | Δ downtime | Δ pages | holds |\n|---|---|---|---:|---:|---:|---|\n")
 	for _, c := range claims {
 		yes := "no"
@@ -273,7 +299,7 @@ func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
 	return b.String(), figs, nil
 }
 
-func maxN(g *Grouping) int {
+func maxN(g *grouping) int {
 	n := 0
 	for _, m := range g.Cells {
 		for _, c := range m {
@@ -295,8 +321,8 @@ func uniqueTraces(keys []claimCell) []string {
 	return out
 }
 
-func byCellTrace(claims []Claim, trace string) []Claim {
-	var out []Claim
+func byCellTrace(claims []claimRow, trace string) []claimRow {
+	var out []claimRow
 	for _, c := range claims {
 		if c.Scenario.Trace == trace {
 			out = append(out, c)
@@ -309,9 +335,9 @@ func byCellTrace(claims []Claim, trace string) []Claim {
 // best variant fare at each link and what the trace's dirtying suggests
 // decides it: the rate at which the working set is rewritten against the
 // link, and whether holding stripes paid.
-func workloadParagraph(g *Grouping, trace string, cs []Claim, tp *TraceProfile) string {
+func workloadParagraph(g *grouping, trace string, cs []claimRow, tp *traceProfile) string {
 	var parts []string
-	byBw := map[int64][]Claim{}
+	byBw := map[int64][]claimRow{}
 	var bws []int64
 	for _, c := range cs {
 		if byBw[c.Scenario.BandwidthBps] == nil {
@@ -321,7 +347,7 @@ func workloadParagraph(g *Grouping, trace string, cs []Claim, tp *TraceProfile) 
 	}
 	sort.Slice(bws, func(i, j int) bool { return bws[i] < bws[j] })
 	for _, bw := range bws {
-		var def, best *Claim
+		var def, best *claimRow
 		spread := [2]float64{math.Inf(1), math.Inf(-1)}
 		for i := range byBw[bw] {
 			c := &byBw[bw][i]
@@ -346,7 +372,7 @@ func workloadParagraph(g *Grouping, trace string, cs []Claim, tp *TraceProfile) 
 	var base *Cell
 	for _, sc := range g.Scenarios {
 		if sc.Trace == trace {
-			if c := g.Cells[sc][Baseline]; c != nil {
+			if c := g.Cells[sc][baseline]; c != nil {
 				base = c
 				break
 			}
@@ -406,7 +432,7 @@ func classNote(class string) string {
 // traceProperties describes a trace's dirtying against the links: its
 // rate in pages per second and as a share of each link, the locality of
 // writes within stripes, and the persistence of the written stripes.
-func traceProperties(tp *TraceProfile, bws []int64) string {
+func traceProperties(tp *traceProfile, bws []int64) string {
 	span := float64(tp.Windows*tp.WindowNS) / 1e9
 	if span <= 0 {
 		return "It has no writes after its initial image."
@@ -436,7 +462,7 @@ func traceProperties(tp *TraceProfile, bws []int64) string {
 
 // persistence is the mean, over adjacent heatmap columns, of the share of
 // the stripes written in one column that are written in the next.
-func persistence(tp *TraceProfile) float64 {
+func persistence(tp *traceProfile) float64 {
 	var sum float64
 	n := 0
 	for c := 0; c+1 < len(tp.Heat); c++ {

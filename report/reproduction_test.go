@@ -43,8 +43,8 @@ func claimSet() *Set {
 }
 
 func TestClaims(t *testing.T) {
-	g := Group(claimSet())
-	cs := Claims(g)
+	g := group(claimSet())
+	cs := claimRows(g)
 	require.Len(t, cs, 4, "two Microwiper labels at two links; the oracle and the baseline are not claims")
 	got := map[string]bool{}
 	for _, c := range cs {
@@ -77,7 +77,7 @@ func TestReproductionDocument(t *testing.T) {
 	assert.Contains(t, md, "](docs/reproduction/claim.svg)")
 	assert.Contains(t, md, "Settings: dirty reading continuous; RTT 1ms")
 	for _, f := range []string{"claim", "claim-cdf"} {
-		for _, ext := range Formats {
+		for _, ext := range formats {
 			assert.FileExists(t, filepath.Join(opt.FigDir, f+"."+ext))
 		}
 	}

@@ -32,6 +32,9 @@ type Set struct {
 	// the kept row: the same inputs measured differently (a real-time
 	// engine) or a directory mixed from different code versions.
 	Conflicts int
+	// Incomplete lists result sets left out because their writer failed
+	// or was killed before committing them (results.Dir.Incomplete).
+	Incomplete []string
 	// OrphanRounds counts rounds.parquet rows whose run_id is in no
 	// runs.parquet.
 	OrphanRounds int
@@ -54,41 +57,15 @@ func Load(dirs ...string) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
-		runsPath := filepath.Join(dir, results.RunsFile)
-		for i, r := range d.Runs {
-			if err := checkRun(r); err != nil {
-				return nil, fmt.Errorf("read %s: row %d: %w", runsPath, i, err)
-			}
-			if k, ok := byID[r.RunID]; ok {
-				s.Duplicates++
-				if s.Runs[k] != r {
-					s.Conflicts++
-				}
-				continue
-			}
-			byID[r.RunID] = len(s.Runs)
-			s.Runs = append(s.Runs, r)
+		for _, id := range d.Incomplete {
+			s.Incomplete = append(s.Incomplete, filepath.Join(dir, "runs-"+id+".parquet"))
 		}
-		for id, c := range d.Curves {
-			if _, ok := s.Curves[id]; !ok {
-				if _, known := byID[id]; known {
-					s.Curves[id] = c
-				}
+		// Each set counts as a directory of its own: sets of one
+		// directory merge like shards.
+		for _, set := range d.Sets {
+			if err := s.add(dir, set, byID); err != nil {
+				return nil, err
 			}
-		}
-		seen := map[string]bool{}
-		for _, r := range d.Rounds {
-			if _, ok := byID[r.RunID]; !ok {
-				s.OrphanRounds++
-				continue
-			}
-			// A run's rounds come from the directory that first gave it
-			// rounds: appending a duplicate shard's copy would double them.
-			if len(s.Rounds[r.RunID]) > 0 && !seen[r.RunID] {
-				continue
-			}
-			seen[r.RunID] = true
-			s.Rounds[r.RunID] = append(s.Rounds[r.RunID], r)
 		}
 	}
 	for id, rs := range s.Rounds {
@@ -96,6 +73,50 @@ func Load(dirs ...string) (*Set, error) {
 		s.Rounds[id] = rs
 	}
 	return s, nil
+}
+
+// add merges one result set, keeping the first row seen for each run_id.
+func (s *Set) add(dir string, d *results.Set, byID map[string]int) error {
+	runsPath := filepath.Join(dir, "runs-"+d.ID+".parquet")
+	if d.ID == "" {
+		runsPath = filepath.Join(dir, results.RunsFile)
+	}
+	for i, r := range d.Runs {
+		if err := checkRun(r); err != nil {
+			return fmt.Errorf("read %s: row %d: %w", runsPath, i, err)
+		}
+		if k, ok := byID[r.RunID]; ok {
+			s.Duplicates++
+			if s.Runs[k] != r {
+				s.Conflicts++
+			}
+			continue
+		}
+		byID[r.RunID] = len(s.Runs)
+		s.Runs = append(s.Runs, r)
+	}
+	for id, c := range d.Curves {
+		if _, ok := s.Curves[id]; !ok {
+			if _, known := byID[id]; known {
+				s.Curves[id] = c
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range d.Rounds {
+		if _, ok := byID[r.RunID]; !ok {
+			s.OrphanRounds++
+			continue
+		}
+		// A run's rounds come from the set that first gave it rounds:
+		// appending a duplicate set's copy would double them.
+		if len(s.Rounds[r.RunID]) > 0 && !seen[r.RunID] {
+			continue
+		}
+		seen[r.RunID] = true
+		s.Rounds[r.RunID] = append(s.Rounds[r.RunID], r)
+	}
+	return nil
 }
 
 // checkRun rejects rows that would make nonsense of every table.

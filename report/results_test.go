@@ -87,7 +87,7 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"missing directory", filepath.Join(dir, "nope"), "no such file"},
 		{"a file, not a directory", file, "not a directory"},
-		{"no runs.parquet", t.TempDir(), "runs.parquet"},
+		{"no results", t.TempDir(), "no results: want the --out directory"},
 		{"zero bandwidth", zeroBW, "row 0: run " + runs[0].RunID + ": bandwidth_bps = 0"},
 		{"missing column", missingCol, `missing column "trace"`},
 		{"not parquet", garbage, "runs.parquet"},
@@ -105,7 +105,7 @@ func TestLoadErrors(t *testing.T) {
 func TestVariantLabels(t *testing.T) {
 	s, err := Load(shard0, shard1)
 	require.NoError(t, err)
-	g := Group(s)
+	g := group(s)
 	assert.Equal(t, []string{"xen-precopy", "microwiper (order=false)", "microwiper (order=true)", "stop-and-copy"}, g.Labels)
 	assert.True(t, g.Varies.Trace)
 	assert.True(t, g.Varies.Bandwidth)
@@ -134,10 +134,10 @@ func TestLoadOracleCurves(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, s.Curves, 2, "curves of runs that are in runs.parquet only")
 	assert.Equal(t, int64(2000000), s.Curves["o1"][1].DowntimeNS)
-	md, err := Markdown(s, nil, Options{OutDir: "unused"})
+	md, err := markdown(s, nil, Options{OutDir: "unused"})
 	require.NoError(t, err)
 	assert.Contains(t, md, "![oracle](oracle.svg)")
-	f := oracleFigure(s, Group(s))
+	f := oracleFigure(s, group(s))
 	require.NotNil(t, f)
 	png, err := f.Render("png")
 	require.NoError(t, err)
@@ -188,8 +188,8 @@ func TestDistinctRunsBothReported(t *testing.T) {
 			s, err := Load(a, b)
 			require.NoError(t, err)
 			require.Len(t, s.Runs, 2, "no run dropped as a duplicate")
-			require.Len(t, Group(s).Scenarios, 2)
-			md, err := Markdown(s, nil, Options{OutDir: "unused"})
+			require.Len(t, group(s).Scenarios, 2)
+			md, err := markdown(s, nil, Options{OutDir: "unused"})
 			require.NoError(t, err)
 			for _, w := range c.want {
 				assert.Contains(t, md, w)

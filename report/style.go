@@ -57,7 +57,7 @@ type seriesStyle struct {
 // with the defaults does), other variants get the spare colours and a
 // dashed line,
 // and shapes differ so that no two labels look alike in greyscale.
-func styles(g *Grouping) map[string]seriesStyle {
+func styles(g *grouping) map[string]seriesStyle {
 	out := map[string]seriesStyle{}
 	spare := 0
 	taken := map[string]bool{}

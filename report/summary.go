@@ -7,21 +7,21 @@ import (
 	"strings"
 )
 
-// Relative is a cell's downtime and pages sent relative to the baseline in
+// relative is a cell's downtime and pages sent relative to the baseline in
 // the same scenario, in percent (negative is better): the median of the
 // per-start differences, each run paired with the baseline's run of the
 // same repetition (the same drawn start time), and its 95% interval.
-type Relative struct {
+type relative struct {
 	Downtime, Pages Summary
 	// DowntimeSig and PagesSig: the interval excludes 0 (or, for runs that
 	// all agree, the difference is not 0).
 	DowntimeSig, PagesSig bool
 }
 
-// Relate pairs c's runs with base's by repetition and seed (with
+// relate pairs c's runs with base's by repetition and seed (with
 // --starts: the same drawn start time) and summarises the relative
 // differences. Pairs whose baseline value is 0 are left out.
-func Relate(c, base *Cell) Relative {
+func relate(c, base *Cell) relative {
 	type key struct{ rep, seed int64 }
 	byRep := map[key]Run{}
 	for _, r := range base.Runs {
@@ -40,7 +40,7 @@ func Relate(c, base *Cell) Relative {
 			dp = append(dp, d)
 		}
 	}
-	out := Relative{Downtime: Summarize(dd), Pages: Summarize(dp)}
+	out := relative{Downtime: Summarize(dd), Pages: Summarize(dp)}
 	out.DowntimeSig = significant(out.Downtime)
 	out.PagesSig = significant(out.Pages)
 	return out
@@ -82,7 +82,7 @@ func fmtRel(s Summary, sig bool) string {
 // model and engine where they vary), rows traces and columns every other
 // policy and variant, each cell the median downtime and pages sent
 // relative to the baseline.
-func summaryTables(g *Grouping) []struct {
+func summaryTables(g *grouping) []struct {
 	title string
 	t     table
 } {
@@ -104,7 +104,7 @@ func summaryTables(g *Grouping) []struct {
 	sort.SliceStable(keys, func(i, j int) bool { return keys[i].bw < keys[j].bw })
 	var labels []string
 	for _, l := range g.Labels {
-		if l != Baseline {
+		if l != baseline {
 			labels = append(labels, l)
 		}
 	}
@@ -119,7 +119,7 @@ func summaryTables(g *Grouping) []struct {
 			t.right = append(t.right, true)
 		}
 		for _, sc := range groups[k] {
-			base := g.Cells[sc][Baseline]
+			base := g.Cells[sc][baseline]
 			row := []string{sc.Trace}
 			for _, l := range labels {
 				c := g.Cells[sc][l]
@@ -127,7 +127,7 @@ func summaryTables(g *Grouping) []struct {
 					row = append(row, "n/a")
 					continue
 				}
-				rel := Relate(c, base)
+				rel := relate(c, base)
 				row = append(row, fmtRel(rel.Downtime, rel.DowntimeSig)+" / "+fmtRel(rel.Pages, rel.PagesSig))
 			}
 			t.rows = append(t.rows, row)

@@ -18,9 +18,9 @@ const DefaultStripes = 1024
 // profiles in bounded memory.
 const maxHeatColumns = 400
 
-// TraceProfile is what the report draws of a trace: dirtying per stripe
+// traceProfile is what the report draws of a trace: dirtying per stripe
 // over time, and how often each rewriting rate occurs.
-type TraceProfile struct {
+type traceProfile struct {
 	// Name is the trace file's base name without extension.
 	Name   string
 	Header tracefmt.Header
@@ -44,9 +44,9 @@ type TraceProfile struct {
 	Dirtyings int64
 }
 
-// ProfileTrace reads a trace once, in bounded memory, and profiles it with
+// profileTrace reads a trace once, in bounded memory, and profiles it with
 // the given number of stripes (DefaultStripes when 0), per epoch.
-func ProfileTrace(path string, stripes int) (*TraceProfile, error) {
+func profileTrace(path string, stripes int) (*traceProfile, error) {
 	if stripes <= 0 {
 		stripes = DefaultStripes
 	}
@@ -55,7 +55,7 @@ func ProfileTrace(path string, stripes int) (*TraceProfile, error) {
 		return nil, err
 	}
 	base := filepath.Base(strings.TrimSuffix(path, string(filepath.Separator)))
-	return &TraceProfile{
+	return &traceProfile{
 		Name:          strings.TrimSuffix(base, filepath.Ext(base)),
 		Header:        p.Header,
 		Stripes:       p.Stripes,
@@ -73,7 +73,7 @@ func ProfileTrace(path string, stripes int) (*TraceProfile, error) {
 // window) of the cells with at least one dirtying, ascending, and the
 // fraction of those cells at or below each; zeroShare is the fraction of
 // all cells with no dirtying.
-func (tp *TraceProfile) RateCDF() (rates, cum []float64, zeroShare float64) {
+func (tp *traceProfile) RateCDF() (rates, cum []float64, zeroShare float64) {
 	ks := make([]int64, 0, len(tp.CountHist))
 	var nonzero int64
 	for k, n := range tp.CountHist {

@@ -63,7 +63,7 @@ func TestProfileTraceMergesColumns(t *testing.T) {
 		require.NoError(t, w.WriteEpoch(e*h.EpochNS, []int64{e % 64}, nil))
 	}
 	require.NoError(t, w.Close())
-	tp, err := ProfileTrace(path, 16)
+	tp, err := profileTrace(path, 16)
 	require.NoError(t, err)
 	assert.Equal(t, 16, tp.Stripes)
 	assert.Equal(t, int64(4), tp.StripePages)
@@ -80,7 +80,7 @@ func TestProfileTraceMergesColumns(t *testing.T) {
 }
 
 func TestProfileTraceErrors(t *testing.T) {
-	_, err := ProfileTrace(filepath.Join(t.TempDir(), "missing.parquet"), 0)
+	_, err := profileTrace(filepath.Join(t.TempDir(), "missing.parquet"), 0)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "missing.parquet")
 }
@@ -95,7 +95,7 @@ func TestVariantsByEffectiveParameters(t *testing.T) {
 		{RunID: "d", Algorithm: "xen-precopy", Params: `{"skip":"true"}`, BandwidthBps: 1},
 		{RunID: "e", Algorithm: "mystery", Params: `not json`, BandwidthBps: 1},
 	}
-	g := Group(&Set{Runs: runs, Rounds: map[string][]Round{}})
+	g := group(&Set{Runs: runs, Rounds: map[string][]Round{}})
 	assert.Equal(t, []string{"xen-precopy", "microwiper (throttle=false)", "microwiper (throttle=true)", "mystery"}, g.Labels)
 	assert.True(t, g.Default["microwiper (throttle=true)"])
 	assert.False(t, g.Default["microwiper (throttle=false)"])

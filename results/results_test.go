@@ -2,8 +2,10 @@ package results
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -22,6 +24,21 @@ func sample() []*Result {
 	return []*Result{a, b}
 }
 
+// setFiles maps each file kind of dir's only set to its bytes.
+func setFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	for _, f := range setPrefix {
+		m, err := filepath.Glob(filepath.Join(dir, f.prefix+"*"+f.ext))
+		require.NoError(t, err)
+		require.Len(t, m, 1, f.prefix)
+		b, err := os.ReadFile(m[0])
+		require.NoError(t, err)
+		out[f.prefix] = b
+	}
+	return out
+}
+
 func TestWriteRead(t *testing.T) {
 	dir := t.TempDir()
 	rs := sample()
@@ -31,17 +48,87 @@ func TestWriteRead(t *testing.T) {
 	assert.Equal(t, []Run{rs[0].Run, rs[1].Run}, d.Runs)
 	assert.Equal(t, rs[0].RoundRows, d.Rounds)
 	assert.Equal(t, map[string][]CurvePoint{"a1": rs[0].Curve}, d.Curves)
+	assert.Empty(t, d.Incomplete)
 
 	// The same results give the same bytes.
 	dir2 := t.TempDir()
 	require.NoError(t, Write(dir2, sample()))
-	for _, f := range []string{RunsFile, RoundsFile, SummaryFile} {
-		x, _ := os.ReadFile(filepath.Join(dir, f))
-		y, _ := os.ReadFile(filepath.Join(dir2, f))
-		assert.True(t, bytes.Equal(x, y), f)
-	}
+	assert.Equal(t, setFiles(t, dir), setFiles(t, dir2))
 	entries, _ := os.ReadDir(dir)
-	assert.Len(t, entries, 3, "no temporary file left behind")
+	assert.Len(t, entries, 4, "no temporary file left behind")
+	bench := setFiles(t, dir)["bench-"]
+	assert.Contains(t, string(bench), "BenchmarkMigrate/trace=redis/alg=oracle/bw=1Gbit/rtt=1000000ns 1 9000000 ns/op")
+
+	require.NoError(t, Write(t.TempDir(), nil), "no results, no set")
+}
+
+// TestConcurrentWriters: sets written at once into one directory are all
+// kept, each whole, and read merged in the order they were written.
+func TestConcurrentWriters(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := &Result{Run: Run{RunID: fmt.Sprintf("r%d", i), Algorithm: "x", BandwidthBps: 1}}
+			assert.NoError(t, Write(dir, []*Result{r}))
+		}()
+	}
+	wg.Wait()
+	d, err := Read(dir)
+	require.NoError(t, err)
+	assert.Len(t, d.Sets, 8)
+	assert.Len(t, d.Runs, 8)
+
+	// Sequential sets keep their order.
+	seq := t.TempDir()
+	for i := range 3 {
+		require.NoError(t, Write(seq, []*Result{{Run: Run{RunID: fmt.Sprint(i)}}}))
+	}
+	d, err = Read(seq)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"0", "1", "2"}, []string{d.Runs[0].RunID, d.Runs[1].RunID, d.Runs[2].RunID})
+}
+
+// TestIncompleteAndDamagedSets: a set without its summary (its writer was
+// killed, or the disk filled) is left out and named; a set whose files
+// disagree is refused.
+func TestIncompleteAndDamagedSets(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, Write(dir, sample()))
+	require.NoError(t, Write(dir, []*Result{{Run: Run{RunID: "c3"}}}))
+	sums, _ := filepath.Glob(filepath.Join(dir, "summary-*.json"))
+	require.Len(t, sums, 2)
+	require.NoError(t, os.Remove(sums[1]))
+	d, err := Read(dir)
+	require.NoError(t, err)
+	assert.Len(t, d.Runs, 2, "the incomplete set is left out")
+	require.Len(t, d.Incomplete, 1)
+	assert.Contains(t, sums[1], d.Incomplete[0])
+
+	require.NoError(t, os.Remove(sums[0]))
+	_, err = Read(dir)
+	assert.ErrorContains(t, err, "no complete results (2 incomplete sets")
+
+	damaged := t.TempDir()
+	require.NoError(t, Write(damaged, sample()))
+	sums, _ = filepath.Glob(filepath.Join(damaged, "summary-*.json"))
+	require.NoError(t, os.WriteFile(sums[0], []byte(`{"runs": [{"run_id": "a1"}]}`), 0o644))
+	_, err = Read(damaged)
+	assert.ErrorContains(t, err, "a damaged set")
+}
+
+// TestLegacyDirectory reads a directory from before sets.
+func TestLegacyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	b, err := encodeParquet([]Run{{RunID: "old"}})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, RunsFile), b, 0o644))
+	d, err := Read(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "old", d.Runs[0].RunID)
+	assert.Nil(t, d.Rounds)
 }
 
 func TestReadRefuses(t *testing.T) {

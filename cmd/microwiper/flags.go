@@ -88,7 +88,12 @@ func durationVar(fs *flag.FlagSet, p *time.Duration, name string, def time.Durat
 
 // optDurationVar is durationVar that records whether the flag was given.
 func optDurationVar(fs *flag.FlagSet, p *opt[time.Duration], name, usage string) {
-	fs.Var(value[time.Duration]{p: &p.V, set: &p.Set, parse: units.Duration, format: formatDuration}, name, usage)
+	fs.Var(value[time.Duration]{p: &p.V, set: &p.Set, parse: units.Duration, format: func(d time.Duration) string {
+		if d == 0 {
+			return "" // no default to show: it comes from elsewhere
+		}
+		return d.String()
+	}}, name, usage)
 }
 
 // bytesVar declares a byte-size flag (4GiB); 0 prints as no default.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,8 +72,8 @@ func (o *replayOptions) bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.Starts, "starts", 0, "run each cell from N start times drawn over the trace from --seed (reps 0..N-1), for distributions; 0: one run from --start")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the --starts draw: the same seed draws the same start times")
 	fs.Float64Var(&o.Speed, "speed", 1, "trace time per migration time")
-	durationVar(fs, &o.ResumeOverhead, "resume-overhead", time.Duration(replay.DefaultResumeOverheadNS), "added to the downtime after the final round, e.g. 5ms (default 0: QEMU showed no fixed part)")
-	fs.StringVar(&o.Out, "out", "", "directory for runs.parquet, rounds.parquet and summary.json (none if empty)")
+	durationVar(fs, &o.ResumeOverhead, "resume-overhead", 0, "added to the downtime after the final round, e.g. 5ms")
+	fs.StringVar(&o.Out, "out", "", "directory of results: each replay adds a result set (runs, rounds, bench lines, summary: docs/RESULTS.md); none if empty")
 	fs.BoolVar(&o.Bench, "bench", true, "print Go benchmark-format lines after the table")
 	o.Socket.bind(fs)
 }
@@ -194,7 +195,7 @@ func runReplay(ctx context.Context, cio *cmdIO, o *replayOptions, traces []strin
 	if err != nil {
 		return err
 	}
-	return executeReplay(ctx, cio, p.jobs(0), p.out, p.bench, nil)
+	return executeReplay(ctx, cio, p.jobs(0), p.out, p.bench)
 }
 
 // replayJob is one migration: a trace, a bandwidth, an algorithm and a
@@ -229,11 +230,47 @@ func (p *replayPlan) jobs(reps int64) []replayJob {
 	return js
 }
 
-// executeReplay runs the jobs in order, then prints the table and the
-// benchmark lines and writes the result files to out (if not empty).
-// benchFile, when not nil, receives the benchmark lines too.
-func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string, bench bool, benchFile io.Writer) error {
+// Results are written as jobs finish, in sets (results.Write) of at most
+// flushJobs runs or flushAfter of work, and whatever finished is written
+// when a job fails or the command is interrupted: a failure loses nothing
+// computed.
+const (
+	flushJobs  = 32
+	flushAfter = time.Minute
+)
+
+// executeReplay runs the jobs in order, writing their results to out (if
+// not empty) as they finish, then prints the table and the benchmark
+// lines. The table covers the finished jobs even when one fails.
+func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string, bench bool) (err error) {
 	var rs []*results.Result
+	if out != "" {
+		if err := prepareResultsDir(out); err != nil {
+			return err
+		}
+	}
+	written, lastFlush, failed := 0, time.Now(), false
+	flush := func() error {
+		if out == "" || written == len(rs) || failed {
+			return nil
+		}
+		if err := results.Write(out, rs[written:]); err != nil {
+			failed = true
+			return err
+		}
+		written, lastFlush = len(rs), time.Now()
+		return nil
+	}
+	defer func() {
+		if ferr := flush(); ferr != nil {
+			err = errors.Join(err, ferr)
+		} else if err != nil && written > 0 {
+			fmt.Fprintf(cio.stderr, "the %d finished runs are in %s\n", written, out)
+		}
+		if len(rs) > 0 && err != nil {
+			writeReplayTable(cio.stdout, rs)
+		}
+	}()
 	progress := func(string, ...any) {}
 	if f, ok := cio.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		progress = func(format string, args ...any) {
@@ -269,6 +306,14 @@ func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string
 			return fmt.Errorf("replay %s with %s at %s: %w", j.path, j.alg, cfg.Link.Name(), err)
 		}
 		rs = append(rs, res)
+		if len(rs)-written >= flushJobs || time.Since(lastFlush) >= flushAfter {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	table := writeReplayTable
 	if len(jobs) > 0 && jobs[0].plan.starts > 1 {
@@ -283,16 +328,6 @@ func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string
 			return err
 		}
 	}
-	if benchFile != nil {
-		if err := results.WriteBenchLines(benchFile, rs); err != nil {
-			return err
-		}
-	}
-	if out != "" {
-		if err := results.Write(out, rs); err != nil {
-			return err
-		}
-	}
 	var lost int64
 	for _, r := range rs {
 		lost += r.LostPages
@@ -301,6 +336,37 @@ func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string
 		return fmt.Errorf("%d pages lost their last update: the destination differs from the source", lost)
 	}
 	return nil
+}
+
+// prepareResultsDir checks -out before any work and creates it. It must
+// be a directory of results only: results dropped among traces would be
+// read as part of a trace directory and match trace globs.
+func prepareResultsDir(out string) error {
+	st, err := os.Stat(out)
+	switch {
+	case err == nil && !st.IsDir():
+		return usageErrorf("-out %s is a file: name a directory for the results", out)
+	case err == nil:
+		ents, err := os.ReadDir(out)
+		if err != nil {
+			return fmt.Errorf("-out %s: %w", out, err)
+		}
+		for _, e := range ents {
+			if name := e.Name(); strings.HasSuffix(name, ".parquet") && !isResultsFile(name) {
+				return usageErrorf("-out %s holds %s, not a result file (a trace?): results go in a directory of their own", out, name)
+			}
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("create -out %s: %w", out, err)
+	}
+	return nil
+}
+
+// isResultsFile says whether a .parquet name is one results.Write gives.
+func isResultsFile(name string) bool {
+	return name == results.RunsFile || name == results.RoundsFile ||
+		strings.HasPrefix(name, "runs-") || strings.HasPrefix(name, "rounds-")
 }
 
 // loadReplayTrace loads a trace and applies --memory.

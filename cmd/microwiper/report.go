@@ -31,6 +31,7 @@ type reportOptions struct {
 	// there, figures under ReproductionFigs.
 	Reproduction     string
 	ReproductionFigs string
+	ReproductionRuns string
 }
 
 func (o *reportOptions) bind(fs *flag.FlagSet) {
@@ -42,6 +43,7 @@ func (o *reportOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.Title, "title", "", "report title (default \"microwiper report\")")
 	fs.StringVar(&o.Reproduction, "reproduction", "", "also write the claim document (e.g. REPRODUCTION.md): every Microwiper variant against xen-precopy per trace and link")
 	fs.StringVar(&o.ReproductionFigs, "reproduction-figures", "", "directory for the claim document's figures (default: docs/reproduction next to it)")
+	fs.StringVar(&o.ReproductionRuns, "reproduction-runs", "", "also keep the merged runs as DIR/runs.parquet, from which the claim document can be rebuilt")
 }
 
 func runReport(_ context.Context, cio *cmdIO, o *reportOptions, dirs []string) error {
@@ -89,6 +91,12 @@ func runReport(_ context.Context, cio *cmdIO, o *reportOptions, dirs []string) e
 			return err
 		}
 		fmt.Fprintf(cio.stdout, "wrote %s (figures in %s)\n", o.Reproduction, figs)
+		if o.ReproductionRuns != "" {
+			if err := report.WriteReproductionRuns(set, o.ReproductionRuns); err != nil {
+				return err
+			}
+			fmt.Fprintf(cio.stdout, "kept the %d runs in %s\n", len(set.Runs), o.ReproductionRuns)
+		}
 	}
 	fmt.Fprintf(cio.stdout, "wrote %s/report.md, report.html and %d figures (%d runs from %d %s)\n",
 		opt.OutDir, len(w.Figures), len(set.Runs), len(set.Dirs), reportPlural(len(set.Dirs), "directory", "directories"))

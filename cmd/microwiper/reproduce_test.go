@@ -27,8 +27,9 @@ func TestRunShardsWithStartsAndVariants(t *testing.T) {
 	whole := execBinary(t, dir, "run", "--out", "whole", exp)
 	require.Zero(t, whole.code, whole.stderr)
 	assert.Contains(t, whole.stderr, "block 1 (vm): skipped")
-	want, err := results.ReadRuns(filepath.Join(dir, "whole", results.RunsFile))
+	wd, err := results.Read(filepath.Join(dir, "whole"))
 	require.NoError(t, err)
+	want := wd.Runs
 	require.Len(t, want, 40)
 
 	var got []results.Run
@@ -37,9 +38,9 @@ func TestRunShardsWithStartsAndVariants(t *testing.T) {
 		out := filepath.Join(dir, "shards", string(rune('0'+i)))
 		r := execBinary(t, dir, "run", "--shard", shard, "--out", out, exp)
 		require.Zero(t, r.code, r.stderr)
-		rs, err := results.ReadRuns(filepath.Join(out, results.RunsFile))
+		rd, err := results.Read(out)
 		require.NoError(t, err)
-		got = append(got, rs...)
+		got = append(got, rd.Runs...)
 		dirs = append(dirs, out)
 	}
 	byID := func(rs []results.Run) {

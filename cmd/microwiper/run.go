@@ -43,9 +43,9 @@ func (o *runOptions) bind(fs *flag.FlagSet) {
 	o.Shard = shard{0, 1}
 	fs.Var(value[shard]{p: &o.Shard, parse: parseShard, format: func(s shard) string { return fmt.Sprintf("%d/%d", s.I, s.N) }},
 		"shard", "run only shard i of n (0 <= i < n): the jobs whose index is i modulo n")
-	fs.StringVar(&o.Out, "out", "", "directory for this shard's runs.parquet, rounds.parquet, summary.json and bench.txt (required unless --list)")
+	fs.StringVar(&o.Out, "out", "", "directory for this shard's result sets (runs, rounds, bench lines and summary: see docs/RESULTS.md); shards may share one (required unless --list)")
 	fs.BoolVar(&o.List, "list", false, "print the jobs of this shard (index, trace, algorithm, bandwidth, repetition) and run nothing")
-	fs.BoolVar(&o.Bench, "bench", false, "print Go benchmark-format lines after the table (always written to bench.txt)")
+	fs.BoolVar(&o.Bench, "bench", false, "print Go benchmark-format lines after the table (always written to each set's bench-ID.txt)")
 }
 
 // experimentFile is the JSON an experiment is written in. Paths and globs in
@@ -112,19 +112,7 @@ func runRun(ctx context.Context, cio *cmdIO, o *runOptions, args []string) error
 		fmt.Fprintf(cio.stderr, "shard %d/%d has no jobs (the matrix has %d)\n", i, n, len(jobs))
 		return nil
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("create -out %s: %w", out, err)
-	}
-	benchPath := filepath.Join(out, "bench.txt")
-	bf, err := os.Create(benchPath)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", benchPath, err)
-	}
-	runErr := executeReplay(ctx, cio, mine, out, o.Bench, bf)
-	if err := bf.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("write %s: %w", benchPath, err)
-	}
-	return runErr
+	return executeReplay(ctx, cio, mine, out, o.Bench)
 }
 
 // parseShard reads "i/n".

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/microwiper/microwiper/results"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -34,11 +35,19 @@ func runFixture(t *testing.T) (dir, exp string) {
 	return dir, exp
 }
 
-func benchLines(t *testing.T, path string) []string {
+// benchLines returns the benchmark lines of every result set in dir,
+// sorted.
+func benchLines(t *testing.T, dir string) []string {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	m, err := filepath.Glob(filepath.Join(dir, "bench-*.txt"))
 	require.NoError(t, err)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.NotEmpty(t, m)
+	var lines []string
+	for _, f := range m {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		lines = append(lines, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+	}
 	sort.Strings(lines)
 	return lines
 }
@@ -70,11 +79,10 @@ func TestRunShardsPartitionTheMatrix(t *testing.T) {
 		out := filepath.Join("shards", string(rune('0'+i)))
 		r := execBinary(t, dir, "run", "--shard", shard, "--out", out, exp)
 		require.Zero(t, r.code, r.stderr)
-		shardLines = append(shardLines, benchLines(t, filepath.Join(dir, out, "bench.txt"))...)
-		assert.FileExists(t, filepath.Join(dir, out, "runs.parquet"))
+		shardLines = append(shardLines, benchLines(t, filepath.Join(dir, out))...)
 	}
 	sort.Strings(shardLines)
-	assert.Equal(t, benchLines(t, filepath.Join(dir, "whole", "bench.txt")), shardLines)
+	assert.Equal(t, benchLines(t, filepath.Join(dir, "whole")), shardLines)
 
 	// The report merges the shards.
 	rep := execBinary(t, dir, "report", "--out", "report", "shards/0", "shards/1")
@@ -134,6 +142,7 @@ func TestRunExamples(t *testing.T) {
 		r := execBinary(t, dir, args[1:]...)
 		require.Equal(t, 0, r.code, "%s\nstderr: %s", line, r.stderr)
 	}
-	assert.FileExists(t, filepath.Join(dir, "out", "paper", "runs.parquet"))
+	_, err = results.Read(filepath.Join(dir, "out", "paper"))
+	assert.NoError(t, err)
 	assert.FileExists(t, filepath.Join(dir, "out", "report", "report.html"))
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/results"
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
@@ -344,4 +347,149 @@ func mapsKeys(m map[string][]byte) func(func(string) bool) {
 			}
 		}
 	}
+}
+
+// TestConcurrentReplaysKeepEverySet: replays writing into one --out at the
+// same time each keep their whole result set.
+func TestConcurrentReplaysKeepEverySet(t *testing.T) {
+	trace := writeReplayTrace(t)
+	out := filepath.Join(t.TempDir(), "out")
+	bws := []string{"50Mbit", "100Mbit", "200Mbit", "1Gbit"}
+	var cmds []*exec.Cmd
+	var errs []*bytes.Buffer
+	for _, bw := range bws {
+		cmd, stderr := startBinary(t, "", "replay", "-alg", "all", "-bw", bw, "-out", out, "--bench=false", trace)
+		cmds, errs = append(cmds, cmd), append(errs, stderr)
+	}
+	for i, cmd := range cmds {
+		assert.Equal(t, 0, waitExit(t, cmd, time.Minute), errs[i].String())
+	}
+	d, err := results.Read(out)
+	require.NoError(t, err)
+	assert.Len(t, d.Sets, len(bws))
+	assert.Len(t, d.Runs, len(bws)*len(algorithms.Names()))
+	assert.Empty(t, d.Incomplete)
+	left, _ := filepath.Glob(filepath.Join(out, ".*"))
+	assert.Empty(t, left, "no temporary files")
+}
+
+// TestRunShardsShareOut: the shards of one run, started together into one
+// --out, keep every job; an earlier bench.txt there stays as it was.
+func TestRunShardsShareOut(t *testing.T) {
+	dir, exp := runFixture(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "out"), 0o755))
+	mine := filepath.Join(dir, "out", "bench.txt")
+	require.NoError(t, os.WriteFile(mine, []byte("my notes\n"), 0o644))
+	var cmds []*exec.Cmd
+	var errs []*bytes.Buffer
+	for _, shard := range []string{"0/3", "1/3", "2/3"} {
+		cmd, stderr := startBinary(t, dir, "run", "--shard", shard, "--out", "out", exp)
+		cmds, errs = append(cmds, cmd), append(errs, stderr)
+	}
+	for i, cmd := range cmds {
+		assert.Equal(t, 0, waitExit(t, cmd, 2*time.Minute), errs[i].String())
+	}
+	d, err := results.Read(filepath.Join(dir, "out"))
+	require.NoError(t, err)
+	assert.Len(t, d.Runs, 16, "every job of the matrix")
+	b, err := os.ReadFile(mine)
+	require.NoError(t, err)
+	assert.Equal(t, "my notes\n", string(b))
+	rep := execBinary(t, dir, "report", "--out", "report", "out")
+	require.Equal(t, 0, rep.code, rep.stderr)
+	assert.Contains(t, rep.stdout, "16 runs from 1 directory")
+}
+
+// TestReplayChecksOutFirst: an --out that is a file, or a directory of
+// traces, is refused before any job runs, and left as it was.
+func TestReplayChecksOutFirst(t *testing.T) {
+	trace := writeReplayTrace(t)
+	dir := t.TempDir()
+	genSmall(t, filepath.Join(dir, "t.parquet"))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "traces"), 0o755))
+	genSmall(t, filepath.Join(dir, "traces", "a.parquet"))
+	before := snapshot(t, dir)
+	beforeTraces := snapshot(t, filepath.Join(dir, "traces"))
+	for _, tc := range []struct{ out, want string }{
+		{"t.parquet", "-out t.parquet is a file"},
+		{"traces", "-out traces holds a.parquet, not a result file"},
+	} {
+		start := time.Now()
+		res := execBinary(t, dir, "replay", "-alg", "all", "-bw", "1bit", "-out", tc.out, trace)
+		assert.Equal(t, 2, res.code, res.stderr)
+		assert.Contains(t, res.stderr, tc.want)
+		assert.Less(t, time.Since(start), 10*time.Second, "refused before replaying at 1 bit/s")
+	}
+	assert.Equal(t, before, snapshot(t, dir))
+	assert.Equal(t, beforeTraces, snapshot(t, filepath.Join(dir, "traces")))
+}
+
+// TestRunFailureKeepsFinishedRuns: when a job fails half way through a
+// matrix, the runs already computed are in --out.
+func TestRunFailureKeepsFinishedRuns(t *testing.T) {
+	dir, _ := runFixture(t)
+	// The second trace passes the glob but is broken half way: its jobs
+	// fail after the first trace's have run.
+	writeRawTrace(t, filepath.Join(dir, "traces", "z-broken.parquet"), goodMeta(), []badRow{{100, 1, 1}, {200, 2, 1}, {150, 3, 1}})
+	exp := filepath.Join(dir, "exp", "fail.json")
+	require.NoError(t, os.WriteFile(exp, []byte(`{"experiments": [{"traces": ["../traces/wws.parquet", "../traces/z-broken.parquet"],
+	  "replay": ["-alg", "xen-precopy,microwiper", "-bw", "100Mbit,1Gbit"]}]}`), 0o644))
+	res := execBinary(t, dir, "run", "--out", "out", exp)
+	assert.Equal(t, 1, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "the 4 finished runs are in out")
+	d, err := results.Read(filepath.Join(dir, "out"))
+	require.NoError(t, err)
+	assert.Len(t, d.Runs, 4, "the wws trace's 4 runs")
+}
+
+// TestResultsOnFullDisk: a result set that does not fit leaves no file
+// behind, and report does not take a half-written set.
+func TestResultsOnFullDisk(t *testing.T) {
+	small := filepath.Join(t.TempDir(), "small")
+	require.NoError(t, os.Mkdir(small, 0o755))
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=12k"); err != nil {
+		t.Skipf("cannot mount a small tmpfs (needs root): %v", err)
+	}
+	defer syscall.Unmount(small, syscall.MNT_DETACH)
+	trace := writeReplayTrace(t)
+	out := filepath.Join(small, "out")
+	res := execBinary(t, "", "replay", "-alg", "all", "-bw", "10Mbit,100Mbit,1Gbit", "-out", out, trace)
+	assert.Equal(t, 1, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "no space left")
+	ents, err := os.ReadDir(out)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "no half-written set, no temporary file")
+	rep := execBinary(t, "", "report", "--out", filepath.Join(t.TempDir(), "r"), out)
+	assert.Equal(t, 1, rep.code, rep.stderr)
+	assert.Contains(t, rep.stderr, "no results")
+}
+
+// TestKilledCaptureIsUnfinished: the segments a SIGKILLed capture leaves
+// validate as WARN (unfinished), not as a plain OK.
+func TestKilledCaptureIsUnfinished(t *testing.T) {
+	needCaptureKernel(t)
+	target := exec.Command("sh", "-c", `i=0; while :; do i=$((i+1)); x="$x$i"; [ ${#x} -gt 100000 ] && x=; done`)
+	require.NoError(t, target.Start())
+	defer func() { target.Process.Kill(); target.Wait() }()
+	out := filepath.Join(t.TempDir(), "segs")
+	cmd, stderr := startBinary(t, "", "capture", "--epoch", "20ms", "--segment", "100ms", "-o", out, "--pid", strconv.Itoa(target.Process.Pid))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(out, "seg-000001.parquet")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			waitExit(t, cmd, 10*time.Second)
+			t.Skipf("capture wrote no second segment in 15 s (kernel without userfaultfd-wp?): %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Kill())
+	waitExit(t, cmd, 10*time.Second)
+	res := execBinary(t, "", "trace", "validate", out)
+	assert.Equal(t, 0, res.code, res.stderr)
+	assert.Regexp(t, `^WARN .*segs \(\d+ rows\): unfinished`, res.stdout)
+	res = execBinary(t, "", "trace", "info", out)
+	assert.Contains(t, res.stdout, "status       UNFINISHED")
 }

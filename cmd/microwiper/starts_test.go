@@ -23,8 +23,9 @@ func TestReplayStarts(t *testing.T) {
 	assert.Contains(t, res.stdout, "starts")
 	assert.Contains(t, res.stdout, "95% interval")
 	assert.Contains(t, res.stdout, "microwiper/held-final")
-	runs, err := results.ReadRuns(filepath.Join(out, "runs.parquet"))
+	d, err := results.Read(out)
 	require.NoError(t, err)
+	runs := d.Runs
 	require.Len(t, runs, 20)
 	tr, err := replay.LoadTrace(trace)
 	require.NoError(t, err)
@@ -41,8 +42,9 @@ func TestReplayStarts(t *testing.T) {
 	one := filepath.Join(t.TempDir(), "one")
 	res = execBinary(t, "", "replay", "-alg", "xen-precopy", "-bw", "100Mbit", "-start", fmtNS(want[4]), "-bench=false", "-out", one, trace)
 	require.Equal(t, 0, res.code, res.stderr)
-	single, err := results.ReadRuns(filepath.Join(one, "runs.parquet"))
+	sd, err := results.Read(one)
 	require.NoError(t, err)
+	single := sd.Runs
 	assert.Equal(t, runs[4].DowntimeNS, single[0].DowntimeNS)
 	assert.Equal(t, runs[4].PagesSent, single[0].PagesSent)
 
