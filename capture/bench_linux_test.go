@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,10 +36,9 @@ func BenchmarkOverhead(b *testing.B) {
 					if epoch != "none" {
 						d, _ := time.ParseDuration(epoch)
 						var cancel context.CancelFunc
-						wait, cancel = recordAsync(context.Background(), Target{PID: w.cmd.Process.Pid},
+						wait, cancel = recordReady(b, Target{PID: w.cmd.Process.Pid},
 							Options{Epoch: d, Output: filepath.Join(b.TempDir(), "t.parquet"), SegmentEvery: 5 * time.Second})
 						defer cancel()
-						time.Sleep(200 * time.Millisecond)
 					}
 					fmt.Fprintln(w.stdin, "go")
 					line := <-w.lines
@@ -166,4 +166,51 @@ func BenchmarkScan(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkForkLoop measures what following a process tree costs a
+// fork-heavy workload: a shell running 200 short processes (each a fork and
+// an exec), uncaptured, captured as one process (--no-follow), and captured
+// with every child followed. It reports the workload's wall time and CPU
+// time per run and, for the followed case, the wall-time slowdown against
+// --no-follow. Each stop waits for the tracer thread to be scheduled, so
+// on a loaded machine the wall time grows with the load.
+func BenchmarkForkLoop(b *testing.B) {
+	needUffdWP(b, "uffd-wp-async")
+	const script = `i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done`
+	childCPU := func() time.Duration {
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_CHILDREN, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	run := func(b *testing.B, mode string) time.Duration {
+		var total time.Duration
+		cpu0 := childCPU()
+		for i := 0; i < b.N; i++ {
+			cmd := exec.Command("sh", "-c", script)
+			start := time.Now()
+			if mode == "none" {
+				require.NoError(b, cmd.Run())
+			} else {
+				_, err := Record(context.Background(), Target{Cmd: cmd}, Options{Epoch: 100 * time.Millisecond,
+					Output: filepath.Join(b.TempDir(), "t.parquet"), SegmentEvery: 5 * time.Second, NoFollow: mode == "no-follow"})
+				require.NoError(b, err)
+			}
+			total += time.Since(start)
+		}
+		b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/run")
+		// The workload's own CPU time (every process of the tree): what it
+		// pays in faults and stops, apart from waiting for the tracer.
+		b.ReportMetric(float64((childCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/run")
+		return total / time.Duration(b.N)
+	}
+	var single time.Duration
+	b.Run("uncaptured", func(b *testing.B) { run(b, "none") })
+	b.Run("no-follow", func(b *testing.B) { single = run(b, "no-follow") })
+	b.Run("follow", func(b *testing.B) {
+		d := run(b, "follow")
+		if single > 0 {
+			b.ReportMetric(float64(d)/float64(single), "x-no-follow")
+		}
+	})
 }

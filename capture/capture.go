@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/microwiper/microwiper/tracefmt"
@@ -69,4 +70,18 @@ type Tracker interface {
 	Index() *Index
 	// Close stops tracking; the target runs on untouched.
 	Close() error
+}
+
+// ExitError is a launched command's failure: a non-zero exit status or a
+// fatal signal.
+type ExitError struct {
+	Code   int
+	Signal syscall.Signal
+}
+
+func (e *ExitError) Error() string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("killed by signal %d (%v)", int(e.Signal), e.Signal)
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
 }

@@ -1,9 +1,38 @@
 // Package capture records page-write traces from real, unmodified processes.
 //
-// A Tracker follows one process's memory with one backend and, each epoch,
-// reports which pages were written since the previous epoch, as indexes in a
-// dense page space that stays stable for the whole trace (see Index). Record
-// drives a Tracker in epochs and writes a tracefmt trace.
+// A Tracker follows memory with one backend and, each epoch, reports which
+// pages were written since the previous epoch, as indexes in a dense page
+// space that stays stable for the whole trace (see Index). Record drives a
+// Tracker in epochs and writes a tracefmt trace.
+//
+// What is captured is a process tree by default: a launched command or an
+// attached process (Target.PID) and every process it forks or execs, or
+// every process of a cgroup v2 directory (Target.Cgroup), including those
+// that join later. Options.NoFollow keeps to the one process. The follower
+// (follow_linux.go) keeps the tree under PTRACE_SEIZE with the fork, vfork,
+// clone, exec and exit events, and explains why ptrace was chosen: a child
+// is registered before its first instruction, an exec'd program before
+// its first instruction, and a process about to exit is scanned a last
+// time, so even a compiler living a few milliseconds leaves its writes.
+// Between events the processes run free.
+//
+// Page space of a tree: each address space (a process from its start or
+// exec to its exit or next exec) gets its own indexes for its private
+// memory, so copy-on-write pages after fork are different pages once
+// either side writes them. Shared memory objects (shared anonymous memory,
+// SysV and POSIX shm, memfd: writable shared mappings of in-memory file
+// systems) are indexed by object and offset, so a shared page is one page
+// however many processes map or write it. Each region of the trace's
+// regions metadata names its process (pid, comm) or its shared object,
+// and, when its address space ended during the capture, the time it did
+// (exit_ns): its pages are never written again and its memory counts as
+// freed from then on. A migration still sends such pages once, as every
+// page of the page space: the page space is the union of all the memory
+// the tree held, and a replay that dropped freed pages would need a
+// notion of memory shrinking that the trace format does not have. A new
+// process's pages present when it is registered (inherited at fork, or
+// loaded at exec) count as written in that epoch: they are new content to
+// a migration's destination.
 //
 // Backends (tracefmt.Backend* names):
 //
@@ -32,8 +61,12 @@
 // its first instruction after exec.
 //
 // Which memory is captured: private writable mappings (heap, stacks, anonymous
-// mmap, a binary's data), narrowed by a Filter. Shared mappings, and the
-// kernel's [vdso], [vvar] and [vsyscall], are not captured.
+// mmap, a binary's data) and writable shared memory objects, narrowed by a
+// Filter. Shared mappings of disk files (written back to the file, not
+// migrated) and the kernel's [vdso], [vvar] and [vsyscall] are not
+// captured. The sync backend cannot protect SysV shm segments (the kernel
+// allows synchronous write protection on anonymous and shmem mappings, and
+// SysV segments have operations of their own): it leaves them out.
 //
 // Meaning of a row, beyond the trace format's:
 //   - New mappings are found from /proc/PID/maps at every epoch and
@@ -50,16 +83,27 @@
 //   - A write to a protected transparent huge page splits it, so the trace
 //     stays at base-page (4 KiB) granularity.
 //
-// Limits: an attached process that calls execve gets a new address space
-// the descriptor does not cover, and the capture stops with an error. The
-// async backend notices a mapping unmapped and mapped again at the same
+// Limits: with NoFollow, an attached process that calls execve gets a new
+// address space the descriptor does not cover, and its capture ends. Writes
+// an address space makes between its last scan and an exec are lost (the
+// exec event comes after the old memory is gone). The soft-dirty backend
+// follows one process only. The async backend notices a mapping unmapped and mapped again at the same
 // address between two epochs (PAGEMAP_SCAN refuses the unregistered
 // range) and registers it anew; the sync backend cannot tell, and misses
 // writes to such a mapping.
 //
 // Cost: the target pays one protection fault per page it writes per epoch
 // (plus, in sync mode, a round trip to our handler); the tracer pays one
-// PAGEMAP_SCAN walk per epoch. On bare metal a fault costs well under a
+// PAGEMAP_SCAN walk per epoch and process. Following a tree adds, per
+// fork or exec, a few ptrace stops and an injection, and one stop per
+// exit and per signal (BenchmarkForkLoop).
+//
+// Safety: Record refuses PID 1, its own process and its ancestors, kernel
+// threads and zombies; checks the output before it starts anything; gives a
+// launched command a parent-death signal (SIGTERM), so a killed capture
+// leaves no orphan; and stops a launched command it could not set up. A
+// capture killed with SIGKILL detaches every followed process, which runs
+// on unharmed. On bare metal a fault costs well under a
 // microsecond; inside a VM with shadow page tables it can cost tens (see
 // BenchmarkFault), so choose the epoch with the write working set in mind.
 //

@@ -31,10 +31,11 @@ func (f Filter) Check() error {
 	return nil
 }
 
-// Eligible reports whether m is captured: private, writable, not a kernel
-// pseudo-mapping, and kept by the filter.
+// Eligible reports whether m is captured: writable, private or a shared
+// memory object (Mapping.Shared), not a kernel pseudo-mapping, and kept by
+// the filter.
 func (f Filter) Eligible(m Mapping) bool {
-	if !m.Writable() || !m.Private() || kernelSpecial[m.Path] || m.Size() == 0 {
+	if !m.Writable() || !(m.Private() || m.Shared()) || kernelSpecial[m.Path] || m.Size() == 0 {
 		return false
 	}
 	if m.Size() < f.MinBytes {
@@ -54,4 +55,21 @@ func (f Filter) Eligible(m Mapping) bool {
 		}
 	}
 	return false
+}
+
+func (f Filter) zero() bool { return len(f.Paths) == 0 && f.MinBytes == 0 }
+
+// String describes the filter as the command line gives it.
+func (f Filter) String() string {
+	var parts []string
+	for _, p := range f.Paths {
+		parts = append(parts, fmt.Sprintf("--region %q", p))
+	}
+	if f.MinBytes > 0 {
+		parts = append(parts, fmt.Sprintf("--min-region %d B", f.MinBytes))
+	}
+	if len(parts) == 0 {
+		return "the default filter (private writable and shared memory)"
+	}
+	return strings.Join(parts, " ")
 }

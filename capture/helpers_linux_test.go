@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,6 +187,9 @@ func scoreTrace(t testing.TB, path string, w *writerRun, slackBefore, slackAfter
 	bufPage := func(p int64) int {
 		for _, r := range h.Regions {
 			if p >= r.FirstPage && p < r.FirstPage+r.Pages {
+				if r.PID != 0 && w.cmd.Process != nil && r.PID != w.cmd.Process.Pid {
+					return -1 // another process's memory
+				}
 				a := r.StartAddr + uint64(p-r.FirstPage)*ps
 				if a >= w.base && a < w.base+uint64(w.pages)*ps {
 					return int((a - w.base) / ps)
@@ -252,4 +256,50 @@ func recordAsync(ctx context.Context, target Target, opts Options) (func() (Stat
 		ch <- res{st, err}
 	}()
 	return func() (Stats, error) { r := <-ch; return r.st, r.err }, cancel
+}
+
+// testLogger sends capture's warnings to the test log.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tlogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tlogWriter struct{ t testing.TB }
+
+func (w tlogWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// recordReady runs Record in the background and returns once the target
+// is tracked (Options.Ready), so the test's writes that follow are in the
+// trace; if Record fails first, wait returns its error at once.
+func recordReady(t testing.TB, target Target, opts Options) (func() (Stats, error), context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	opts.Ready = func() { close(ready) }
+	type res struct {
+		st  Stats
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		st, err := Record(ctx, target, opts)
+		ch <- res{st, err}
+	}()
+	var early *res
+	select {
+	case <-ready:
+	case r := <-ch:
+		early = &r
+	case <-time.After(2 * time.Minute):
+		t.Fatal("capture did not start within 2 minutes")
+	}
+	return func() (Stats, error) {
+		if early != nil {
+			return early.st, early.err
+		}
+		r := <-ch
+		return r.st, r.err
+	}, cancel
 }

@@ -195,10 +195,9 @@ func TestErrors(t *testing.T) {
 		w := newWriter(t, append(args, "-wait")...)
 		require.NoError(t, w.cmd.Start())
 		w.readBuffer(t)
-		wait, cancel := recordAsync(context.Background(), Target{PID: w.cmd.Process.Pid},
+		wait, cancel := recordReady(t, Target{PID: w.cmd.Process.Pid},
 			Options{Epoch: 20 * time.Millisecond, Output: filepath.Join(dir, "t.parquet"), SegmentEvery: 50 * time.Millisecond})
 		defer cancel()
-		time.Sleep(200 * time.Millisecond)
 		fmt.Fprintln(w.stdin, "go")
 		w.readRest(t)
 		require.NoError(t, w.cmd.Wait())

@@ -17,6 +17,8 @@ type Mapping struct {
 	Perms string
 	// Offset is the file offset of Start.
 	Offset uint64
+	// Dev is the backing file's device, major<<20 | minor.
+	Dev uint64
 	// Inode is the backing file's inode, 0 when anonymous.
 	Inode uint64
 	// Path is the backing file or pseudo-path ("[heap]"); empty when anonymous.
@@ -28,6 +30,14 @@ func (m Mapping) Writable() bool { return len(m.Perms) >= 2 && m.Perms[1] == 'w'
 
 // Private reports whether writes are private (copy-on-write).
 func (m Mapping) Private() bool { return len(m.Perms) >= 4 && m.Perms[3] == 'p' }
+
+// Shared reports whether the mapping is a shared memory object: writable,
+// shared, and backed by a file of an in-memory file system (device major 0:
+// the kernel's shmem for shared anonymous memory, SysV shm and memfd; tmpfs
+// for POSIX shm under /dev/shm). Shared mappings of disk files are not.
+func (m Mapping) Shared() bool {
+	return m.Writable() && len(m.Perms) >= 4 && m.Perms[3] == 's' && m.Inode != 0 && m.Dev>>20 == 0
+}
 
 // Size is the mapping's length in bytes.
 func (m Mapping) Size() uint64 { return m.End - m.Start }
@@ -83,7 +93,7 @@ func parseMapsLine(s string) (Mapping, error) {
 		fields = append(fields, rest[:j])
 		rest = rest[j:]
 	}
-	addr, perms, off, _, inode := fields[0], fields[1], fields[2], fields[3], fields[4]
+	addr, perms, off, dev, inode := fields[0], fields[1], fields[2], fields[3], fields[4]
 	dash := strings.IndexByte(addr, '-')
 	if dash < 0 {
 		return m, fmt.Errorf("address range %q: want start-end in hex", addr)
@@ -105,6 +115,13 @@ func parseMapsLine(s string) (Mapping, error) {
 	if m.Offset, err = strconv.ParseUint(off, 16, 64); err != nil {
 		return m, fmt.Errorf("offset %q: %w", off, err)
 	}
+	major, minor, ok := strings.Cut(dev, ":")
+	maj, err1 := strconv.ParseUint(major, 16, 32)
+	mnr, err2 := strconv.ParseUint(minor, 16, 20)
+	if !ok || err1 != nil || err2 != nil {
+		return m, fmt.Errorf("device %q: want major:minor in hex", dev)
+	}
+	m.Dev = maj<<20 | mnr
 	if m.Inode, err = strconv.ParseUint(inode, 10, 64); err != nil {
 		return m, fmt.Errorf("inode %q: %w", inode, err)
 	}

@@ -18,7 +18,9 @@ func openPageScanner(pid int) (*pageScanner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, procErr(err))
 	}
-	return &pageScanner{f: f, vec: make([]pageRegion, 8192)}, nil
+	// Small: a process tree opens one per process. A scan that finds more
+	// runs than fit goes on from where the kernel stopped (WalkEnd).
+	return &pageScanner{f: f, vec: make([]pageRegion, 512)}, nil
 }
 
 func (s *pageScanner) Close() error { return s.f.Close() }

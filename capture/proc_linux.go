@@ -48,7 +48,7 @@ func openMaps(pid int) (*mapsFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, procErr(err))
 	}
-	return &mapsFile{pid: pid, f: f, buf: make([]byte, 64<<10)}, nil
+	return &mapsFile{pid: pid, f: f, buf: make([]byte, 16<<10)}, nil
 }
 
 func (m *mapsFile) read() ([]Mapping, error) {
@@ -100,10 +100,20 @@ func checkSeccomp(pid int) error {
 // attachUffd gets a userfaultfd for pid's address space by injection. The
 // target's thread is stopped only for the injection; other threads run on.
 func attachUffd(t *tracer, pid int, userModeOK bool) (fd int, err error) {
+	err = t.do(func() error {
+		var err error
+		fd, err = attachUffdHere(pid, userModeOK)
+		return err
+	})
+	return fd, err
+}
+
+// attachUffdHere is attachUffd on the calling thread, which must be locked.
+func attachUffdHere(pid int, userModeOK bool) (fd int, err error) {
 	if err := checkSeccomp(pid); err != nil {
 		return -1, err
 	}
-	err = t.do(func() error {
+	err = func() error {
 		if _, _, e := unix.Syscall6(unix.SYS_PTRACE, unix.PTRACE_SEIZE, uintptr(pid), 0, unix.PTRACE_O_TRACESYSGOOD, 0, 0); e != 0 {
 			return ptraceErr(pid, e)
 		}
@@ -133,7 +143,7 @@ func attachUffd(t *tracer, pid int, userModeOK bool) (fd int, err error) {
 			sig = held
 		}
 		return err
-	})
+	}()
 	return fd, err
 }
 

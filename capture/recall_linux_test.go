@@ -61,9 +61,8 @@ func TestRecallPrecision(t *testing.T) {
 					logHugePages(t, w.cmd.Process.Pid, w.base)
 				}
 				var cancel context.CancelFunc
-				wait, cancel = recordAsync(context.Background(), Target{PID: w.cmd.Process.Pid}, opts)
+				wait, cancel = recordReady(t, Target{PID: w.cmd.Process.Pid}, opts)
 				defer cancel()
-				time.Sleep(300 * time.Millisecond) // let the capture attach
 				fmt.Fprintln(w.stdin, "go")
 			}
 			w.readRest(t)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,13 +36,22 @@ type Options struct {
 	Progress io.Writer
 	// Logger gets debug and warning records; nil discards them.
 	Logger *slog.Logger
+	// NoFollow captures the target process alone, not the processes it
+	// forks, and stops at its exec.
+	NoFollow bool
+	// Ready, when set, is called once the target is tracked and its
+	// initial image written: writes from then on are in the trace.
+	Ready func()
 }
 
-// Target is the process to capture: a running one (PID) or a command to
-// start (Cmd, not yet started).
+// Target is what to capture: a running process (PID), a command to start
+// (Cmd, not yet started), or every process of a cgroup v2 directory
+// (Cgroup), including those that join it later. Unless Options.NoFollow,
+// the processes they fork are captured too.
 type Target struct {
-	PID int
-	Cmd *exec.Cmd
+	PID    int
+	Cmd    *exec.Cmd
+	Cgroup string
 }
 
 // Stats sums up a capture.
@@ -62,6 +72,9 @@ type Stats struct {
 	ExitErr error
 	// Stopped says why the capture stopped: "exit", "duration", "signal".
 	Stopped string
+	// Processes counts the address spaces captured (processes, and
+	// programs a process exec'd).
+	Processes int
 }
 
 // segmentRowsCap bounds one segment's rows whatever SegmentEvery says.
@@ -79,8 +92,13 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 		return st, errors.New("no output path (-o)")
 	}
 	log := logger(opts.Logger)
+	// Before anything starts: a bad output must not leave a command running.
+	created, err := checkOutput(opts.Output, opts.SegmentEvery > 0)
+	if err != nil {
+		return st, err
+	}
 	opts.Start = time.Now()
-	p, tr, err := startTarget(target, opts.TrackerOptions, log)
+	p, tr, err := startTarget(target, opts.TrackerOptions, opts.NoFollow, log)
 	if err != nil {
 		return st, err
 	}
@@ -94,6 +112,13 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 	defer closeTracker()
 
 	idx := tr.Index()
+	// The initial image first: a tree tracker counts the pages of
+	// processes that appear from now on as written, not initial, so the
+	// page space read next holds every initial page.
+	initial := tr.Initial()
+	if idx.Pages() == 0 && target.PID != 0 && !opts.Filter.zero() {
+		return st, fmt.Errorf("no mapping of pid %d matched %s: nothing to capture (see its mappings in /proc/%d/maps)", target.PID, opts.Filter, target.PID)
+	}
 	h := tracefmt.Header{
 		PageSize: int64(idx.PageSize()), Pages: max(idx.Pages(), 1), EpochNS: opts.Epoch.Nanoseconds(),
 		Backend: tr.Backend(), Workload: opts.Workload, Kernel: kernelRelease(), StartedAt: opts.Start,
@@ -112,9 +137,15 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 			err = outputErr(opts.Output, cerr)
 		}
 		st.Rows = w.Rows()
+		if err == nil && idx.Pages() == 0 {
+			removeOutput(opts.Output, created)
+			err = fmt.Errorf("no memory matched %s during the capture: no trace written", opts.Filter)
+		}
 	}()
-	st.Initial = len(tr.Initial())
-	if err := w.WriteInitial(tr.Initial()); err != nil {
+	st.Initial = len(initial)
+	w.SetPages(max(idx.Pages(), 1))
+	w.SetRegions(idx.Regions())
+	if err := w.WriteInitial(initial); err != nil {
 		return st, outputErr(opts.Output, err)
 	}
 	if opts.SegmentEvery > 0 {
@@ -122,6 +153,9 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 		if err := w.Rotate(); err != nil {
 			return st, outputErr(opts.Output, err)
 		}
+	}
+	if opts.Ready != nil {
+		opts.Ready()
 	}
 
 	ticker := time.NewTicker(opts.Epoch)
@@ -151,6 +185,7 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 		if st.Stopped == "exit" {
 			break
 		}
+		p.poll()
 		sc, serr := tr.Scan()
 		tNS := time.Since(opts.Start).Nanoseconds()
 		if errors.Is(serr, ErrTargetGone) {
@@ -181,7 +216,11 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 	}
 	st.Elapsed = time.Since(opts.Start)
 	st.Pages = idx.Pages()
+	// Processes that ended since the last scan: their memory is freed.
+	w.SetPages(max(st.Pages, 1))
+	w.SetRegions(idx.Regions())
 	closeTracker()
+	st.Processes = p.processes()
 	st.ExitErr = p.finish(st.Stopped, log)
 	if st.ExitErr != nil || p.hasExited() {
 		st.Exited = true
@@ -208,7 +247,10 @@ func writeScan(w *tracefmt.Writer, sc Scan, tNS int64, lastT *int64) error {
 		for j < len(sc.Pages) && max(sc.TimesNS[j], *lastT+1) == t {
 			j++
 		}
-		if err := w.WriteEpoch(t, sc.Pages[i:j], nil); err != nil {
+		// Times raised to follow the previous epoch merge runs of pages
+		// that were each ascending on their own.
+		group := slices.Compact(slices.Sorted(slices.Values(sc.Pages[i:j])))
+		if err := w.WriteEpoch(t, group, nil); err != nil {
 			return err
 		}
 		*lastT = t

@@ -10,7 +10,7 @@ import (
 
 type proc struct{}
 
-func startTarget(target Target, opts TrackerOptions, log *slog.Logger) (*proc, Tracker, error) {
+func startTarget(Target, TrackerOptions, bool, *slog.Logger) (*proc, Tracker, error) {
 	return nil, nil, fmt.Errorf("capture: page-write capture needs Linux, not %s: %w", runtime.GOOS, ErrNotSupported)
 }
 
@@ -18,4 +18,6 @@ func (p *proc) exited() <-chan struct{}           { return nil }
 func (p *proc) hasExited() bool                   { return false }
 func (p *proc) finish(string, *slog.Logger) error { return nil }
 func (p *proc) release()                          {}
+func (p *proc) poll()                             {}
+func (p *proc) processes() int                    { return 0 }
 func kernelRelease() string                       { return "" }

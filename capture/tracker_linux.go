@@ -30,6 +30,9 @@ type uffdTracker struct {
 	start  time.Time
 	log    *slog.Logger
 	pageSz uint64
+	key    spaceKey // the private memory's space in idx
+	owner  owner
+	views  []view // eligible mappings at the last maps read, by address
 
 	registered spanSet // ranges registered and protected
 	skipped    spanSet // eligible ranges the kernel would not register
@@ -62,12 +65,26 @@ func uffdFeatures(sync bool) uint64 {
 	return uffdFeatureWPAsync | uffdFeatureWPUnpopulated
 }
 
+// view says where an address range's pages live in the index: in space
+// key, at coordinate address - delta.
+type view struct {
+	start, end uint64
+	key        spaceKey
+	delta      uint64
+}
+
 // newUffdTracker takes ownership of fd, a userfaultfd of pid's address
-// space, and registers the target's memory.
+// space, and registers the target's memory in an index of its own.
 func newUffdTracker(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logger) (*uffdTracker, error) {
+	return newSpaceTracker(pid, fd, sync, opts, log, NewIndex(uint64(os.Getpagesize())), spaceKey{}, owner{pid: pid})
+}
+
+// newSpaceTracker is newUffdTracker for one address space among several
+// sharing idx: its private memory is space key, its shared memory the
+// spaces of the objects it maps.
+func newSpaceTracker(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logger, idx *Index, key spaceKey, o owner) (*uffdTracker, error) {
 	t := &uffdTracker{pid: pid, sync: sync, fd: fd, filter: opts.Filter, start: opts.Start, log: log,
-		pageSz: uint64(os.Getpagesize())}
-	t.idx = NewIndex(t.pageSz)
+		pageSz: uint64(os.Getpagesize()), idx: idx, key: key, owner: o}
 	api := uffdioAPIArg{API: uffdAPI, Features: uffdFeatures(sync)}
 	if _, err := ioctlPtr(fd, uffdioAPI, unsafe.Pointer(&api)); err != nil {
 		unix.Close(fd)
@@ -111,6 +128,12 @@ func (t *uffdTracker) reconcile(initial bool) (bool, error) {
 	}
 	t.registered = t.registered.intersect(alive)
 	t.skipped = t.skipped.intersect(alive)
+	t.views = t.views[:0]
+	for _, m := range ms {
+		if t.filter.Eligible(m) {
+			t.views = append(t.views, t.viewOf(m))
+		}
+	}
 	grew := false
 	for _, m := range ms {
 		if !t.filter.Eligible(m) {
@@ -158,13 +181,14 @@ func (t *uffdTracker) register(s span, m Mapping, initial bool) (bool, error) {
 		}
 		return false, fmt.Errorf("register %#x-%#x (%s %s) with userfaultfd: %w", s.start, s.end, m.Perms, m.Path, err)
 	}
-	grew := t.idx.Cover(Mapping{Start: s.start, End: s.end, Perms: m.Perms, Path: m.Path})
+	v := t.viewOf(m)
+	grew := t.idx.cover(v.key, t.owner, m, s.start-v.delta, s.end-v.delta, v.delta)
 	t.registered = t.registered.add(s)
 	dst := &t.pending
 	if initial {
 		dst = &t.initial
 	}
-	add := func(a, b uint64) { *dst = t.idx.Append(*dst, a, b) }
+	add := func(a, b uint64) { *dst = t.appendPages(*dst, a, b) }
 	// Pages holding data before protection, then pages present after it: a
 	// page written in between is in the second set, so none is missed.
 	if err := t.ps.scan(queryData, s.start, s.end, add); err != nil {
@@ -210,7 +234,7 @@ func (t *uffdTracker) Scan() (Scan, error) {
 	t.pending = t.pending[:0]
 	for i := 0; i < len(t.registered); i++ {
 		s := t.registered[i]
-		err := t.ps.scan(queryWritten, s.start, s.end, func(a, b uint64) { t.out = t.idx.Append(t.out, a, b) })
+		err := t.ps.scan(queryWritten, s.start, s.end, func(a, b uint64) { t.out = t.appendPages(t.out, a, b) })
 		if errors.Is(err, unix.EPERM) {
 			// Part of the range was unmapped and mapped again since the last
 			// maps read: that mapping is not registered. Register the range
@@ -291,7 +315,7 @@ func (t *uffdTracker) scanSync() (Scan, error) {
 	addrs := make([]uint64, 0, len(faults))
 	for a, ft := range faults {
 		addrs = append(addrs, a)
-		if p, ok := t.idx.Page(a); ok {
+		if p, ok := t.page(a); ok {
 			pts = append(pts, pt{p, ft})
 		}
 	}
@@ -355,4 +379,33 @@ func (t *uffdTracker) Close() error {
 	}
 	t.fd = -1
 	return err
+}
+
+// viewOf places mapping m in the index: private memory in the tracker's
+// own space by address, shared memory in its object's space by offset.
+func (t *uffdTracker) viewOf(m Mapping) view {
+	if m.Shared() {
+		return view{start: m.Start, end: m.End, key: spaceKey{dev: m.Dev, ino: m.Inode}, delta: m.Start - m.Offset}
+	}
+	return view{start: m.Start, end: m.End, key: t.key}
+}
+
+// appendPages appends the dense indexes of the pages of [start, end).
+func (t *uffdTracker) appendPages(dst []int64, start, end uint64) []int64 {
+	i := sort.Search(len(t.views), func(i int) bool { return t.views[i].end > start })
+	for ; i < len(t.views) && t.views[i].start < end; i++ {
+		v := t.views[i]
+		a, b := max(start, v.start), min(end, v.end)
+		dst = t.idx.appendRange(dst, v.key, a-v.delta, b-v.delta)
+	}
+	return dst
+}
+
+// page returns the dense index of the page at addr.
+func (t *uffdTracker) page(addr uint64) (int64, bool) {
+	i := sort.Search(len(t.views), func(i int) bool { return t.views[i].end > addr })
+	if i == len(t.views) || addr < t.views[i].start {
+		return 0, false
+	}
+	return t.idx.page(t.views[i].key, addr-t.views[i].delta)
 }

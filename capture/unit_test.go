@@ -58,6 +58,8 @@ func TestParseMapsErrors(t *testing.T) {
 		{"10-20 rw 0 00:00 0", "permissions"},
 		{"10-20 rw-p xx 00:00 0", "offset"},
 		{"10-20 rw-p 0 00:00 x", "inode"},
+		{"10-20 rw-p 0 0000 0", "device"},
+		{"10-20 rw-p 0 00:zz 0", "device"},
 		{"10-20 rw-p", "want 'start-end perms"},
 		{"1020 rw-p 0 00:00 0", "address range"},
 	}
@@ -92,7 +94,9 @@ func FuzzParseMaps(f *testing.F) {
 func TestFilter(t *testing.T) {
 	heap := Mapping{Start: 0x1000, End: 0x5000, Perms: "rw-p", Path: "[heap]"}
 	anon := Mapping{Start: 0x10000, End: 0x10000 + 1<<30, Perms: "rw-p"}
-	shm := Mapping{Start: 0x1000, End: 0x2000, Perms: "rw-s", Path: "/dev/shm/x"}
+	shm := Mapping{Start: 0x1000, End: 0x2000, Perms: "rw-s", Dev: 8<<20 | 1, Inode: 9, Path: "/srv/db"}
+	shmObj := Mapping{Start: 0x1000, End: 0x2000, Perms: "rw-s", Dev: 1, Inode: 7, Path: "/SYSV00000000 (deleted)"}
+	shmRO := Mapping{Start: 0x1000, End: 0x2000, Perms: "r--s", Dev: 1, Inode: 7, Path: "/memfd:x (deleted)"}
 	ro := Mapping{Start: 0x1000, End: 0x2000, Perms: "r--p", Path: "/bin/x"}
 	vdso := Mapping{Start: 0x1000, End: 0x2000, Perms: "rw-p", Path: "[vvar]"}
 	guest := Mapping{Start: 0x1000, End: 0x2000, Perms: "rw-p", Path: "/dev/hugepages/guest (deleted)"}
@@ -104,7 +108,9 @@ func TestFilter(t *testing.T) {
 	}{
 		{"heap", Filter{}, heap, true},
 		{"anon", Filter{}, anon, true},
-		{"shared", Filter{}, shm, false},
+		{"shared disk file", Filter{}, shm, false},
+		{"shared memory object", Filter{}, shmObj, true},
+		{"shared read-only", Filter{}, shmRO, false},
 		{"read-only", Filter{}, ro, false},
 		{"kernel", Filter{}, vdso, false},
 		{"path match", Filter{Paths: []string{"[heap]"}}, heap, true},

@@ -49,6 +49,21 @@ type Region struct {
 	Perms string `json:"perms"`
 	// Path is the mapping's path or pseudo-path ("[heap]"), empty if anonymous.
 	Path string `json:"path"`
+	// PID and Comm name the process whose address space holds the range
+	// (for a shared object, the first process seen mapping it); zero and
+	// empty in traces of one process recorded before process trees.
+	PID  int    `json:"pid,omitempty"`
+	Comm string `json:"comm,omitempty"`
+	// Object names the backing object of shared memory ("shmem:DEV:INODE",
+	// one for every process mapping it, whose pages therefore appear once);
+	// empty for private memory. Offset is then the object offset of the
+	// range's first page, and StartAddr the address in process PID.
+	Object string `json:"object,omitempty"`
+	Offset uint64 `json:"offset,omitempty"`
+	// ExitNS is the trace time at which the range's address space ended
+	// (the process exited or called exec): its pages are never written
+	// again and their memory is free from then on. 0 while alive at the end.
+	ExitNS int64 `json:"exit_ns,omitempty"`
 }
 
 // Header is the typed form of a trace's metadata.

@@ -25,13 +25,16 @@ func (r *regionsFlag) Set(s string) error { *r = append(*r, s); return nil }
 
 var captureCommand = command{
 	name:     "capture",
-	synopsis: "record a page-write trace of a running process (--pid) or of a command",
-	usage:    "[flags] (--pid N | -- command [args...])",
+	synopsis: "record a page-write trace of a process tree (--pid, or a command), or of a cgroup",
+	usage:    "[flags] (--pid N | --cgroup DIR | -- command [args...])",
 	example: `microwiper capture --pid 1234 --duration 30s -o redis.parquet
 microwiper capture --epoch 50ms -o build.parquet -- make -j2
+microwiper capture --cgroup /sys/fs/cgroup/system.slice/postgresql.service --duration 20s -o pg.parquet
 microwiper capture --backend uffd-wp-sync --region '[heap]' --pid 1234 --duration 5s`,
 	setFlags: func(fs *flag.FlagSet) {
-		fs.Int("pid", 0, "capture this running process (attach); otherwise give a command after --")
+		fs.Int("pid", 0, "capture this running process (attach) and its descendants; otherwise give a command after --")
+		fs.String("cgroup", "", "capture every process of this cgroup v2 directory, including those joining later (a container's or service's)")
+		fs.Bool("no-follow", false, "capture the one process only, not the processes it forks or execs")
 		declareDuration(fs, "epoch", 100*time.Millisecond, "time between scans: a row says the page was written in the epoch ending at t_ns")
 		declareDuration(fs, "duration", 0, "stop after this long (0: when the target exits, or on Ctrl-C/SIGTERM)")
 		fs.String("backend", capture.Backends[0], "how writes are seen: "+strings.Join(capture.Backends, ", "))
@@ -48,12 +51,19 @@ microwiper capture --backend uffd-wp-sync --region '[heap]' --pid 1234 --duratio
 func runCapture(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 	f := traceFlags{fs}
 	pid := f.get("pid").(int)
+	cgroup := f.str("cgroup")
 	args := fs.Args()
+	given := 0
+	for _, ok := range []bool{pid != 0, cgroup != "", len(args) > 0} {
+		if ok {
+			given++
+		}
+	}
 	switch {
-	case pid != 0 && len(args) > 0:
-		return usageErrorf("give either --pid or a command after --, not both")
-	case pid == 0 && len(args) == 0:
-		return usageErrorf("nothing to capture: give --pid N or a command after --")
+	case given > 1:
+		return usageErrorf("give one of --pid, --cgroup or a command after --")
+	case given == 0:
+		return usageErrorf("nothing to capture: give --pid N, --cgroup DIR or a command after --")
 	case pid < 0:
 		return usageErrorf("--pid %d: want a process id", pid)
 	}
@@ -86,15 +96,20 @@ func runCapture(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		Output:         f.str("o"),
 		SegmentEvery:   f.duration("segment"),
 		Logger:         slog.New(slog.NewTextHandler(cio.stderr, &slog.HandlerOptions{Level: level})),
+		NoFollow:       f.get("no-follow").(bool),
 	}
 	if fl, ok := cio.stderr.(*os.File); ok && term.IsTerminal(int(fl.Fd())) {
 		opts.Progress = cio.stderr
 	}
 	var target capture.Target
-	if pid != 0 {
+	switch {
+	case pid != 0:
 		target.PID = pid
 		opts.Workload = cmdline(pid)
-	} else {
+	case cgroup != "":
+		target.Cgroup = cgroup
+		opts.Workload = "cgroup " + cgroup
+	default:
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, cio.stdout, cio.stderr
 		target.Cmd = cmd
@@ -108,14 +123,19 @@ func runCapture(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 		return err
 	}
 	what := fmt.Sprintf("pid %d", pid)
-	if pid == 0 {
+	switch {
+	case cgroup != "":
+		what = "cgroup " + cgroup
+	case pid == 0:
 		what = args[0]
 	}
-	fmt.Fprintf(cio.stderr, "captured %s for %.1fs (stopped: %s): %d epochs, %d rows, %d initial pages, memory %d pages (%.1f MiB) -> %s\n",
-		what, st.Elapsed.Seconds(), st.Stopped, st.Epochs, st.Rows, st.Initial, st.Pages, float64(st.Pages*int64(os.Getpagesize()))/(1<<20), opts.Output)
-	var ee *exec.ExitError
-	if errors.As(st.ExitErr, &ee) {
-		fmt.Fprintf(cio.stderr, "command exited with status %d\n", ee.ExitCode())
+	fmt.Fprintf(cio.stderr, "captured %s for %.1fs (stopped: %s): %d processes, %d epochs, %d rows, %d initial pages, memory %d pages (%.1f MiB) -> %s\n",
+		what, st.Elapsed.Seconds(), st.Stopped, st.Processes, st.Epochs, st.Rows, st.Initial, st.Pages, float64(st.Pages*int64(os.Getpagesize()))/(1<<20), opts.Output)
+	// The workload's failure is the command's failure (the trace is kept):
+	// a script must not mistake a crashed benchmark for a good trace.
+	var ee *capture.ExitError
+	if errors.As(st.ExitErr, &ee) && st.Stopped == "exit" {
+		return fmt.Errorf("%s failed: %v (the trace of its run is complete at %s)", args[0], ee, opts.Output)
 	}
 	return nil
 }

@@ -52,9 +52,38 @@ func runTraceInfo(_ context.Context, cio *cmdIO, o *traceInfoOptions, args []str
 	if err != nil {
 		return err
 	}
+	procs, err := measureProcs(path, p.Header)
+	if err != nil {
+		return err
+	}
 	size, files := traceFileBytes(path)
-	printTraceInfo(cio.stdout, path, p, size, files, int(tableRows))
+	printTraceInfo(cio.stdout, path, p, procs, size, files, int(tableRows))
 	return nil
+}
+
+// maxInfoPages bounds the per-page table of the per-process figures (one
+// byte a page): larger traces get them without distinct-page counts.
+const maxInfoPages = 1 << 30
+
+// measureProcs reads a process-tree trace a second time for its
+// per-process figures; nil for a trace of one process.
+func measureProcs(path string, h tracefmt.Header) (*procStats, error) {
+	ps := newProcStats(h)
+	if ps == nil {
+		return nil, nil
+	}
+	r, err := tracefmt.Open(path)
+	if err != nil {
+		return nil, err // tracefmt errors name the file
+	}
+	defer r.Close()
+	for r.Scan() {
+		ps.add(r.Epoch())
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("read trace %s: %w (run 'microwiper trace validate %s')", path, err, path)
+	}
+	return ps, nil
 }
 
 // traceFileBytes is the size on disk of a trace file or segment directory.
@@ -92,7 +121,7 @@ func traceHumanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
 
-func printTraceInfo(w io.Writer, path string, st *profile.Profile, size int64, files int, tableRows int) {
+func printTraceInfo(w io.Writer, path string, st *profile.Profile, procs *procStats, size int64, files int, tableRows int) {
 	h := st.Header
 	orDash := func(s string) string {
 		if s == "" {
@@ -143,6 +172,9 @@ func printTraceInfo(w io.Writer, path string, st *profile.Profile, size int64, f
 			break
 		}
 		fmt.Fprintf(w, "%-12s pages [%d, %d) at %#x %s %s\n", "", r.FirstPage, r.FirstPage+r.Pages, r.StartAddr, r.Perms, orDash(r.Path))
+	}
+	if procs != nil {
+		procs.print(w, h, st.LastTNS, tableRows)
 	}
 	if len(st.Rate) == 0 {
 		return
