@@ -401,6 +401,10 @@ func workloadClass(trace string) string {
 		return "synthetic: a fixed writable working set, Clark-style"
 	case strings.HasPrefix(trace, "phase"):
 		return "synthetic: a working set that moves between phases"
+	case strings.HasPrefix(trace, "build"):
+		return "captured process tree: a parallel build, compilers starting and exiting"
+	case strings.HasPrefix(trace, "postgres"):
+		return "captured process tree: database, PostgreSQL under pgbench"
 	case strings.HasPrefix(trace, "redis"):
 		return "captured process: key-value store under redis-benchmark"
 	case strings.HasPrefix(trace, "sqlite"):
@@ -421,6 +425,8 @@ func classNote(class string) string {
 		return "the working set's size against bandwidth. A fixed hot set is rewritten every round, so no reading keeps it out of the final round; a held stripe also holds its cold pages, so holding can add to the final round."
 	case strings.Contains(class, "moves between"):
 		return "phase changes. A stripe held in one phase cools in the next, so the fate of held pages (next, final, cool) and the rate window (last round, mean) matter most here."
+	case strings.Contains(class, "parallel build"):
+		return "phase changes: each compiler writes its own memory for a short life, so the written set moves, and a stripe held while one compiler runs is clean once it exits; the readings of held pages and of rates differ most here."
 	case strings.Contains(class, "key-value"), strings.Contains(class, "database"):
 		return "the locality of writes within stripes. Scattered small writes dirty many stripes a little, so stripe rates tell hot from cold poorly and the variants stay close to Xen."
 	case strings.Contains(class, "compression"):
