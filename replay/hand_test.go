@@ -382,3 +382,26 @@ func TestContinuousEpochEnd(t *testing.T) {
 	assert.Equal(t, ms, res.DowntimeNS)
 	assert.Equal(t, int64(13), res.PagesSent)
 }
+
+// TestOracleContinuousHand: the oracle reads continuous as the engines do.
+// 10 pages at 1 ms, RTT 0, idle, step 1 ms, horizon 30 ms; one row (20 ms,
+// {0}) with 10 ms epochs: page 0 is being written throughout (10, 20 ms].
+// T=10: the epoch has not begun; 10 slots for 10 pages → 0 unclean.
+// T=11, 15, 20: page 0 is being written: unclean whatever is sent, 1 + the
+// other 9 (they fit: max(9 - T, 0) = 0) = 1.
+// T=21: the epoch ended at 20 ms + 1 ns (release rounded down to 20 ms, a
+// multiple of E/16): 1 page released at 20 against 1 slot → 0.
+// Under end, page 0 is written only at 20 ms: clean at T=15, unclean at 20.
+func TestOracleContinuousHand(t *testing.T) {
+	tr := newTestTrace(t, 10, epoch{20, []int32{0}})
+	res := runAlg(t, tr, "oracle", handConfig(0, Continuous, Idle), "step", "1ms", "horizon", "30ms")
+	require.Len(t, res.Curve, 31)
+	for T, want := range map[int]int64{0: 10, 9: 1, 10: 0, 11: 1, 15: 1, 20: 1, 21: 0, 30: 0} {
+		assert.Equal(t, want, res.Curve[T].Unclean, "continuous T=%d ms", T)
+	}
+	assert.Equal(t, int64(0), res.DowntimeNS)
+	end := runAlg(t, tr, "oracle", handConfig(0, End, Idle), "step", "1ms", "horizon", "30ms")
+	for T, want := range map[int]int64{10: 0, 15: 0, 20: 1, 21: 0} {
+		assert.Equal(t, want, end.Curve[T].Unclean, "end T=%d ms", T)
+	}
+}

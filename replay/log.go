@@ -16,7 +16,7 @@ import (
 // are int32 indices; bitmaps are []uint64 with page p at word p>>6, bit
 // p&63.
 type Log struct {
-	ev    *Events
+	ev    *events
 	write func(pages []int32)
 	n     int64
 
@@ -25,11 +25,14 @@ type Log struct {
 	count   int64    // pages set in dirty
 	applied int64    // dirtying events applied
 
-	// Under the continuous reading, the pages being written now: hotN[p]
-	// counts p's epochs in progress (epochs of one page overlap only in
-	// irregular traces), hot is the bitmap of hotN > 0. A hot page stays in
-	// the dirty log: a read puts it back at once, so a send of it leaves it
-	// dirty, a peek sees it and the pause puts it in the final set.
+	// Under the continuous reading, the pages being written now: hot is
+	// their bitmap. A hot page stays in the dirty log: a read puts it back
+	// at once, so a send of it leaves it dirty, a peek sees it and the
+	// pause puts it in the final set. Epochs of one page overlap only when
+	// two epochs are less than E apart; for such traces hotN[p] counts p's
+	// epochs in progress (nil otherwise: the counter costs a random access
+	// a page event, and an endEpoch at the instant of the next beginEpoch
+	// goes first).
 	hot  []uint64
 	hotN []uint16
 
@@ -55,7 +58,7 @@ func NewLog(tr *Trace, tm TimeModel, write func(pages []int32)) (*Log, error) {
 	if tr.Header.Pages > math.MaxInt32 {
 		return nil, fmt.Errorf("trace %s has %d pages: at most %d", tr.Name, tr.Header.Pages, math.MaxInt32)
 	}
-	ev, err := NewEvents(tr, tm)
+	ev, err := openEvents(tr, tm)
 	if err != nil {
 		return nil, err
 	}
@@ -71,32 +74,61 @@ func NewLog(tr *Trace, tm TimeModel, write func(pages []int32)) (*Log, error) {
 	setAll(l.pend, n)
 	if DirtyModelFor(tr, tm) == Continuous {
 		l.hot = grow64(&b.hot, words)
-		if int64(cap(b.hotN)) < n {
-			b.hotN = make([]uint16, n)
+		if overlapping(tr, tm) {
+			if int64(cap(b.hotN)) < n {
+				b.hotN = make([]uint16, n)
+			}
+			l.hotN = b.hotN[:n]
+			clear(l.hotN)
 		}
-		l.hotN = b.hotN[:n]
-		clear(l.hotN)
 		// An epoch that began before the migration and ends after its
 		// start is in progress at the start.
-		ev.Prehistory(func(k Kind, ps []int32) { l.heat(k, ps) })
+		ev.Prehistory(func(k kind, ps []int32) { l.heat(k, ps) })
 		copy(l.dirty, l.hot)
 		l.count = popcount(l.hot)
 	}
 	return l, nil
 }
 
-// heat follows the epochs in progress: a BeginEpoch makes its pages hot,
-// an EndEpoch cools them once no other epoch of theirs is in progress.
-func (l *Log) heat(k Kind, ps []int32) {
+// overlapping says whether two epochs of tr (looping as tm says) can be
+// in progress at once: two epoch times less than E apart.
+func overlapping(tr *Trace, tm TimeModel) bool {
+	E := tr.Header.EpochNS
+	for i := 1; i < len(tr.EpochT); i++ {
+		if tr.EpochT[i]-tr.EpochT[i-1] < E {
+			return true
+		}
+	}
+	// Looping, the first epoch follows the last one at a distance of its
+	// own time.
+	return len(tr.EpochT) > 0 && tm.withDefaults(tr.Header).After == Loop && tr.EpochT[0] < E
+}
+
+// heat follows the epochs in progress: a beginEpoch makes its pages hot,
+// an endEpoch cools them once no other epoch of theirs is in progress.
+func (l *Log) heat(k kind, ps []int32) {
+	if l.hotN == nil {
+		hot := l.hot
+		if k == beginEpoch {
+			for _, p := range ps {
+				hot[p>>6] |= 1 << (uint(p) & 63)
+			}
+		} else {
+			for _, p := range ps {
+				hot[p>>6] &^= 1 << (uint(p) & 63)
+			}
+		}
+		return
+	}
 	switch k {
-	case BeginEpoch:
+	case beginEpoch:
 		for _, p := range ps {
 			if l.hotN[p] == 0 {
 				l.hot[p>>6] |= 1 << (uint(p) & 63)
 			}
 			l.hotN[p]++
 		}
-	case EndEpoch:
+	case endEpoch:
 		for _, p := range ps {
 			switch l.hotN[p] {
 			case 0: // began before the stream's first group
@@ -131,7 +163,7 @@ func (l *Log) Release() {
 
 // Prehistory calls fn with the pages written before the migration started.
 func (l *Log) Prehistory(fn func(pages []int32)) {
-	l.ev.Prehistory(func(_ Kind, ps []int32) { fn(ps) })
+	l.ev.Prehistory(func(_ kind, ps []int32) { fn(ps) })
 }
 
 // NextNS is the migration time of the next write, math.MaxInt64 when none
@@ -148,7 +180,7 @@ func (l *Log) Applied() int64 { return l.applied }
 func (l *Log) ApplyUntil(t int64) {
 	for l.ev.next <= t {
 		_, k, ps := l.ev.Pop()
-		if k != Write {
+		if k != writeAt {
 			l.heat(k, ps)
 		}
 		dirty := l.dirty

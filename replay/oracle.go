@@ -19,7 +19,7 @@ const maxOraclePoints = 20000
 // their release there, so each T needs only a backward scan over recent
 // groups (algorithms.Unclean). Throttling does not apply: the oracle
 // never throttles.
-func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algorithms.Oracle, res *results.Result) error {
+func runOracle(ctx context.Context, tr *Trace, ev *events, cfg Config, o *algorithms.Oracle, res *results.Result) error {
 	n := tr.Header.Pages
 	pageBits := (tr.Header.PageSize + cfg.Link.HeaderBytes) * 8
 	bps := cfg.Link.Bps
@@ -52,23 +52,44 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 	// the release schedule and counted unclean; the epoch's end is their
 	// release.
 	var hotN []uint16
+	var hotBits []uint64 // when no two epochs overlap, a bitmap does
 	var hotPages int64
-	if DirtyModelFor(tr, cfg.Time) == Continuous {
-		hotN = make([]uint16, n)
-		ev.Prehistory(func(k Kind, ps []int32) {
+	continuous := DirtyModelFor(tr, cfg.Time) == Continuous
+	heat := func(k kind, p int32) {
+		if hotBits != nil {
+			w, b := p>>6, uint64(1)<<(uint(p)&63)
+			switch {
+			case k == beginEpoch && hotBits[w]&b == 0:
+				hotBits[w] |= b
+				hotPages++
+			case k == endEpoch && hotBits[w]&b != 0:
+				hotBits[w] &^= b
+				hotPages--
+			}
+			return
+		}
+		switch {
+		case k == beginEpoch:
+			hotN[p]++
+			if hotN[p] == 1 {
+				hotPages++
+			}
+		case k == endEpoch && hotN[p] > 0:
+			hotN[p]--
+			if hotN[p] == 0 {
+				hotPages--
+			}
+		}
+	}
+	if continuous {
+		if overlapping(tr, cfg.Time) {
+			hotN = make([]uint16, n)
+		} else {
+			hotBits = make([]uint64, (n+63)/64)
+		}
+		ev.Prehistory(func(k kind, ps []int32) {
 			for _, p := range ps {
-				switch {
-				case k == BeginEpoch:
-					hotN[p]++
-					if hotN[p] == 1 {
-						hotPages++
-					}
-				case k == EndEpoch && hotN[p] > 0:
-					hotN[p]--
-					if hotN[p] == 0 {
-						hotPages--
-					}
-				}
+				heat(k, p)
 			}
 		})
 	}
@@ -103,28 +124,35 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 	// scan stays short when events are dense (the once reading puts every
 	// row at its own instant). Epoch-aligned events lose nothing.
 	q := max(tr.Header.EpochNS/16, 1)
-	apply := func(m int64, k Kind, ps []int32) {
+	apply := func(m int64, k kind, ps []int32) {
 		res.Events += int64(len(ps))
-		if k == BeginEpoch {
+		if k == beginEpoch {
 			for _, p := range ps {
 				if l := last[p]; l != 0 {
 					seqCount[l-1]--
 					last[p] = 0
 				}
-				hotN[p]++
-				if hotN[p] == 1 {
-					hotPages++
+				if hotBits != nil {
+					// heat, inlined: this loop sees every page event.
+					w, b := p>>6, uint64(1)<<(uint(p)&63)
+					hotPages += int64(^hotBits[w] >> (uint(p) & 63) & 1)
+					hotBits[w] |= b
+				} else {
+					heat(k, p)
 				}
 			}
 			return
 		}
-		if k == EndEpoch {
-			for _, p := range ps {
-				if hotN[p] > 0 {
-					hotN[p]--
-					if hotN[p] == 0 {
-						hotPages--
-					}
+		if k == endEpoch {
+			if hotBits != nil {
+				for _, p := range ps {
+					w, b := p>>6, uint64(1)<<(uint(p)&63)
+					hotPages -= int64(hotBits[w] >> (uint(p) & 63) & 1)
+					hotBits[w] &^= b
+				}
+			} else {
+				for _, p := range ps {
+					heat(k, p)
 				}
 			}
 		}
@@ -144,7 +172,7 @@ func runOracle(ctx context.Context, tr *Trace, ev *Events, cfg Config, o *algori
 	}
 	type group struct {
 		m  int64
-		k  Kind
+		k  kind
 		ps []int32
 	}
 	var cluster []group

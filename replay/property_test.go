@@ -137,7 +137,7 @@ func TestNoLostUpdate(t *testing.T) {
 			for p := range want {
 				want[p] = 1
 			}
-			ev2, _ := NewEvents(tr, cfg.Time)
+			ev2, _ := openEvents(tr, cfg.Time)
 			for ev2.NextNS() <= pause {
 				_, _, ps := ev2.Pop()
 				for _, p := range ps {

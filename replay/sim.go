@@ -114,7 +114,7 @@ func (Sim) Run(ctx context.Context, tr *Trace, alg algorithms.Algorithm, cfg Con
 			return nil, err
 		}
 	case *algorithms.Oracle:
-		ev, err := NewEvents(tr, cfg.Time)
+		ev, err := openEvents(tr, cfg.Time)
 		if err != nil {
 			return nil, err
 		}

@@ -110,29 +110,29 @@ func (tm TimeModel) Check() error {
 	return nil
 }
 
-// Kind is what a group of events does to its pages.
-type Kind uint8
+// kind is what a group of events does to its pages.
+type kind uint8
 
 const (
-	// Write dirties the pages at one instant (once, end, exact).
-	Write Kind = iota
-	// BeginEpoch starts an epoch under the continuous reading: the pages are
-	// written, and stay dirty (being written) until the matching EndEpoch.
-	BeginEpoch
-	// EndEpoch closes an epoch under the continuous reading: the pages are
+	// writeAt dirties the pages at one instant (once, end, exact).
+	writeAt kind = iota
+	// beginEpoch starts an epoch under the continuous reading: the pages are
+	// written, and stay dirty (being written) until the matching endEpoch.
+	beginEpoch
+	// endEpoch closes an epoch under the continuous reading: the pages are
 	// written for the last time in it and stop being written.
-	EndEpoch
+	endEpoch
 )
 
 // schedule is one pass of the trace as groups of pages dirtied at the same
 // trace time: group g dirties pages[lo[g]:hi[g]] at t[g], as kind[g] says
-// (nil: all Write). Groups are in time order; within one time their order
+// (nil: all writeAt). Groups are in time order; within one time their order
 // does not matter for versions (each page's version grows by one per
-// event), and an EndEpoch goes before a BeginEpoch.
+// event), and an endEpoch goes before a beginEpoch.
 type schedule struct {
 	t      []int64
 	lo, hi []int64
-	kind   []Kind
+	kind   []kind
 	pages  []int32
 	period int64 // loop period: the last epoch's time; 0 if the trace cannot loop
 }
@@ -157,20 +157,20 @@ func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
 		s.t = make([]int64, 0, 2*n)
 		s.lo = make([]int64, 0, 2*n)
 		s.hi = make([]int64, 0, 2*n)
-		s.kind = make([]Kind, 0, 2*n)
+		s.kind = make([]kind, 0, 2*n)
 		i, j := 0, 0 // next begin, next end
 		for i < n || j < n {
 			if i < n && (j >= n || tr.EpochT[i]-E+1 < tr.EpochT[j]+1) {
 				s.t = append(s.t, tr.EpochT[i]-E+1)
 				s.lo = append(s.lo, tr.EpochOff[i])
 				s.hi = append(s.hi, tr.EpochOff[i+1])
-				s.kind = append(s.kind, BeginEpoch)
+				s.kind = append(s.kind, beginEpoch)
 				i++
 			} else {
 				s.t = append(s.t, tr.EpochT[j]+1)
 				s.lo = append(s.lo, tr.EpochOff[j])
 				s.hi = append(s.hi, tr.EpochOff[j+1])
-				s.kind = append(s.kind, EndEpoch)
+				s.kind = append(s.kind, endEpoch)
 				j++
 			}
 		}
@@ -207,13 +207,13 @@ func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
 	return s
 }
 
-// Events is the time model as a stream of dirtying events in migration
+// events is the time model as a stream of dirtying events in migration
 // time: groups of pages dirtied at one instant, in time order, with the
 // trace clock scaled by speed, slowed by throttling, looping or idling past
 // the trace's end, and stopped at the pause. Both engines drive it: the
 // simulator pops groups as its virtual clock passes them, the socket
 // engine as real time does.
-type Events struct {
+type events struct {
 	s     *schedule
 	loop  bool
 	speed float64
@@ -231,14 +231,14 @@ type Events struct {
 	next int64 // migration time of the next group; math.MaxInt64 if none
 }
 
-// NewEvents returns the event stream of tr under tm, positioned at
+// openEvents returns the event stream of tr under tm, positioned at
 // migration time 0 (trace time tm.StartNS).
-func NewEvents(tr *Trace, tm TimeModel) (*Events, error) {
+func openEvents(tr *Trace, tm TimeModel) (*events, error) {
 	if err := tm.Check(); err != nil {
 		return nil, err
 	}
 	tm = tm.withDefaults(tr.Header)
-	e := &Events{s: buildSchedule(tr, tm.Dirty), speed: tm.Speed, tau0: tm.StartNS, rho: tm.Speed}
+	e := &events{s: buildSchedule(tr, tm.Dirty), speed: tm.Speed, tau0: tm.StartNS, rho: tm.Speed}
 	e.loop = tm.After == Loop && e.s.period > 0
 	e.seek(tm.StartNS)
 	return e, nil
@@ -248,7 +248,7 @@ func NewEvents(tr *Trace, tm TimeModel) (*Events, error) {
 func DirtyModelFor(tr *Trace, tm TimeModel) DirtyModel { return tm.withDefaults(tr.Header).Dirty }
 
 // seek skips the groups before trace time start.
-func (e *Events) seek(start int64) {
+func (e *events) seek(start int64) {
 	s := e.s
 	if len(s.t) == 0 {
 		e.next = math.MaxInt64
@@ -268,7 +268,7 @@ func (e *Events) seek(start int64) {
 
 // Prehistory calls fn with the groups written before the migration
 // started, in time order.
-func (e *Events) Prehistory(fn func(k Kind, pages []int32)) {
+func (e *events) Prehistory(fn func(k kind, pages []int32)) {
 	end := e.g
 	if e.cycle > 0 {
 		end = len(e.s.t)
@@ -278,21 +278,21 @@ func (e *Events) Prehistory(fn func(k Kind, pages []int32)) {
 	}
 }
 
-func (s *schedule) kindOf(g int) Kind {
+func (s *schedule) kindOf(g int) kind {
 	if s.kind == nil {
-		return Write
+		return writeAt
 	}
 	return s.kind[g]
 }
 
-func (e *Events) groupTime() int64 {
+func (e *events) groupTime() int64 {
 	if e.g >= len(e.s.t) {
 		return math.MaxInt64
 	}
 	return e.s.t[e.g] + e.cycle*e.s.period
 }
 
-func (e *Events) advance() {
+func (e *events) advance() {
 	e.g++
 	if e.g == len(e.s.t) && e.loop {
 		e.g = 0
@@ -301,7 +301,7 @@ func (e *Events) advance() {
 }
 
 // traceAt is the trace time at migration time m >= m0.
-func (e *Events) traceAt(m int64) int64 {
+func (e *events) traceAt(m int64) int64 {
 	if e.rho == 1 {
 		return e.tau0 + (m - e.m0)
 	}
@@ -310,7 +310,7 @@ func (e *Events) traceAt(m int64) int64 {
 
 // migTime is the first migration time at which the next group has
 // happened: the least m >= m0 with traceAt(m) >= its time.
-func (e *Events) migTime() int64 {
+func (e *events) migTime() int64 {
 	tau := e.groupTime()
 	if tau == math.MaxInt64 || e.paused {
 		return math.MaxInt64
@@ -337,11 +337,11 @@ func (e *Events) migTime() int64 {
 
 // NextNS is the migration time of the next group of events,
 // math.MaxInt64 when there is none (idle past the trace, or paused).
-func (e *Events) NextNS() int64 { return e.next }
+func (e *events) NextNS() int64 { return e.next }
 
 // Pop returns the next group: its migration time, its kind and the pages
 // it dirties (a read-only view valid until the stream is dropped).
-func (e *Events) Pop() (int64, Kind, []int32) {
+func (e *events) Pop() (int64, kind, []int32) {
 	m := e.next
 	k := e.s.kindOf(e.g)
 	ps := e.s.pages[e.s.lo[e.g]:e.s.hi[e.g]]
@@ -352,7 +352,7 @@ func (e *Events) Pop() (int64, Kind, []int32) {
 
 // TraceNS is the trace time at migration time m (m not before the last
 // throttle change or pause).
-func (e *Events) TraceNS(m int64) int64 {
+func (e *events) TraceNS(m int64) int64 {
 	if e.paused {
 		return e.tau0
 	}
@@ -361,7 +361,7 @@ func (e *Events) TraceNS(m int64) int64 {
 
 // SetThrottle slows the trace clock to (100-pct)% of its speed from
 // migration time now on. Pop every group due by now first.
-func (e *Events) SetThrottle(now int64, pct int) {
+func (e *events) SetThrottle(now int64, pct int) {
 	if pct == e.throttle || e.paused {
 		return
 	}
@@ -372,9 +372,9 @@ func (e *Events) SetThrottle(now int64, pct int) {
 }
 
 // Throttle is the throttle in effect, in percent.
-func (e *Events) Throttle() int { return e.throttle }
+func (e *events) Throttle() int { return e.throttle }
 
-func (e *Events) rebase(now int64) {
+func (e *events) rebase(now int64) {
 	tau := e.traceAt(now)
 	e.lost += float64(now-e.m0)*e.speed - float64(tau-e.tau0)
 	e.m0, e.tau0 = now, tau
@@ -382,7 +382,7 @@ func (e *Events) rebase(now int64) {
 
 // Pause stops the trace clock at migration time now (stop-and-copy): no
 // more events.
-func (e *Events) Pause(now int64) {
+func (e *events) Pause(now int64) {
 	if e.paused {
 		return
 	}
@@ -393,4 +393,4 @@ func (e *Events) Pause(now int64) {
 
 // LostNS is the trace time lost to throttling so far (up to the last
 // throttle change or the pause).
-func (e *Events) LostNS() float64 { return e.lost }
+func (e *events) LostNS() float64 { return e.lost }

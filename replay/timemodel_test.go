@@ -3,10 +3,9 @@ package replay
 import (
 	"testing"
 
+	"github.com/microwiper/microwiper/internal/splitmix"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/microwiper/microwiper/internal/splitmix"
 )
 
 type popped struct {
@@ -15,7 +14,7 @@ type popped struct {
 }
 
 // drain pops every group due by until (migration ns).
-func drain(e *Events, until int64) []popped {
+func drain(e *events, until int64) []popped {
 	var out []popped
 	for e.NextNS() <= until {
 		m, _, ps := e.Pop()
@@ -24,9 +23,9 @@ func drain(e *Events, until int64) []popped {
 	return out
 }
 
-func newEvents(t *testing.T, tr *Trace, tm TimeModel) *Events {
+func newEvents(t *testing.T, tr *Trace, tm TimeModel) *events {
 	t.Helper()
-	e, err := NewEvents(tr, tm)
+	e, err := openEvents(tr, tm)
 	require.NoError(t, err)
 	return e
 }
@@ -49,7 +48,7 @@ func TestContinuousBeginsAndEnds(t *testing.T) {
 	e := newEvents(t, twoEpochs(t), TimeModel{Dirty: Continuous, After: Idle})
 	type ev struct {
 		ns    int64
-		k     Kind
+		k     kind
 		pages []int32
 	}
 	var got []ev
@@ -58,8 +57,8 @@ func TestContinuousBeginsAndEnds(t *testing.T) {
 		got = append(got, ev{m, k, append([]int32(nil), ps...)})
 	}
 	assert.Equal(t, []ev{
-		{1, BeginEpoch, []int32{1, 2}}, {10*ms + 1, EndEpoch, []int32{1, 2}},
-		{20*ms + 1, BeginEpoch, []int32{2}}, {30*ms + 1, EndEpoch, []int32{2}},
+		{1, beginEpoch, []int32{1, 2}}, {10*ms + 1, endEpoch, []int32{1, 2}},
+		{20*ms + 1, beginEpoch, []int32{2}}, {30*ms + 1, endEpoch, []int32{2}},
 	}, got)
 }
 
@@ -105,7 +104,7 @@ func TestLoop(t *testing.T) {
 func TestStartSpeed(t *testing.T) {
 	e := newEvents(t, twoEpochs(t), TimeModel{Dirty: End, After: Idle, StartNS: 15 * ms, Speed: 2})
 	var pre []int32
-	e.Prehistory(func(_ Kind, ps []int32) { pre = append(pre, ps...) })
+	e.Prehistory(func(_ kind, ps []int32) { pre = append(pre, ps...) })
 	assert.Equal(t, []int32{1, 2}, pre)
 	assert.Equal(t, int64(7_500_000), e.NextNS())
 	assert.Equal(t, 1, len(drain(e, 1e12)))
@@ -134,7 +133,7 @@ func TestStartBeyondTraceLoops(t *testing.T) {
 
 func TestTimeModelErrors(t *testing.T) {
 	for _, tm := range []TimeModel{{Dirty: "sometimes"}, {After: "forever"}, {StartNS: -1}, {Speed: -1}, {Speed: 1e9}} {
-		_, err := NewEvents(twoEpochs(t), tm)
+		_, err := openEvents(twoEpochs(t), tm)
 		assert.Error(t, err, "%+v", tm)
 	}
 }

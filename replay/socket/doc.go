@@ -1,15 +1,20 @@
 // Package socket is the real-time, real-bytes migration engine and its
 // destination.
 //
-// The source keeps a real memory buffer (page size × pages, outside the Go
-// heap). A player goroutine plays the trace's dirtying events (replay's
-// time model) into it in real time: each write bumps the page's version,
+// The engine is a replay.Machine: replay.Drive runs its rounds, as it runs
+// the simulator's. The source keeps a real memory buffer (page size ×
+// pages, outside the Go heap). A player goroutine plays the trace's
+// dirtying events (replay's time model, through the shared replay.Log)
+// into it in real time: each write bumps the page's version,
 // rewrites its content as a function of (page, version) and marks the
 // dirty log. The sender asks the policy exactly as the simulator does (at
 // each round start, and before each batch), copies the pages it picks
 // under the memory lock and streams them over TCP in wire.Batch frames;
 // each round ends with a RoundEnd/RoundAck exchange in which the receiver
-// confirms it verified and wrote every page of the round. At stop-and-copy
+// confirms it verified and wrote every page of the round. That exchange is
+// one real round trip of the link (tens of microseconds on loopback and
+// veth) and keeps the receiver caught up; the modelled RTT is not slept
+// between live rounds, which are pipelined as in the simulator. At stop-and-copy
 // the player is paused and the rest is sent; the measured downtime runs
 // from the pause to the receipt of the final round's acknowledgement (plus
 // an emulated RTT where the link cannot delay, plus the resume overhead).
