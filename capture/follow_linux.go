@@ -414,7 +414,11 @@ func (f *follower) newChild(parent, child int) {
 		f.procs[child] = true
 	default:
 		f.procs[child] = true
-		if s := f.register(child, false); s != 0 {
+		from := 0
+		if pt != nil {
+			from = pt.tgid
+		}
+		if s := f.register(child, false, from); s != 0 {
 			sig = s
 		}
 	}
@@ -442,7 +446,7 @@ func (f *follower) execed(tid int) unix.Signal {
 	if !ok {
 		return sig
 	}
-	if s := f.register(tid, false); s != 0 {
+	if s := f.register(tid, false, 0); s != 0 {
 		sig = s
 	}
 	return sig
@@ -471,8 +475,9 @@ func (f *follower) leaveExec(tid int) (unix.Signal, bool) {
 }
 
 // register injects a userfaultfd into stopped process pid and hands it
-// to the tree. It returns a signal that arrived meanwhile.
-func (f *follower) register(pid int, interrupted bool) unix.Signal {
+// to the tree; parent, when not 0, is the process that just forked it and
+// is stopped at the fork. It returns a signal that arrived meanwhile.
+func (f *follower) register(pid int, interrupted bool, parent int) unix.Signal {
 	fd, sig, err := injectUserfaultfd(pid, pid, f.async)
 	if interrupted {
 		// The injection restored the registers at the exit of its last
@@ -490,7 +495,7 @@ func (f *follower) register(pid int, interrupted bool) unix.Signal {
 		}
 		return sig
 	}
-	if err := f.tree.addSpace(pid, fd); err != nil && !errors.Is(err, ErrTargetGone) {
+	if err := f.tree.addChild(pid, fd, parent); err != nil && !errors.Is(err, ErrTargetGone) {
 		f.log.Warn("process not captured", "pid", pid, "comm", readComm(pid), "err", err)
 	}
 	return sig
@@ -584,7 +589,7 @@ func (f *follower) attach(pid int) error {
 		break
 	}
 	f.procs[pid] = true
-	if sig := f.register(pid, true); sig != 0 {
+	if sig := f.register(pid, true, 0); sig != 0 {
 		held = sig
 	}
 	f.resume(pid, held)

@@ -171,6 +171,18 @@ func (x *Index) add(k spaceKey, s *space, start, end uint64, m Mapping, delta ui
 	s.byAddr[j] = idx
 }
 
+// fresh gives the page at address addr, which has an index in another
+// space, a new one in space k, whose coordinates are addresses that may
+// repeat (a page can leave a shared index more than once): its regions
+// are found by exit only. Pages given in address order take one region.
+func (x *Index) fresh(k spaceKey, o owner, perms, path string, addr uint64) int64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	p := x.pages
+	x.add(k, x.space(k, o), addr, addr+x.pageSize, Mapping{Perms: perms, Path: path}, 0)
+	return p
+}
+
 // page returns the index of the page of space k holding coordinate c.
 func (x *Index) page(k spaceKey, c uint64) (int64, bool) {
 	s := x.spaces[k]

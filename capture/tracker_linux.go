@@ -34,6 +34,17 @@ type uffdTracker struct {
 	owner  owner
 	views  []view // eligible mappings at the last maps read, by address
 
+	// Copy-on-write sharing with the other address spaces of a tree (nil
+	// cow for a single process): see cow_linux.go.
+	cow    *cowState
+	over   map[uint64]cowPage // private pages not at their by-address index
+	alt    map[uint64]int64   // the last index given anew to a private page
+	fkey   spaceKey           // the space of the indexes given anew
+	parent *uffdTracker       // while registering a forked child: its parent
+	from   *uffdTracker       // the parent a forked child inherited from
+	lazy   bool               // some private ranges take indexes page by page
+	grew   bool               // an index was given since the last scan
+
 	registered spanSet // ranges registered and protected
 	skipped    spanSet // eligible ranges the kernel would not register
 	initial    []int64
@@ -68,9 +79,10 @@ func uffdFeatures(sync bool) uint64 {
 // view says where an address range's pages live in the index: in space
 // key, at coordinate address - delta.
 type view struct {
-	start, end uint64
-	key        spaceKey
-	delta      uint64
+	start, end  uint64
+	key         spaceKey
+	delta       uint64
+	perms, path string
 }
 
 // newUffdTracker takes ownership of fd, a userfaultfd of pid's address
@@ -83,8 +95,18 @@ func newUffdTracker(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logge
 // sharing idx: its private memory is space key, its shared memory the
 // spaces of the objects it maps.
 func newSpaceTracker(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logger, idx *Index, key spaceKey, o owner) (*uffdTracker, error) {
+	return newTreeSpace(pid, fd, sync, opts, log, idx, key, o, nil, nil)
+}
+
+// newTreeSpace is newSpaceTracker for a process of a followed tree, whose
+// private pages may be shared copy-on-write with other processes (cow).
+// A child forked from parent, stopped since, shares the parent's pages.
+func newTreeSpace(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logger, idx *Index, key spaceKey, o owner,
+	cow *cowState, parent *uffdTracker) (*uffdTracker, error) {
 	t := &uffdTracker{pid: pid, sync: sync, fd: fd, filter: opts.Filter, start: opts.Start, log: log,
-		pageSz: uint64(os.Getpagesize()), idx: idx, key: key, owner: o}
+		pageSz: uint64(os.Getpagesize()), idx: idx, key: key, owner: o,
+		cow: cow, parent: parent, from: parent, fkey: spaceKey{asid: key.asid | 1<<63}}
+	defer func() { t.parent = nil }()
 	api := uffdioAPIArg{API: uffdAPI, Features: uffdFeatures(sync)}
 	if _, err := ioctlPtr(fd, uffdioAPI, unsafe.Pointer(&api)); err != nil {
 		unix.Close(fd)
@@ -182,13 +204,27 @@ func (t *uffdTracker) register(s span, m Mapping, initial bool) (bool, error) {
 		return false, fmt.Errorf("register %#x-%#x (%s %s) with userfaultfd: %w", s.start, s.end, m.Perms, m.Path, err)
 	}
 	v := t.viewOf(m)
-	grew := t.idx.cover(v.key, t.owner, m, s.start-v.delta, s.end-v.delta, v.delta)
 	t.registered = t.registered.add(s)
 	dst := &t.pending
 	if initial {
 		dst = &t.initial
 	}
-	add := func(a, b uint64) { *dst = t.appendPages(*dst, a, b) }
+	var grew bool
+	var add func(a, b uint64)
+	switch {
+	case initial && t.parent != nil && v.key == t.key:
+		// Inherited at fork: the parent's pages, until either side writes.
+		t.lazy, grew = true, true
+		add = func(a, b uint64) { *dst = t.inherit(*dst, a, b) }
+	case initial:
+		grew = t.idx.cover(v.key, t.owner, m, s.start-v.delta, s.end-v.delta, v.delta)
+		add = func(a, b uint64) { *dst = t.appendPages(*dst, a, b) }
+	default:
+		// New content in this address space: pages sharing an index with
+		// another process leave it.
+		grew = t.idx.cover(v.key, t.owner, m, s.start-v.delta, s.end-v.delta, v.delta)
+		add = func(a, b uint64) { *dst = t.appendWritten(*dst, a, b) }
+	}
 	// Pages holding data before protection, then pages present after it: a
 	// page written in between is in the second set, so none is missed.
 	if err := t.ps.scan(queryData, s.start, s.end, add); err != nil {
@@ -234,7 +270,7 @@ func (t *uffdTracker) Scan() (Scan, error) {
 	t.pending = t.pending[:0]
 	for i := 0; i < len(t.registered); i++ {
 		s := t.registered[i]
-		err := t.ps.scan(queryWritten, s.start, s.end, func(a, b uint64) { t.out = t.appendPages(t.out, a, b) })
+		err := t.ps.scan(queryWritten, s.start, s.end, func(a, b uint64) { t.out = t.appendWritten(t.out, a, b) })
 		if errors.Is(err, unix.EPERM) {
 			// Part of the range was unmapped and mapped again since the last
 			// maps read: that mapping is not registered. Register the range
@@ -260,6 +296,8 @@ func (t *uffdTracker) Scan() (Scan, error) {
 	}
 	slices.Sort(t.out)
 	t.out = slices.Compact(t.out)
+	grew = grew || t.grew
+	t.grew = false
 	return Scan{Pages: t.out, Grew: grew}, nil
 }
 
@@ -315,7 +353,7 @@ func (t *uffdTracker) scanSync() (Scan, error) {
 	addrs := make([]uint64, 0, len(faults))
 	for a, ft := range faults {
 		addrs = append(addrs, a)
-		if p, ok := t.page(a); ok {
+		if p, ok := t.writtenPage(a); ok {
 			pts = append(pts, pt{p, ft})
 		}
 	}
@@ -360,6 +398,8 @@ func (t *uffdTracker) scanSync() (Scan, error) {
 		}
 	default:
 	}
+	grew = grew || t.grew
+	t.grew = false
 	return Scan{Pages: t.out, TimesNS: t.times, Grew: grew}, nil
 }
 
@@ -385,14 +425,19 @@ func (t *uffdTracker) Close() error {
 // own space by address, shared memory in its object's space by offset.
 func (t *uffdTracker) viewOf(m Mapping) view {
 	if m.Shared() {
-		return view{start: m.Start, end: m.End, key: spaceKey{dev: m.Dev, ino: m.Inode}, delta: m.Start - m.Offset}
+		return view{start: m.Start, end: m.End, key: spaceKey{dev: m.Dev, ino: m.Inode}, delta: m.Start - m.Offset, perms: m.Perms, path: m.Path}
 	}
-	return view{start: m.Start, end: m.End, key: t.key}
+	return view{start: m.Start, end: m.End, key: t.key, perms: m.Perms, path: m.Path}
+}
+
+// searchViews returns the position of the first view ending after addr.
+func searchViews(vs []view, addr uint64) int {
+	return sort.Search(len(vs), func(i int) bool { return vs[i].end > addr })
 }
 
 // appendPages appends the dense indexes of the pages of [start, end).
 func (t *uffdTracker) appendPages(dst []int64, start, end uint64) []int64 {
-	i := sort.Search(len(t.views), func(i int) bool { return t.views[i].end > start })
+	i := searchViews(t.views, start)
 	for ; i < len(t.views) && t.views[i].start < end; i++ {
 		v := t.views[i]
 		a, b := max(start, v.start), min(end, v.end)
@@ -403,7 +448,7 @@ func (t *uffdTracker) appendPages(dst []int64, start, end uint64) []int64 {
 
 // page returns the dense index of the page at addr.
 func (t *uffdTracker) page(addr uint64) (int64, bool) {
-	i := sort.Search(len(t.views), func(i int) bool { return t.views[i].end > addr })
+	i := searchViews(t.views, addr)
 	if i == len(t.views) || addr < t.views[i].start {
 		return 0, false
 	}

@@ -14,16 +14,19 @@ import (
 
 // treeTracker follows many address spaces in one dense page space: one
 // uffd tracker per live process, sharing an Index, so that shared memory
-// objects are one set of pages however many processes map them, and
-// private pages of different processes (copy-on-write after fork
-// included) are different pages. The follower adds and ends spaces from
-// its thread while Scan runs on the caller's; mu orders them.
+// objects are one set of pages however many processes map them, private
+// pages of different processes are different pages, and a private page
+// shared copy-on-write after fork is one page until either side writes it
+// (cow_linux.go). The follower adds and ends spaces from its thread while
+// Scan runs on the caller's; mu orders them.
 type treeTracker struct {
 	mu      sync.Mutex
 	sync    bool
 	opts    TrackerOptions
 	log     *slog.Logger
 	idx     *Index
+	cow     cowState
+	noShare bool               // benchmarks only: forked children get pages of their own
 	spaces  map[int]*procSpace // by process id
 	asids   uint64
 	started bool    // the first Scan came: new spaces' pages are written, not initial
@@ -69,16 +72,29 @@ func (t *treeTracker) Initial() []int64 {
 
 // addSpace registers the memory of process pid, whose userfaultfd is fd
 // (taken over), as a new address space.
-func (t *treeTracker) addSpace(pid, fd int) error {
+func (t *treeTracker) addSpace(pid, fd int) error { return t.addChild(pid, fd, 0) }
+
+// addChild is addSpace for a process just forked by process parent (0:
+// none known), both stopped since the fork: the child's private pages are
+// its parent's until either side writes them.
+func (t *treeTracker) addChild(pid, fd, parent int) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
 		closeFD(fd)
 		return nil
 	}
+	var from *uffdTracker
+	if ps := t.spaces[parent]; ps != nil && parent != 0 && !t.noShare {
+		// The parent's writes until now went into the pages the child
+		// shares: record them before any write of either side can split.
+		if t.flushLocked(ps) == nil {
+			from = ps.tr
+		}
+	}
 	t.asids++
 	key := spaceKey{asid: t.asids}
-	tr, err := newSpaceTracker(pid, fd, t.sync, t.opts, t.log, t.idx, key, owner{pid: pid, comm: readComm(pid)})
+	tr, err := newTreeSpace(pid, fd, t.sync, t.opts, t.log, t.idx, key, owner{pid: pid, comm: readComm(pid)}, &t.cow, from)
 	if err != nil {
 		return err
 	}
@@ -108,7 +124,12 @@ func (t *treeTracker) endLocked(pid int) {
 	}
 	delete(t.spaces, pid)
 	s.tr.Close()
-	if t.idx.exit(s.key, time.Since(t.opts.Start).Nanoseconds()) {
+	s.tr.dropShares()
+	now := time.Since(t.opts.Start).Nanoseconds()
+	if t.idx.exit(s.key, now) {
+		t.changed = true
+	}
+	if t.idx.exit(s.tr.fkey, now) {
 		t.changed = true
 	}
 }
@@ -118,16 +139,19 @@ func (t *treeTracker) endLocked(pid int) {
 func (t *treeTracker) flushSpace(pid int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.spaces[pid]
-	if s == nil {
-		return
+	if s := t.spaces[pid]; s != nil {
+		t.flushLocked(s)
 	}
+}
+
+func (t *treeTracker) flushLocked(s *procSpace) error {
 	sc, err := s.tr.Scan()
 	if err != nil {
-		return
+		return err
 	}
 	t.pending = append(t.pending, sc.Pages...)
 	t.changed = t.changed || sc.Grew
+	return nil
 }
 
 // live counts the processes whose memory is followed.

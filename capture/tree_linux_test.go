@@ -57,6 +57,7 @@ type treeRun struct {
 	phases []phaseSpan         // the parent's
 	spans  map[int][]phaseSpan // each role's
 	sums   map[int]string      // role -> checksum
+	cow    bool                // tree cow: parent and child write halves
 }
 
 type treeBuf struct {
@@ -93,6 +94,7 @@ func readTree(t testing.TB, r io.Reader) *treeRun {
 			tr.sums[atoi(f[1])] = f[3]
 		}
 	}
+	_, tr.cow = tr.bufs["0/ro"]
 	// Forked children write their copy of the parent's private buffer.
 	if b, ok := tr.bufs["0/private"]; ok {
 		for pid, role := range tr.roles {
@@ -250,7 +252,7 @@ func treeScores(t testing.TB, path string, run *treeRun, before, slack time.Dura
 				seen = obs[name][k]
 			}
 			for p := 0; p < b.pages; p++ {
-				if treeTruth(b.name, b.role, p, k) {
+				if treeTruth(b.name, b.role, p, k) && (!run.cow || (b.role == 0) == (p >= b.pages/2)) {
 					s.truth++
 					if seen[p] {
 						s.hit++
@@ -488,5 +490,100 @@ func TestTreeNoFollow(t *testing.T) {
 	require.NoError(t, err)
 	for _, r := range h.Regions {
 		assert.Equal(t, cmd.Process.Pid, r.PID, "only the launched process's memory: %+v", r)
+	}
+}
+
+// TestTreeCopyOnWrite launches a parent that fills two private buffers and
+// forks: in each phase the child writes pages of the lower half of one,
+// the parent pages of its upper half, and nobody writes the other after
+// the fork. Each process's writes must be scored in its own regions, and
+// the page space must hold each really distinct page once: the buffers'
+// pages as the parent had them, plus one new page for each page either
+// side wrote after the fork; nothing for the child's unwritten copies.
+func TestTreeCopyOnWrite(t *testing.T) {
+	for _, backend := range []string{"uffd-wp-async", "uffd-wp-sync"} {
+		t.Run(backend, func(t *testing.T) {
+			needUffdWP(t, backend)
+			bin := treeBin(t)
+			const pages, phases = 2048, 3
+			args := func(phase, gap, settle int) []string {
+				return []string{"cow", strconv.Itoa(pages), strconv.Itoa(phases), strconv.Itoa(phase), strconv.Itoa(gap), strconv.Itoa(settle)}
+			}
+			fast, err := exec.Command(bin, args(20, 0, 50)...).Output()
+			require.NoError(t, err)
+			want := readTree(t, strings.NewReader(string(fast))).sums
+			out := filepath.Join(t.TempDir(), "trace.parquet")
+			pr, pw, err := os.Pipe()
+			require.NoError(t, err)
+			cmd := exec.Command(bin, args(400, 700, 1200)...)
+			cmd.Stdout, cmd.Stderr = pw, os.Stderr
+			ready := make(chan struct{})
+			opts := Options{TrackerOptions: TrackerOptions{Backend: backend}, Epoch: 50 * time.Millisecond, Output: out,
+				SegmentEvery: time.Second, Ready: func() { close(ready) }}
+			wait, _ := recordAsync(context.Background(), Target{Cmd: cmd}, opts)
+			<-ready
+			pw.Close()
+			run := readTree(t, pr)
+			st, err := wait()
+			require.NoError(t, err)
+			require.True(t, run.cow)
+			assert.Equal(t, 2, st.Processes)
+			assert.Equal(t, want, run.sums, "the captured processes computed a different result")
+			require.NoError(t, tracefmt.Validate(out))
+
+			h, _, err := tracefmt.ReadAll(out)
+			require.NoError(t, err)
+			parent, child := findPID(run, 0), findPID(run, 1)
+			ps := uint64(h.PageSize)
+			count := map[string]int{} // "pid/buffer" -> indexes
+			childPages := 0
+			for _, r := range h.Regions {
+				if r.PID == child {
+					childPages += int(r.Pages)
+				}
+				for i := int64(0); i < r.Pages; i++ {
+					a := r.StartAddr + uint64(i)*ps
+					for _, name := range []string{"private", "ro"} {
+						b := run.bufs["0/"+name]
+						if a >= b.addr && a < b.addr+uint64(b.pages)*ps {
+							count[fmt.Sprintf("%d/%s", r.PID, name)]++
+						}
+					}
+				}
+			}
+			written := map[int]int{} // role -> pages written after the fork
+			for p := 0; p < pages; p++ {
+				for role := 0; role < 2; role++ {
+					for k := 0; k < phases; k++ {
+						if treeTruth("private", role, p, k) && (role == 0) == (p >= pages/2) {
+							written[role]++
+							break
+						}
+					}
+				}
+			}
+			assert.Equal(t, pages, count[fmt.Sprintf("%d/ro", parent)], "an inherited buffer nobody writes is the parent's pages")
+			assert.Zero(t, count[fmt.Sprintf("%d/ro", child)], "an inherited buffer nobody writes takes no page of the child's")
+			assert.Equal(t, pages+written[0], count[fmt.Sprintf("%d/private", parent)],
+				"the parent's pages: the buffer as it was, and a new page for each page it wrote after the fork")
+			assert.Equal(t, written[1], count[fmt.Sprintf("%d/private", child)], "the child's pages: one for each page it wrote")
+			// Beyond its buffer, the child writes a few pages of its stack
+			// and libc; the rest of its memory is the parent's.
+			assert.Less(t, childPages-written[1], 64, "the child's own pages outside the buffer")
+			t.Logf("page space %d pages; parent wrote %d, child %d of the buffer after the fork; child regions %d pages",
+				h.Pages, written[0], written[1], childPages)
+
+			before, slack := time.Duration(0), 600*time.Millisecond
+			if backend == "uffd-wp-sync" {
+				before, slack = 20*time.Millisecond, 100*time.Millisecond
+			}
+			scores := treeScores(t, out, run, before, slack, map[string]bool{"ro": true, "shanon": true, "sysv": true, "memfd": true})
+			require.Len(t, scores, 2)
+			for name, s := range scores {
+				t.Logf("%s: %s", name, s)
+				assert.GreaterOrEqual(t, s.recall(), 0.99, "%s recall: %s", name, s)
+				assert.GreaterOrEqual(t, s.precision(), 0.99, "%s precision: %s", name, s)
+			}
+		})
 	}
 }

@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -15,6 +14,8 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgpdf"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/microwiper/microwiper/internal/atomicfile"
 )
 
 // pngDPI is the resolution of every PNG figure.
@@ -44,8 +45,8 @@ func (f *Figure) Save(dir string) error {
 			return err
 		}
 		path := filepath.Join(dir, f.Name+"."+ext)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			return fmt.Errorf("write figure %s: %w", path, err)
+		if err := atomicfile.WriteFile(path, b); err != nil {
+			return fmt.Errorf("write figure: %w", err)
 		}
 	}
 	return nil

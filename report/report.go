@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/internal/atomicfile"
 	"github.com/microwiper/microwiper/results"
 )
 
@@ -88,8 +89,8 @@ func Write(s *Set, opt Options) (*Written, error) {
 		return nil, err
 	}
 	for name, b := range map[string][]byte{"report.md": md.Bytes(), "report.html": ht.Bytes()} {
-		if err := os.WriteFile(filepath.Join(opt.OutDir, name), b, 0o644); err != nil {
-			return nil, fmt.Errorf("write %s: %w", filepath.Join(opt.OutDir, name), err)
+		if err := atomicfile.WriteFile(filepath.Join(opt.OutDir, name), b); err != nil {
+			return nil, err
 		}
 	}
 	w.Files = append([]string{"report.md", "report.html"}, w.Files...)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/microwiper/microwiper/internal/atomicfile"
 )
 
 // A result directory holds result sets, each the output of one Write:
@@ -90,7 +92,7 @@ func Write(dir string, rs []*Result) (err error) {
 	var written []string
 	for i, f := range setPrefix {
 		path := filepath.Join(dir, f.prefix+id+f.ext)
-		if err := writeFileAtomic(path, contents[i]); err != nil {
+		if err := atomicfile.WriteFile(path, contents[i]); err != nil {
 			for _, w := range written {
 				os.Remove(w)
 			}
@@ -111,34 +113,6 @@ func encodeParquet[T any](rows []T) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// writeFileAtomic writes data to a temporary file of its own in path's
-// directory and renames it over path: path holds all of data or is left
-// as it was.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // Dir is the content of one result directory: its complete sets merged.

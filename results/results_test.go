@@ -184,42 +184,33 @@ func TestID(t *testing.T) {
 	assert.Equal(t, ID("a", "b"), ID("a", "b"))
 }
 
-// FuzzRead: any bytes as runs.parquet, rounds.parquet or summary.json are
-// read or refused with an error, never a panic.
+// FuzzRead: any bytes as a set's runs, rounds or summary file, or as a
+// legacy runs.parquet, are read or refused with an error, never a panic.
 func FuzzRead(f *testing.F) {
 	dir := f.TempDir()
-	writeLegacy(f, dir)
-	for _, name := range []string{RunsFile, RoundsFile, SummaryFile} {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+	require.NoError(f, Write(dir, sample()))
+	kinds := []string{"runs-*.parquet", "rounds-*.parquet", "summary-*.json", RunsFile}
+	for i, pattern := range kinds[:3] {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
 		require.NoError(f, err)
-		f.Add(uint8(0), b)
-		f.Add(uint8(1), b)
-		f.Add(uint8(2), b)
+		require.Len(f, m, 1)
+		b, err := os.ReadFile(m[0])
+		require.NoError(f, err)
+		f.Add(uint8(i), b)
+		if i == 0 {
+			f.Add(uint8(3), b)
+		}
 	}
 	f.Add(uint8(2), []byte(`{"runs":[{"run_id":"x","curve":[{"switch_ns":1}]}]}`))
 	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
 		d := t.TempDir()
-		writeLegacy(t, d)
-		name := []string{RunsFile, RoundsFile, SummaryFile}[int(which)%3]
-		require.NoError(t, os.WriteFile(filepath.Join(d, name), data, 0o644))
+		require.NoError(t, Write(d, sample()))
+		path := filepath.Join(d, RunsFile)
+		if k := int(which) % len(kinds); k < 3 {
+			m, _ := filepath.Glob(filepath.Join(d, kinds[k]))
+			path = m[0]
+		}
+		require.NoError(t, os.WriteFile(path, data, 0o644))
 		_, _ = Read(d)
 	})
-}
-
-// writeLegacy writes sample() as one result set and renames its files to
-// the names of a directory from before sets, which Read reads as one set:
-// the fuzzer then replaces one file with its input.
-func writeLegacy(t testing.TB, dir string) {
-	t.Helper()
-	require.NoError(t, Write(dir, sample()))
-	for prefix, name := range map[string]string{"runs-": RunsFile, "rounds-": RoundsFile, "summary-": SummaryFile, "bench-": ""} {
-		m, err := filepath.Glob(filepath.Join(dir, prefix+"*"))
-		require.NoError(t, err)
-		require.Len(t, m, 1)
-		if name == "" {
-			require.NoError(t, os.Remove(m[0]))
-			continue
-		}
-		require.NoError(t, os.Rename(m[0], filepath.Join(dir, name)))
-	}
 }

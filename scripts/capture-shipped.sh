@@ -41,7 +41,9 @@ redis-benchmark -p "$port" -q -n 2000000 -c 20 -d 512 -r 200000 -t set,get,lpush
 bench=$!
 wait "$cap"
 kill "$bench" 2>/dev/null || true
-kill "$redis_pid"; redis_pid=
+# Wait for the server's exit: it saves on SIGTERM, and refuses to exit if
+# $work is gone by then.
+kill "$redis_pid"; wait "$redis_pid" || true; redis_pid=
 put redis
 fi
 

@@ -39,7 +39,8 @@
 //	workload           command line of the traced process
 //	kernel             kernel release of the capture host
 //	started_at         RFC 3339 wall-clock start of the capture
-//	regions            JSON list of {first_page, pages, start_addr, perms, path}
+//	regions            JSON list of {first_page, pages, start_addr, perms, path,
+//	                   and for process trees pid, comm, object, offset, exit_ns}
 //	microwiper.finished true in the footer the writer's Close wrote; false in
 //	                   segments finished before it. A directory whose last
 //	                   file says false was cut short (a killed capture): its

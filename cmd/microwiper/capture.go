@@ -16,13 +16,6 @@ import (
 	"github.com/microwiper/microwiper/capture"
 )
 
-// regionsFlag collects repeated --region patterns.
-type regionsFlag []string
-
-func (r *regionsFlag) String() string     { return strings.Join(*r, ",") }
-func (r *regionsFlag) Get() any           { return []string(*r) }
-func (r *regionsFlag) Set(s string) error { *r = append(*r, s); return nil }
-
 var captureCommand = command{
 	name:     "capture",
 	synopsis: "record a page-write trace of a process tree (--pid, or a command), or of a cgroup",
@@ -31,28 +24,42 @@ var captureCommand = command{
 microwiper capture --epoch 50ms -o build.parquet -- make -j2
 microwiper capture --cgroup /sys/fs/cgroup/system.slice/postgresql.service --duration 20s -o pg.parquet
 microwiper capture --backend uffd-wp-sync --region '[heap]' --pid 1234 --duration 5s`,
-	setFlags: func(fs *flag.FlagSet) {
-		fs.Int("pid", 0, "capture this running process (attach) and its descendants; otherwise give a command after --")
-		fs.String("cgroup", "", "capture every process of this cgroup v2 directory, including those joining later (a container's or service's)")
-		fs.Bool("no-follow", false, "capture the one process only, not the processes it forks or execs")
-		declareDuration(fs, "epoch", 100*time.Millisecond, "time between scans: a row says the page was written in the epoch ending at t_ns")
-		declareDuration(fs, "duration", 0, "stop after this long (0: when the target exits, or on Ctrl-C/SIGTERM)")
-		fs.String("backend", capture.Backends[0], "how writes are seen: "+strings.Join(capture.Backends, ", "))
-		fs.String("o", "trace.parquet", "output trace: a directory of segment files (--segment > 0), else one Parquet file")
-		declareDuration(fs, "segment", 5*time.Second, "finish a segment this often, so a killed capture loses at most this much; 0 writes one file, readable only after a clean stop")
-		fs.Var(&regionsFlag{}, "region", "capture only mappings whose path matches this pattern (repeatable; '[heap]', '[anon]' for anonymous memory, '/dev/shm/*')")
-		mb := bytesFlag(0)
-		fs.Var(&mb, "min-region", "capture only mappings at least this large (e.g. 1GiB: a VM's guest RAM)")
-		fs.Bool("v", false, "log each mapping left out and other details to stderr")
-	},
-	run: runCapture,
+	bind:        withOptions(runCapture),
+	commandArgs: true,
 }
 
-func runCapture(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
-	f := traceFlags{fs}
-	pid := f.get("pid").(int)
-	cgroup := f.str("cgroup")
-	args := fs.Args()
+// captureOptions are the flags of capture.
+type captureOptions struct {
+	PID       int
+	Cgroup    string
+	NoFollow  bool
+	Epoch     time.Duration
+	Duration  time.Duration
+	Backend   string
+	Out       string
+	Segment   time.Duration
+	Regions   []string
+	MinRegion int64
+	Verbose   bool
+}
+
+func (o *captureOptions) bind(fs *flag.FlagSet) {
+	fs.IntVar(&o.PID, "pid", 0, "capture this running process (attach) and its descendants; otherwise give a command after --")
+	fs.StringVar(&o.Cgroup, "cgroup", "", "capture every process of this cgroup v2 directory, including those joining later (a container's or service's)")
+	fs.BoolVar(&o.NoFollow, "no-follow", false, "capture the one process only, not the processes it forks or execs")
+	durationVar(fs, &o.Epoch, "epoch", 100*time.Millisecond, "time between scans: a row says the page was written in the epoch ending at t_ns")
+	durationVar(fs, &o.Duration, "duration", 0, "stop after this long (0: when the target exits, or on Ctrl-C/SIGTERM)")
+	fs.StringVar(&o.Backend, "backend", capture.Backends[0], "how writes are seen: "+strings.Join(capture.Backends, ", "))
+	fs.StringVar(&o.Out, "o", "trace.parquet", "output trace: a directory of segment files (--segment > 0), else one Parquet file")
+	durationVar(fs, &o.Segment, "segment", 5*time.Second, "finish a segment this often, so a killed capture loses at most this much; 0 writes one file, readable only after a clean stop")
+	listVar(fs, &o.Regions, "region", "capture only mappings whose path matches this pattern (repeatable; '[heap]', '[anon]' for anonymous memory, '/dev/shm/*')")
+	bytesVar(fs, &o.MinRegion, "min-region", 0, "capture only mappings at least this large (e.g. 1GiB: a VM's guest RAM)")
+	fs.BoolVar(&o.Verbose, "v", false, "log each mapping left out and other details to stderr")
+}
+
+func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []string) error {
+	pid := o.PID
+	cgroup := o.Cgroup
 	given := 0
 	for _, ok := range []bool{pid != 0, cgroup != "", len(args) > 0} {
 		if ok {
@@ -67,13 +74,13 @@ func runCapture(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 	case pid < 0:
 		return usageErrorf("--pid %d: want a process id", pid)
 	}
-	if f.duration("epoch") <= 0 {
-		return usageErrorf("--epoch %v: want a positive duration", f.duration("epoch"))
+	if o.Epoch <= 0 {
+		return usageErrorf("--epoch %v: want a positive duration", o.Epoch)
 	}
-	if f.duration("duration") < 0 || f.duration("segment") < 0 {
+	if o.Duration < 0 || o.Segment < 0 {
 		return usageErrorf("--duration and --segment must not be negative")
 	}
-	backend := f.str("backend")
+	backend := o.Backend
 	known := false
 	for _, b := range capture.Backends {
 		known = known || b == backend
@@ -81,22 +88,22 @@ func runCapture(ctx context.Context, cio *cmdIO, fs *flag.FlagSet) error {
 	if !known {
 		return usageErrorf("--backend %q: want one of %s", backend, strings.Join(capture.Backends, ", "))
 	}
-	filter := capture.Filter{Paths: f.get("region").([]string), MinBytes: uint64(f.int64("min-region"))}
+	filter := capture.Filter{Paths: o.Regions, MinBytes: uint64(o.MinRegion)}
 	if err := filter.Check(); err != nil {
 		return usageErrorf("--region: %v", err)
 	}
 	level := slog.LevelWarn
-	if f.get("v").(bool) {
+	if o.Verbose {
 		level = slog.LevelDebug
 	}
 	opts := capture.Options{
 		TrackerOptions: capture.TrackerOptions{Backend: backend, Filter: filter},
-		Epoch:          f.duration("epoch"),
-		Duration:       f.duration("duration"),
-		Output:         f.str("o"),
-		SegmentEvery:   f.duration("segment"),
+		Epoch:          o.Epoch,
+		Duration:       o.Duration,
+		Output:         o.Out,
+		SegmentEvery:   o.Segment,
 		Logger:         slog.New(slog.NewTextHandler(cio.stderr, &slog.HandlerOptions{Level: level})),
-		NoFollow:       f.get("no-follow").(bool),
+		NoFollow:       o.NoFollow,
 	}
 	if fl, ok := cio.stderr.(*os.File); ok && term.IsTerminal(int(fl.Fd())) {
 		opts.Progress = cio.stderr

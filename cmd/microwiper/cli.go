@@ -30,37 +30,27 @@ type command struct {
 	example string
 	// bind declares the command's typed flags on fs and returns the
 	// function that runs the command with them and its positional
-	// arguments (withOptions, noFlags). Flags may follow the arguments.
+	// arguments (withOptions, noFlags).
 	bind func(fs *flag.FlagSet) runFunc
-	// setFlags and run are the older form, which reads flags back from fs
-	// by name and stops parsing at the first argument; capture alone still
-	// uses it (its command follows "--").
-	setFlags func(fs *flag.FlagSet)
-	run      func(ctx context.Context, io *cmdIO, fs *flag.FlagSet) error
+	// commandArgs says the arguments are a command line of their own
+	// (capture -- make -j2): flags end at the first argument. Otherwise
+	// flags may follow the arguments ("replay t.parquet --alg xen-precopy").
+	commandArgs bool
 }
 
 // runFunc runs a command with its bound flags. Return usageErrorf for bad
 // arguments.
 type runFunc func(ctx context.Context, cio *cmdIO, args []string) error
 
-// declare binds c's flags to fs and returns what runs the command.
-func (c *command) declare(fs *flag.FlagSet) runFunc {
-	if c.bind != nil {
-		return c.bind(fs)
-	}
-	if c.setFlags != nil {
-		c.setFlags(fs)
-	}
-	return func(ctx context.Context, cio *cmdIO, _ []string) error { return c.run(ctx, cio, fs) }
-}
-
-// parse parses args for c: interspersed for typed commands, up to the
-// first argument for the older form.
+// parse parses args for c and returns the positional arguments.
 func (c *command) parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	if c.bind != nil {
-		return parseInterspersed(fs, args)
+	if c.commandArgs {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		return fs.Args(), nil
 	}
-	return args, fs.Parse(args)
+	return parseInterspersed(fs, args)
 }
 
 // cmdIO carries the streams a command writes to.
@@ -106,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("microwiper "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	runCmd := c.declare(fs)
+	runCmd := c.bind(fs)
 	pos, err := c.parse(fs, rest)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -168,7 +158,7 @@ func printCommandUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "Usage: microwiper %s %s\n\n%s\n", c.name, c.usage, c.synopsis)
 	if fs == nil {
 		fs = flag.NewFlagSet(c.name, flag.ContinueOnError)
-		c.declare(fs)
+		c.bind(fs)
 	}
 	hasFlags := false
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })

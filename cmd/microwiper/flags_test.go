@@ -12,19 +12,19 @@ import (
 )
 
 func TestParseInterspersed(t *testing.T) {
-	def := time.Duration(replay.DefaultRTTNS)
+	defRTT := time.Duration(replay.DefaultRTTNS)
 	tests := []struct {
 		args []string
 		pos  []string
 		alg  string
 		rtt  time.Duration
 	}{
-		{[]string{"a.parquet"}, []string{"a.parquet"}, "all", def},
-		{[]string{"a.parquet", "--alg", "xen-precopy"}, []string{"a.parquet"}, "xen-precopy", def},
+		{[]string{"a.parquet"}, []string{"a.parquet"}, "all", defRTT},
+		{[]string{"a.parquet", "--alg", "xen-precopy"}, []string{"a.parquet"}, "xen-precopy", defRTT},
 		{[]string{"-rtt", "1ms", "a", "-alg=x", "b", "--rtt", "2ms"}, []string{"a", "b"}, "x", 2 * time.Millisecond},
-		{[]string{"a", "--", "-alg", "b"}, []string{"a", "-alg", "b"}, "all", def},
-		{[]string{"-", "out.parquet"}, []string{"-", "out.parquet"}, "all", def},
-		{nil, nil, "all", def},
+		{[]string{"a", "--", "-alg", "b"}, []string{"a", "-alg", "b"}, "all", defRTT},
+		{[]string{"-", "out.parquet"}, []string{"-", "out.parquet"}, "all", defRTT},
+		{nil, nil, "all", defRTT},
 	}
 	for _, tc := range tests {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)

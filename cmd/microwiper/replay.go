@@ -72,7 +72,7 @@ func (o *replayOptions) bind(fs *flag.FlagSet) {
 	fs.IntVar(&o.Starts, "starts", 0, "run each cell from N start times drawn over the trace from --seed (reps 0..N-1), for distributions; 0: one run from --start")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the --starts draw: the same seed draws the same start times")
 	fs.Float64Var(&o.Speed, "speed", 1, "trace time per migration time")
-	durationVar(fs, &o.ResumeOverhead, "resume-overhead", 0, "added to the downtime after the final round, e.g. 5ms")
+	durationVar(fs, &o.ResumeOverhead, "resume-overhead", time.Duration(replay.DefaultResumeOverheadNS), "added to the downtime after the final round, e.g. 5ms (default 0: QEMU showed no fixed part)")
 	fs.StringVar(&o.Out, "out", "", "directory of results: each replay adds a result set (runs, rounds, bench lines, summary: docs/RESULTS.md); none if empty")
 	fs.BoolVar(&o.Bench, "bench", true, "print Go benchmark-format lines after the table")
 	o.Socket.bind(fs)

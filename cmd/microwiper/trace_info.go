@@ -35,6 +35,9 @@ func (o *traceInfoOptions) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&o.TableRows, "table-rows", 20, "at most this many lines in the rate table (windows are merged to fit)")
 }
 
+// maxInfoPages bounds the per-page tables of trace info.
+const maxInfoPages = profile.MaxWorkingSetPages
+
 func runTraceInfo(_ context.Context, cio *cmdIO, o *traceInfoOptions, args []string) error {
 	if len(args) != 1 {
 		return usageErrorf("want exactly one trace path, got %d arguments", len(args))
@@ -48,42 +51,20 @@ func runTraceInfo(_ context.Context, cio *cmdIO, o *traceInfoOptions, args []str
 		return usageErrorf("-table-rows = %d: want at least 1", tableRows)
 	}
 	path := args[0]
-	p, err := profile.Measure(path, profile.Options{WindowNS: int64(window), WorkingSet: true})
-	if err != nil {
-		return err
-	}
-	procs, err := measureProcs(path, p.Header)
+	var procs *procStats // per process, for process-tree traces
+	p, err := profile.Measure(path, profile.Options{WindowNS: int64(window), WorkingSet: true,
+		Visit: func(h tracefmt.Header) func(tracefmt.Epoch) {
+			if procs = newProcStats(h); procs == nil {
+				return nil
+			}
+			return procs.add
+		}})
 	if err != nil {
 		return err
 	}
 	size, files := traceFileBytes(path)
 	printTraceInfo(cio.stdout, path, p, procs, size, files, int(tableRows))
 	return nil
-}
-
-// maxInfoPages bounds the per-page table of the per-process figures (one
-// byte a page): larger traces get them without distinct-page counts.
-const maxInfoPages = 1 << 30
-
-// measureProcs reads a process-tree trace a second time for its
-// per-process figures; nil for a trace of one process.
-func measureProcs(path string, h tracefmt.Header) (*procStats, error) {
-	ps := newProcStats(h)
-	if ps == nil {
-		return nil, nil
-	}
-	r, err := tracefmt.Open(path)
-	if err != nil {
-		return nil, err // tracefmt errors name the file
-	}
-	defer r.Close()
-	for r.Scan() {
-		ps.add(r.Epoch())
-	}
-	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("read trace %s: %w (run 'microwiper trace validate %s')", path, err, path)
-	}
-	return ps, nil
 }
 
 // traceFileBytes is the size on disk of a trace file or segment directory.

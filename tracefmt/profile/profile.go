@@ -32,6 +32,10 @@ type Options struct {
 	// MaxColumns bounds the heatmap's columns: adjacent columns merge
 	// pairwise whenever there would be more. 0 means 400.
 	MaxColumns int
+	// Visit, if set, is called with the header once the trace is open; the
+	// function it returns (if not nil) sees every epoch of the same pass,
+	// the initial image included, for measures of the caller's own.
+	Visit func(tracefmt.Header) func(tracefmt.Epoch)
 }
 
 // Profile is what Measure learns.
@@ -102,6 +106,10 @@ func Measure(path string, opt Options) (*Profile, error) {
 		p.CountHist = map[int64]int64{}
 		cur = make([]uint32, p.Stripes)
 	}
+	var visit func(tracefmt.Epoch)
+	if opt.Visit != nil {
+		visit = opt.Visit(h)
+	}
 	curWindow := int64(-1)
 	flush := func() {
 		if curWindow < 0 || cur == nil {
@@ -125,6 +133,9 @@ func Measure(path string, opt Options) (*Profile, error) {
 	}
 	for r.Scan() {
 		e := r.Epoch()
+		if visit != nil {
+			visit(e)
+		}
 		if e.Initial {
 			p.Initial += int64(len(e.Pages))
 			continue

@@ -26,6 +26,12 @@
  *
  * Usage: tree PAGES PHASES PHASE_MS GAP_MS SETTLE_MS [WAITFD]
  *        tree-exec ROLE T0_NS PAGES PHASES PHASE_MS GAP_MS
+ *        tree cow PAGES PHASES PHASE_MS GAP_MS SETTLE_MS
+ *
+ * cow: copy-on-write halves. The parent fills "private" and "ro" (both
+ * MAP_PRIVATE), forks one child (role 1), and they write "private" by the
+ * rule above, the parent only in its upper half and the child only in its
+ * lower half; nobody writes "ro" after the fork.
  * With WAITFD, the parent reads one byte from stdin before it starts its
  * schedule (for attach tests).
  */
@@ -44,6 +50,7 @@
 static long ps;
 static int pages, phases, phase_ms, gap_ms;
 static int64_t t0;
+static int cow;
 
 static uint64_t splitmix(uint64_t x) {
 	x += 0x9E3779B97F4A7C15ULL;
@@ -96,7 +103,7 @@ static void run(int role, char *priv, char **shared, int nshared, int last) {
 		int64_t s = now_ns();
 		for (int first = 1; first || now_ns() < end; first = 0) {
 			for (int p = 0; p < pages; p++) {
-				if (in_phase(p, 7 * k + role))
+				if (in_phase(p, 7 * k + role) && (!cow || (role == 0) == (p >= pages / 2)))
 					((volatile uint64_t *)(priv + p * ps))[1 + k] = (uint64_t)(k + 1) * (p + 1) + role;
 				for (int i = 0; i < nshared; i++)
 					if (in_phase(p, 100 + k))
@@ -121,9 +128,38 @@ static void finish(int role, char *priv) {
 	fflush(stdout);
 }
 
+static int cow_main(int argc, char **argv) {
+	if (argc != 7)
+		return 2;
+	cow = 1;
+	pages = atoi(argv[2]), phases = atoi(argv[3]), phase_ms = atoi(argv[4]), gap_ms = atoi(argv[5]);
+	int settle_ms = atoi(argv[6]);
+	char *priv = map_or_die(MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	char *ro = map_or_die(MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	fill(priv, 0), fill(ro, 5);
+	printf("proc 0 %d\n", getpid());
+	print_buf(0, "private", priv);
+	print_buf(0, "ro", ro);
+	t0 = now_ns() + (int64_t)settle_ms * 1000000;
+	pid_t c = fork();
+	if (c == 0) {
+		printf("proc 1 %d\n", getpid());
+		run(1, priv, NULL, 0, phases - 1);
+		finish(1, priv);
+		_exit(checksum(ro) == 0);
+	}
+	run(0, priv, NULL, 0, phases - 1);
+	int st;
+	waitpid(c, &st, 0);
+	finish(0, priv);
+	return !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+}
+
 int main(int argc, char **argv) {
 	ps = sysconf(_SC_PAGESIZE);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1 && strcmp(argv[1], "cow") == 0)
+		return cow_main(argc, argv);
 	if (strstr(argv[0], "tree-exec")) {
 		if (argc != 7)
 			return 2;
