@@ -33,7 +33,7 @@ func TestSet(t *testing.T) {
 	assert.False(t, w.P.Order)
 	assert.ErrorContains(t, Set(w, "stripes", "1"), `unknown parameter "stripes" (known: stripe_pages, bandwidth`)
 	assert.ErrorContains(t, Set(w, "stripe_pages", "many"), "want an integer")
-	assert.ErrorContains(t, Set(w, "stripe_pages", "-1"), "want 0 (automatic) or more")
+	assert.ErrorContains(t, Set(w, "stripe_pages", "-1"), "want 0 (automatic) to 2147483648")
 	assert.ErrorContains(t, Set(w, "bandwidth", "guess"), "want measured or link")
 	q := NewQemuPrecopy()
 	require.NoError(t, Set(q, "downtime_limit", "30ms"))
@@ -42,6 +42,51 @@ func TestSet(t *testing.T) {
 	assert.ErrorContains(t, Set(q, "throttle_max", "100"), "<= 99")
 	assert.Equal(t, `{"step":"0s","horizon":"0s"}`, ParamsJSON(NewOracle()))
 	assert.Equal(t, `{"max_rounds":29,"min_pages":50,"max_factor":3,"batch_pages":1024,"skip":true,"guest":"pv"}`, ParamsJSON(NewXenPrecopy()))
+}
+
+// TestParamRanges: every numeric parameter of every algorithm refuses the
+// extremes of its type (a stripe of 2^63-1 pages used to panic, a cap of
+// 2^63-1 bytes/s to overflow into a negative rate), and the refused value
+// does not stick.
+func TestParamRanges(t *testing.T) {
+	for _, name := range Names() {
+		a, err := New(name)
+		require.NoError(t, err)
+		for _, p := range Params(a) {
+			var extremes []string
+			switch p.Type {
+			case "int", "int64":
+				extremes = []string{"9223372036854775807", "-1", "-9223372036854775808"}
+			case "duration":
+				extremes = []string{"2562047h", "-1ns"}
+			default:
+				continue
+			}
+			for _, v := range extremes {
+				t.Run(name+"."+p.Key+"="+v, func(t *testing.T) {
+					err := Set(a, p.Key, v)
+					require.Error(t, err)
+					assert.Contains(t, err.Error(), "want")
+					for _, q := range Params(a) {
+						if q.Key == p.Key {
+							assert.Equal(t, p.Default, q.Default, "a refused value must not stick")
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestMicrowiperStripeLongerThanMemory: the largest stripe allowed is one
+// stripe of all memory, not an overflow.
+func TestMicrowiperStripeLongerThanMemory(t *testing.T) {
+	w := NewMicrowiper()
+	require.NoError(t, Set(w, "stripe_pages", "2147483648"))
+	w.Begin(Migration{Pages: 100, PageSize: 4096, LinkBps: 1e9})
+	assert.Equal(t, int64(100), w.StripePages())
+	r := &Round{Number: 2, ToSend: []int32{1, 5, 99}, Dirtied: []int32{5, 99}, Last: RoundStats{Number: 1, DurationNS: 1e6, Sent: 100}}
+	assert.NotPanics(t, func() { w.PlanRound(r) })
 }
 
 // TestXenStop checks each clause of the stop test on the round just
@@ -401,7 +446,8 @@ func TestVariantNames(t *testing.T) {
 	for name, msg := range map[string]string{
 		"microwiper/":                        "want microwiper/ and parts",
 		"microwiper/fast":                    `unknown part "fast"`,
-		"microwiper/stripes-0":               "want stripes-N with N >= 1",
+		"microwiper/stripes-0":               "want stripes-N with 1 <= N <=",
+		"microwiper/stripes-9999999999999":   "want stripes-N with 1 <= N <=",
 		"microwiper/stripes-x":               "want stripes-N",
 		"microwiper/avg-rate+last-rate":      "rate chosen twice",
 		"microwiper/held-final+held-cool":    "held chosen twice",

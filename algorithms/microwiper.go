@@ -71,8 +71,8 @@ func DefaultMicrowiperParams() MicrowiperParams {
 
 // Check reports the first bad field.
 func (p MicrowiperParams) Check() error {
-	if p.StripePages < 0 {
-		return fmt.Errorf("stripe_pages = %d: want 0 (automatic) or more", p.StripePages)
+	if p.StripePages < 0 || p.StripePages > MaxPagesParam {
+		return fmt.Errorf("stripe_pages = %d: want 0 (automatic) to %d", p.StripePages, int64(MaxPagesParam))
 	}
 	if p.Bandwidth != "measured" && p.Bandwidth != "link" {
 		return fmt.Errorf("bandwidth = %q: want measured or link", p.Bandwidth)
@@ -150,6 +150,8 @@ func (w *Microwiper) Begin(m Migration) Traits {
 	if w.stripe == 0 {
 		w.stripe = max(m.Pages/1024, 1)
 	}
+	// A stripe longer than memory is one stripe: memory itself.
+	w.stripe = min(w.stripe, max(m.Pages, 1))
 	n := (m.Pages + w.stripe - 1) / w.stripe
 	w.count = make([]int64, n)
 	if int64(cap(w.order)) < m.Pages {
@@ -356,8 +358,8 @@ func ParseVariant(name string) (MicrowiperParams, error) {
 			err = once("stripes", part)
 		case strings.HasPrefix(part, "stripes-"):
 			n, perr := strconv.ParseInt(strings.TrimPrefix(part, "stripes-"), 10, 64)
-			if perr != nil || n < 1 {
-				return p, fmt.Errorf("variant %q: %s: want stripes-N with N >= 1 pages", name, part)
+			if perr != nil || n < 1 || n > MaxPagesParam {
+				return p, fmt.Errorf("variant %q: %s: want stripes-N with 1 <= N <= %d pages", name, part, int64(MaxPagesParam))
 			}
 			p.StripePages = n
 			err = once("stripes", part)

@@ -1,7 +1,6 @@
 package algorithms
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -37,10 +36,9 @@ func (o *Oracle) IsBound()         {}
 
 // Check reports the first bad field.
 func (o *Oracle) Check() error {
-	if o.P.Step < 0 || o.P.Horizon < 0 {
-		return fmt.Errorf("step and horizon must not be negative")
-	}
-	return nil
+	return firstErr(
+		durationIn("step", o.P.Step, 0, MaxDurationParam),
+		durationIn("horizon", o.P.Horizon, 0, 1000*time.Hour))
 }
 
 // Unclean returns how many pages cannot be clean at switch-over time T.

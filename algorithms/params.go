@@ -155,3 +155,39 @@ func ParamsJSON(t Tunable) string {
 	b.WriteByte('}')
 	return b.String()
 }
+
+// Upper bounds of parameters: far beyond any real setting, low enough that
+// no product or sum of them with memory sizes (at most 2^31 pages) or
+// times (at most an hour of nanoseconds) overflows int64.
+const (
+	MaxRoundsParam   = 1 << 20
+	MaxPagesParam    = 1 << 31
+	MaxBatchParam    = 1 << 20
+	MaxDurationParam = time.Hour
+	MaxRateParam     = 1 << 50 // bytes/s
+)
+
+// inRange reports v outside [lo, hi].
+func inRange(key string, v, lo, hi int64) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%s = %d: want %d to %d", key, v, lo, hi)
+	}
+	return nil
+}
+
+// durationIn reports d outside [lo, hi].
+func durationIn(key string, d, lo, hi time.Duration) error {
+	if d < lo || d > hi {
+		return fmt.Errorf("%s = %v: want %v to %v", key, d, lo, hi)
+	}
+	return nil
+}
+
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -90,13 +90,19 @@ func (p QemuPrecopyParams) periodicSync() bool {
 
 // Check reports the first bad field.
 func (p QemuPrecopyParams) Check() error {
+	if err := firstErr(
+		inRange("max_bandwidth", p.MaxBandwidth, 0, MaxRateParam),
+		durationIn("downtime_limit", p.DowntimeLimit, 1, MaxDurationParam),
+		durationIn("buffer_delay", p.BufferDelay, 1, MaxDurationParam),
+		durationIn("max_wait", p.MaxWait, 1, MaxDurationParam),
+		durationIn("sync_period", p.SyncPeriod, 0, MaxDurationParam),
+		inRange("throttle_trigger", int64(p.ThrottleTrigger), 0, 100),
+	); err != nil {
+		return err
+	}
 	switch {
-	case p.MaxBandwidth < 0:
-		return fmt.Errorf("max_bandwidth = %d: want 0 (no cap) or more bytes/s", p.MaxBandwidth)
-	case p.DowntimeLimit <= 0 || p.BufferDelay <= 0 || p.MaxWait <= 0 || p.SyncPeriod < 0:
-		return fmt.Errorf("downtime_limit, buffer_delay and max_wait must be positive, sync_period not negative")
-	case p.ThrottleInitial < 1 || p.ThrottleMax > 99 || p.ThrottleInitial > p.ThrottleMax || p.ThrottleIncrement < 1:
-		return fmt.Errorf("throttle_initial = %d, throttle_increment = %d, throttle_max = %d: want 1 <= initial <= max <= 99, increment >= 1",
+	case p.ThrottleInitial < 1 || p.ThrottleMax > 99 || p.ThrottleInitial > p.ThrottleMax || p.ThrottleIncrement < 1 || p.ThrottleIncrement > 99:
+		return fmt.Errorf("throttle_initial = %d, throttle_increment = %d, throttle_max = %d: want 1 <= initial <= max <= 99, increment 1 to 99",
 			p.ThrottleInitial, p.ThrottleIncrement, p.ThrottleMax)
 	}
 	_, _, err := parseVersion(p.Version)

@@ -96,17 +96,11 @@ func xenStop(r *Round, pages int64, maxRounds int, minPages, maxFactor int64) bo
 }
 
 func checkXen(maxRounds int, minPages, maxFactor int64, batch int) error {
-	switch {
-	case maxRounds < 1:
-		return fmt.Errorf("max_rounds = %d: want at least 1", maxRounds)
-	case minPages < 0:
-		return fmt.Errorf("min_pages = %d: want 0 or more", minPages)
-	case maxFactor < 1:
-		return fmt.Errorf("max_factor = %d: want at least 1", maxFactor)
-	case batch < 1:
-		return fmt.Errorf("batch_pages = %d: want at least 1", batch)
-	}
-	return nil
+	return firstErr(
+		inRange("max_rounds", int64(maxRounds), 1, MaxRoundsParam),
+		inRange("min_pages", minPages, 0, MaxPagesParam),
+		inRange("max_factor", maxFactor, 1, 1<<20),
+		inRange("batch_pages", int64(batch), 1, MaxBatchParam))
 }
 
 // XenV2Params are the constants of Xen >= 4.6's migration v2

@@ -37,8 +37,8 @@ func (l Link) Check() error {
 	switch {
 	case l.Bps <= 0:
 		return fmt.Errorf("bandwidth %d bit/s: want a positive rate", l.Bps)
-	case l.RTTNS < 0:
-		return fmt.Errorf("rtt %dns: want 0 or more", l.RTTNS)
+	case l.RTTNS < 0 || l.RTTNS > MaxRTTNS:
+		return fmt.Errorf("rtt %v: want 0 to %v", time.Duration(l.RTTNS), time.Duration(MaxRTTNS))
 	case l.HeaderBytes < 0 || l.HeaderBytes > 1<<20:
 		return fmt.Errorf("header %d bytes: want 0 to 1MiB", l.HeaderBytes)
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/microwiper/microwiper/algorithms"
 	"github.com/microwiper/microwiper/results"
@@ -30,6 +31,9 @@ type Config struct {
 	// a minute), and 10000 rounds.
 	MaxNS     int64
 	MaxRounds int
+	// MaxMemory bounds the memory a run may hold and MaxWork the work it
+	// may do (CheckRun); 0 means DefaultMaxMemory and DefaultMaxWork.
+	MaxMemory, MaxWork int64
 }
 
 // Defaults for Config.MaxNS and Config.MaxRounds.
@@ -44,8 +48,11 @@ func (c Config) Check() error {
 	if err := c.Link.Check(); err != nil {
 		return err
 	}
-	if c.ResumeOverheadNS < 0 {
-		return fmt.Errorf("resume overhead %dns: want 0 or more", c.ResumeOverheadNS)
+	if c.ResumeOverheadNS < 0 || c.ResumeOverheadNS > MaxResumeOverheadNS {
+		return fmt.Errorf("resume overhead %v: want 0 to %v", time.Duration(c.ResumeOverheadNS), time.Duration(MaxResumeOverheadNS))
+	}
+	if c.MaxNS < 0 || c.MaxNS > MaxSimNS || c.MaxRounds < 0 || c.MaxMemory < 0 || c.MaxWork < 0 {
+		return fmt.Errorf("run bounds %d ns, %d rounds, %d B, %d steps: want 0 (default) or positive, at most %v of migration time", c.MaxNS, c.MaxRounds, c.MaxMemory, c.MaxWork, time.Duration(MaxSimNS))
 	}
 	return c.Time.Check()
 }
@@ -100,6 +107,9 @@ func (Sim) Run(ctx context.Context, tr *Trace, alg algorithms.Algorithm, cfg Con
 	}
 	if tr.Header.Pages > math.MaxInt32 {
 		return nil, fmt.Errorf("trace %s has %d pages: the simulator handles at most %d", tr.Name, tr.Header.Pages, math.MaxInt32)
+	}
+	if err := CheckRun(tr, alg, "sim", cfg); err != nil {
+		return nil, err
 	}
 	res := NewResult(tr, alg, "sim", LinkSim, cfg)
 	switch a := alg.(type) {

@@ -142,12 +142,19 @@ type Scanner interface {
 }
 
 // ReadTrace loads every epoch of s into memory.
-func ReadTrace(name string, s Scanner) (*Trace, error) {
+func ReadTrace(name string, s Scanner) (*Trace, error) { return readTrace(name, s, 0) }
+
+// readTrace is ReadTrace with the row count, when known, to allocate once
+// (growing by appends would briefly hold twice the rows).
+func readTrace(name string, s Scanner, rows int64) (*Trace, error) {
 	h := s.Header()
 	if h.Pages > math.MaxInt32 {
 		return nil, fmt.Errorf("trace has %d pages: the simulator handles at most %d", h.Pages, math.MaxInt32)
 	}
 	t := NewTrace(name, h)
+	if rows > 0 {
+		t.Pages = make([]int32, 0, rows)
+	}
 	var buf []int32
 	for s.Scan() {
 		e := s.Epoch()
@@ -171,15 +178,24 @@ func ReadTrace(name string, s Scanner) (*Trace, error) {
 	return t, nil
 }
 
-// LoadTrace reads a trace file (or segment directory) into memory.
-func LoadTrace(path string) (*Trace, error) {
+// LoadTrace reads a trace file (or segment directory) into memory, within
+// DefaultMaxMemory.
+func LoadTrace(path string) (*Trace, error) { return LoadTraceWithin(path, 0) }
+
+// LoadTraceWithin reads a trace into memory if the rows its footer claims
+// fit in maxMemory bytes (0: DefaultMaxMemory), and refuses it before
+// reading otherwise.
+func LoadTraceWithin(path string, maxMemory int64) (*Trace, error) {
 	r, err := tracefmt.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open trace %s: %w", path, err)
 	}
 	defer r.Close()
+	if err := checkLoad(path, r.Rows(), maxMemory); err != nil {
+		return nil, err
+	}
 	name := strings.TrimSuffix(filepath.Base(filepath.Clean(path)), ".parquet")
-	t, err := ReadTrace(name, r)
+	t, err := readTrace(name, r, r.Rows())
 	if err != nil {
 		return nil, fmt.Errorf("read trace %s: %w", path, err)
 	}

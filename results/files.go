@@ -270,6 +270,12 @@ func readSummary(path string) (map[string][]CurvePoint, []string, error) {
 	return out, ids, nil
 }
 
+// maxReadBytes bounds the memory a results file's rows may take (a
+// variable for tests), and readChunk the rows decoded at once.
+var maxReadBytes int64 = 2 << 30
+
+const readChunk = 4096
+
 // readParquet reads every row of a Parquet file into T by column name. A
 // file that lacks one of T's columns is refused, naming the column.
 func readParquet[T any](path string) ([]T, error) {
@@ -291,15 +297,29 @@ func readParquet[T any](path string) ([]T, error) {
 		if err := hasColumns[T](pf.Schema()); err != nil {
 			return err
 		}
+		// The footer's row count is a claim: a few KB of file can claim
+		// 10^9 rows. Refuse claims beyond the memory bound, and read in
+		// chunks so even an allowed claim allocates only what arrives.
+		claim := pf.NumRows()
+		size := int64(reflect.TypeFor[T]().Size())
+		if claim < 0 || claim > maxReadBytes/size {
+			return fmt.Errorf("footer claims %d rows of %d B: more than the %d rows (%d MiB) results are read into", claim, size, maxReadBytes/size, maxReadBytes>>20)
+		}
 		r := parquet.NewGenericReader[T](pf)
 		defer r.Close()
-		rows = make([]T, pf.NumRows())
-		n, err := r.Read(rows)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return err
+		chunk := make([]T, min(claim, readChunk))
+		for int64(len(rows)) < claim {
+			n, err := r.Read(chunk[:min(int64(len(chunk)), claim-int64(len(rows)))])
+			rows = append(rows, chunk[:n]...)
+			if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+				break
+			}
+			if err != nil {
+				return err
+			}
 		}
-		if int64(n) != pf.NumRows() {
-			return fmt.Errorf("read %d of %d rows", n, pf.NumRows())
+		if int64(len(rows)) != claim {
+			return fmt.Errorf("read %d of %d rows", len(rows), claim)
 		}
 		return nil
 	})

@@ -214,3 +214,30 @@ func FuzzRead(f *testing.F) {
 		_, _ = Read(d)
 	})
 }
+
+// TestFooterClaimBounded: a small file whose footer claims many rows (a
+// 5 KB runs.parquet claiming 10^9 rows killed report with "out of
+// memory") is refused before its rows are allocated; rows within the
+// bound are read in chunks.
+func TestFooterClaimBounded(t *testing.T) {
+	rows := make([]Round, 10000)
+	for i := range rows {
+		rows[i] = Round{RunID: "same", Round: 1}
+	}
+	path := filepath.Join(t.TempDir(), RoundsFile)
+	b, err := encodeParquet(rows)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+
+	got, err := ReadRounds(path)
+	require.NoError(t, err, "10^4 rows read in chunks of %d", readChunk)
+	assert.Equal(t, rows, got)
+
+	old := maxReadBytes
+	maxReadBytes = 100 << 10
+	defer func() { maxReadBytes = old }()
+	_, err = ReadRounds(path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "footer claims 10000 rows")
+	assert.Regexp(t, `more than the \d+ rows \(0 MiB\) results are read into`, err.Error())
+}

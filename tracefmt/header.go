@@ -95,10 +95,12 @@ func (h Header) MemoryBytes() int64 { return h.Pages * h.PageSize }
 // Check reports the first inconsistency in h, or nil.
 func (h Header) Check() error {
 	switch {
-	case h.PageSize <= 0 || h.PageSize&(h.PageSize-1) != 0:
-		return fmt.Errorf("metadata %s = %d: want a positive power of two", KeyPageSize, h.PageSize)
+	case h.PageSize <= 0 || h.PageSize&(h.PageSize-1) != 0 || h.PageSize > MaxPageSize:
+		return fmt.Errorf("metadata %s = %d: want a positive power of two up to %d (1 GiB)", KeyPageSize, h.PageSize, MaxPageSize)
 	case h.Pages <= 0:
 		return fmt.Errorf("metadata %s = %d: want a positive page count", KeyPages, h.Pages)
+	case h.Pages > MaxMemoryBytes/h.PageSize:
+		return fmt.Errorf("metadata %s = %d of %d bytes: memory above %d bytes (2^62)", KeyPages, h.Pages, h.PageSize, int64(MaxMemoryBytes))
 	case h.EpochNS <= 0:
 		return fmt.Errorf("metadata %s = %d: want a positive epoch", KeyEpochNS, h.EpochNS)
 	case h.Backend == "":
@@ -114,6 +116,15 @@ func (h Header) Check() error {
 	}
 	return nil
 }
+
+// MaxPageSize is the largest page size a header may declare (x86's 1 GiB
+// huge page), and MaxMemoryBytes the most memory (pages × page size): both
+// far above any machine, and low enough that byte counts derived from them
+// do not overflow int64.
+const (
+	MaxPageSize    = 1 << 30
+	MaxMemoryBytes = 1 << 62
+)
 
 // MetadataKeys lists the metadata keys in the order files store them.
 var MetadataKeys = []string{KeyFormat, KeyPageSize, KeyPages, KeyEpochNS, KeyBackend, KeyWorkload, KeyKernel, KeyStartedAt, KeyRegions}

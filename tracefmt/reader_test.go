@@ -147,3 +147,34 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// TestHeaderCheckBounds: a header whose memory overflows int64 or whose
+// page size is absurd is refused (pages 2^63-1 of 4 KiB claimed -4096
+// bytes; a page size of 2^62 gave 0 MiB sent and 0 downtime).
+func TestHeaderCheckBounds(t *testing.T) {
+	ok := Header{PageSize: 4096, Pages: 1, EpochNS: 1e6, Backend: BackendSynthetic}
+	tests := []struct {
+		name   string
+		change func(*Header)
+		want   string
+	}{
+		{"pages overflow", func(h *Header) { h.Pages = 1<<63 - 1 }, "memory above 4611686018427387904 bytes"},
+		{"memory just above the bound", func(h *Header) { h.Pages = MaxMemoryBytes/4096 + 1 }, "memory above"},
+		{"page size 2^62", func(h *Header) { h.PageSize = 1 << 62 }, "want a positive power of two up to 1073741824"},
+		{"page size 2^31", func(h *Header) { h.PageSize = 1 << 31 }, "want a positive power of two up to 1073741824"},
+		{"page size not a power of two", func(h *Header) { h.PageSize = 3000 }, "want a positive power of two"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := ok
+			tc.change(&h)
+			err := h.Check()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	require.NoError(t, ok.Check())
+	big := ok
+	big.PageSize, big.Pages = MaxPageSize, MaxMemoryBytes/MaxPageSize
+	require.NoError(t, big.Check(), "the largest memory allowed")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 
 	"github.com/microwiper/microwiper/report"
 )
@@ -31,6 +32,11 @@ func runCompare(_ context.Context, cio *cmdIO, o *compareOptions, args []string)
 	if len(args) != 2 {
 		return usageErrorf("want OLD and NEW (result directories or benchmark-format files), got %d arguments", len(args))
 	}
+	// NaN compares false with everything: it would never fail a build.
+	limit := o.FailWorse
+	if math.IsNaN(limit) || math.IsInf(limit, 0) {
+		return usageErrorf("-fail-worse %g: want a percentage (negative: never fail)", limit)
+	}
 	old, err := report.ReadSamples(args[0])
 	if err != nil {
 		return err
@@ -48,7 +54,6 @@ func runCompare(_ context.Context, cio *cmdIO, o *compareOptions, args []string)
 	if err := c.Write(cio.stdout); err != nil {
 		return err
 	}
-	limit := o.FailWorse
 	if limit < 0 {
 		return nil
 	}

@@ -53,6 +53,8 @@ type replayOptions struct {
 	Seed           int64
 	Speed          float64
 	ResumeOverhead time.Duration
+	MaxMemory      int64
+	MaxWork        float64
 	Out            string
 	Bench          bool
 	Socket         socketOptions
@@ -73,6 +75,8 @@ func (o *replayOptions) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the --starts draw: the same seed draws the same start times")
 	fs.Float64Var(&o.Speed, "speed", 1, "trace time per migration time")
 	durationVar(fs, &o.ResumeOverhead, "resume-overhead", time.Duration(replay.DefaultResumeOverheadNS), "added to the downtime after the final round, e.g. 5ms (default 0: QEMU showed no fixed part)")
+	bytesVar(fs, &o.MaxMemory, "max-memory", replay.DefaultMaxMemory, "refuse runs whose estimated memory (trace, per-page state, socket memory image) exceeds this")
+	fs.Float64Var(&o.MaxWork, "max-work", replay.DefaultMaxWork, "refuse runs estimated to take more steps (trace events applied, oracle scans; about 3 ns each)")
 	fs.StringVar(&o.Out, "out", "", "directory of results: each replay adds a result set (runs, rounds, bench lines, summary: docs/RESULTS.md); none if empty")
 	fs.BoolVar(&o.Bench, "bench", true, "print Go benchmark-format lines after the table")
 	o.Socket.bind(fs)
@@ -157,7 +161,7 @@ func (o *replayOptions) plan(traces []string) (*replayPlan, error) {
 	p.bws = o.BW
 	p.cfg.Link = replay.Link{RTTNS: int64(o.RTT), HeaderBytes: o.Header, Bps: 1}
 	if err := p.cfg.Link.Check(); err != nil {
-		return nil, usageErrorf("-header: %v", err)
+		return nil, usageErrorf("%v", err)
 	}
 	p.memory = o.Memory
 	if o.Dirty != "" {
@@ -185,6 +189,17 @@ func (o *replayOptions) plan(traces []string) (*replayPlan, error) {
 		return nil, usageErrorf("-speed %g: want a factor between 1e-6 and 1e6", p.cfg.Time.Speed)
 	}
 	p.cfg.ResumeOverheadNS = int64(o.ResumeOverhead)
+	if o.MaxMemory <= 0 {
+		return nil, usageErrorf("-max-memory %d: want a positive size such as 8GiB", o.MaxMemory)
+	}
+	p.cfg.MaxMemory = o.MaxMemory
+	if !(o.MaxWork >= 1 && o.MaxWork <= 1<<62) { // NaN fails both
+		return nil, usageErrorf("-max-work %g: want a positive step count such as 2e10", o.MaxWork)
+	}
+	p.cfg.MaxWork = int64(o.MaxWork)
+	if err := p.cfg.Check(); err != nil {
+		return nil, usageErrorf("%v", err)
+	}
 	p.out = o.Out
 	p.bench = o.Bench
 	return p, nil
@@ -284,7 +299,7 @@ func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string
 		p := j.plan
 		if key := fmt.Sprint(j.path, "@", p.memory); tr == nil || key != trKey {
 			var err error
-			if tr, err = loadReplayTrace(j.path, p.memory); err != nil {
+			if tr, err = loadReplayTrace(j.path, p.memory, p.cfg.MaxMemory); err != nil {
 				return err
 			}
 			trKey = key
@@ -370,8 +385,8 @@ func isResultsFile(name string) bool {
 }
 
 // loadReplayTrace loads a trace and applies --memory.
-func loadReplayTrace(path string, memory int64) (*replay.Trace, error) {
-	tr, err := replay.LoadTrace(path)
+func loadReplayTrace(path string, memory, maxMemory int64) (*replay.Trace, error) {
+	tr, err := replay.LoadTraceWithin(path, maxMemory)
 	if err != nil {
 		return nil, err
 	}

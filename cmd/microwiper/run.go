@@ -165,8 +165,8 @@ func loadExperimentNotes(path string) ([]replayJob, []string, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
-		if e.Reps < 0 {
-			return nil, nil, fmt.Errorf("%s: reps %d: want 0 or more", where, e.Reps)
+		if e.Reps < 0 || e.Reps > maxReps {
+			return nil, nil, fmt.Errorf("%s: reps %d: want 0 to %d", where, e.Reps, maxReps)
 		}
 		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -187,6 +187,12 @@ func loadExperimentNotes(path string) ([]replayJob, []string, error) {
 			// A bad flag in the file is bad input, not a bad command line.
 			return nil, nil, fmt.Errorf("%s: %s", where, err)
 		}
+		// Count before expanding: the matrix is built in memory.
+		n := float64(len(p.tracePath)) * float64(len(p.bws)) * float64(len(p.algs)) * float64(max(e.Reps, 1)) * float64(max(p.starts, 1))
+		if float64(len(jobs))+n > maxJobs {
+			return nil, nil, fmt.Errorf("%s: %.0f runs (%d traces × %d bandwidths × %d algorithms × %d reps × %d starts) take the matrix past %d runs: split it into several experiment files",
+				where, n, len(p.tracePath), len(p.bws), len(p.algs), max(e.Reps, 1), max(p.starts, 1), maxJobs)
+		}
 		jobs = append(jobs, p.jobs(e.Reps)...)
 	}
 	if len(jobs) == 0 {
@@ -197,6 +203,13 @@ func loadExperimentNotes(path string) ([]replayJob, []string, error) {
 
 // errNoMatch is a trace pattern that matches no file.
 var errNoMatch = errors.New("matches no file")
+
+// maxReps and maxJobs bound an experiment: a million runs is months of
+// machine time, and the matrix is held in memory before the first runs.
+const (
+	maxReps = 100_000
+	maxJobs = 1_000_000
+)
 
 // expandTraces resolves paths and globs against dir, in sorted order.
 func expandTraces(dir string, patterns []string) ([]string, error) {

@@ -37,15 +37,19 @@ func (o *peerOptions) bind(fs *flag.FlagSet, tokenUsage, timeoutUsage string) {
 
 // serveOptions are the flags of serve.
 type serveOptions struct {
-	Listen    string
-	MaxMemory int64
-	Peer      peerOptions
+	Listen        string
+	MaxMemory     int64
+	MaxConns      int
+	MaxHandshakes int
+	Peer          peerOptions
 }
 
 func (o *serveOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:7878", "address to accept senders on (loopback by default)")
-	bytesVar(fs, &o.MaxMemory, "max-memory", 8<<30, "most memory held for all sessions together; larger requests are refused")
-	o.Peer.bind(fs, "shared token senders must present (-token on replay); empty accepts any sender",
+	bytesVar(fs, &o.MaxMemory, "max-memory", 8<<30, "most memory held for all sessions together (images, 8 B/page of versions, buffers); larger requests are refused")
+	fs.IntVar(&o.MaxConns, "max-conns", socket.DefaultMaxConns, "most connections open at once; more are told the receiver is busy")
+	fs.IntVar(&o.MaxHandshakes, "max-handshakes", socket.DefaultMaxHandshakes, "most connections not yet authenticated at once (each has 10s to authenticate)")
+	o.Peer.bind(fs, "shared token senders prove they hold (-token on replay) by answering a challenge; it never crosses the wire, but the link is not encrypted",
 		"how long to wait for a sender's next frame before dropping the session")
 }
 
@@ -59,6 +63,9 @@ func runServe(ctx context.Context, cio *cmdIO, o *serveOptions, args []string) e
 	if o.Peer.Timeout <= 0 {
 		return usageErrorf("-timeout %v: want a positive duration such as 30s", o.Peer.Timeout)
 	}
+	if o.MaxConns <= 0 || o.MaxHandshakes <= 0 {
+		return usageErrorf("-max-conns %d, -max-handshakes %d: want positive counts", o.MaxConns, o.MaxHandshakes)
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s (-listen): %w", o.Listen, err)
@@ -68,8 +75,13 @@ func runServe(ctx context.Context, cio *cmdIO, o *serveOptions, args []string) e
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && token == "" {
 		log.Warn("listening beyond loopback without -token: any host that reaches this port may fill -max-memory")
 	}
-	log.Info("serving", "listen", ln.Addr().String(), "max_memory", o.MaxMemory, "token", token != "", "timeout", o.Peer.Timeout)
-	r := socket.NewReceiver(socket.ReceiverConfig{MaxMemory: o.MaxMemory, Token: token, Timeout: o.Peer.Timeout, Log: log})
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
+		log.Warn("the link is not encrypted: page contents cross the network in clear (tunnel it across untrusted networks)")
+	}
+	log.Info("serving", "listen", ln.Addr().String(), "max_memory", o.MaxMemory, "token", token != "", "timeout", o.Peer.Timeout,
+		"max_conns", o.MaxConns, "max_handshakes", o.MaxHandshakes)
+	r := socket.NewReceiver(socket.ReceiverConfig{MaxMemory: o.MaxMemory, Token: token, Timeout: o.Peer.Timeout, Log: log,
+		MaxConns: o.MaxConns, MaxHandshakes: o.MaxHandshakes})
 	if err := r.Serve(ctx, ln); err != nil {
 		return err
 	}

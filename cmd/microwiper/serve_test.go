@@ -4,11 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"io"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,14 @@ import (
 func startServe(t *testing.T, args ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(buildBinary(t), append([]string{"serve", "-listen", "127.0.0.1:0"}, args...)...)
+	addr, _ := startServeCmd(t, cmd)
+	return cmd, addr
+}
+
+// startServeCmd starts cmd, a serve, and returns its address and a
+// function returning what it logged so far.
+func startServeCmd(t *testing.T, cmd *exec.Cmd) (string, func() string) {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -29,25 +38,37 @@ func startServe(t *testing.T, args ...string) (*exec.Cmd, string) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	var (
+		mu  sync.Mutex
+		log strings.Builder
+	)
 	sc := bufio.NewScanner(stderr)
 	re := regexp.MustCompile(`listen=(\S+)`)
 	addr := make(chan string, 1)
 	go func() {
+		found := false
 		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			mu.Lock()
+			log.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if m := re.FindStringSubmatch(sc.Text()); m != nil && !found {
+				found = true
 				addr <- m[1]
-				break
 			}
 		}
-		_, _ = io.Copy(io.Discard, stderr)
 	}()
+	logged := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.String()
+	}
 	select {
 	case a := <-addr:
-		return cmd, a
+		return a, logged
 	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not report its address")
+		t.Fatalf("serve did not report its address: %s", logged())
 	}
-	return nil, ""
+	return "", nil
 }
 
 func genTrace(t *testing.T, args ...string) string {
@@ -89,7 +110,7 @@ func TestServeRemoteReplay(t *testing.T) {
 
 	_, errOut, code = runBin(t, "replay", "-engine", "socket", "-link", "remote", "-remote", addr, "-token", "wrong", "-alg", "xen-v2", trace)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "receiver refused the handshake: bad token")
+	assert.Contains(t, errOut, "receiver refused the handshake: authentication failed")
 
 	big := genTrace(t, "-kind", "uniform", "-memory", "128MiB", "-duration", "1s")
 	_, errOut, code = runBin(t, "replay", "-engine", "socket", "-link", "remote", "-remote", addr, "-token", "s3cret", "-alg", "xen-v2", big)
@@ -110,6 +131,33 @@ func TestServeRemoteReplay(t *testing.T) {
 	require.Error(t, err)
 	assert.Less(t, time.Since(start), 4*time.Second)
 	assert.Contains(t, stderr.String(), "receiver closed the connection (killed or gone)")
+}
+
+// TestServeOutOfDescriptors: with its file limit reached by idle
+// unauthenticated connections (caps raised past the limit), serve backs
+// off and keeps serving, and serves a replay once they are gone.
+func TestServeOutOfDescriptors(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("needs sh for ulimit")
+	}
+	cmd := exec.Command("sh", "-c", `ulimit -n 48 && exec "$0" "$@"`, buildBinary(t),
+		"serve", "-listen", "127.0.0.1:0", "-token", "k", "-max-memory", "64MiB", "-max-conns", "500", "-max-handshakes", "500")
+	addr, logged := startServeCmd(t, cmd)
+	var idle []net.Conn
+	for range 80 {
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		idle = append(idle, c)
+	}
+	require.Eventually(t, func() bool { return strings.Contains(logged(), "accept failed; retrying") }, 10*time.Second, 20*time.Millisecond,
+		"serve never ran out of descriptors: %s", logged())
+	assert.Contains(t, logged(), "too many open files")
+	for _, c := range idle {
+		c.Close()
+	}
+	trace := genTrace(t, "-kind", "wws", "-memory", "1MiB", "-duration", "1s", "-epoch", "10ms")
+	_, errOut, code := runBin(t, "replay", "-engine", "socket", "-link", "remote", "-remote", addr, "-token", "k", "-alg", "xen-v2", trace)
+	assert.Equal(t, 0, code, "stderr: %s\nserve: %s", errOut, logged())
 }
 
 // TestServeStopsOnSignal: SIGINT ends serve cleanly with status 0.
@@ -134,6 +182,7 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"serve", "-max-memory", "lots"}, "invalid value \"lots\" for flag -max-memory"},
 		{[]string{"serve", "-timeout", "0s"}, "-timeout 0s: want a positive duration"},
 		{[]string{"serve", "extra"}, "serve takes no arguments"},
+		{[]string{"serve", "-max-conns", "0"}, "-max-conns 0, -max-handshakes 16: want positive counts"},
 		{[]string{"replay", "-engine", "socket", "-link", "carrier-pigeon", "x.parquet"}, "-link \"carrier-pigeon\": want loopback, netns or remote"},
 		{[]string{"replay", "-engine", "socket", "-link", "remote", "x.parquet"}, "-link remote needs -remote host:port"},
 		{[]string{"replay", "-engine", "socket", "-alg", "oracle", "x.parquet"}, "only -engine sim runs it"},

@@ -8,14 +8,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Prefix starts the name of every namespace this package creates.
@@ -29,6 +26,9 @@ const (
 
 // ErrNotPermitted is wrapped when the process may not create namespaces.
 var ErrNotPermitted = errors.New("netns link needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN): run as root or use --link loopback")
+
+// ErrUnsupported is returned on systems without Linux network namespaces.
+var ErrUnsupported = errors.New("netns link needs Linux network namespaces: use --link loopback or --link remote")
 
 // Config shapes the link.
 type Config struct {
@@ -63,6 +63,9 @@ var geteuid = os.Geteuid
 
 // Available reports why Create cannot work here, or nil.
 func Available() error {
+	if !supported {
+		return ErrUnsupported
+	}
 	if geteuid() != 0 {
 		return ErrNotPermitted
 	}
@@ -213,42 +216,6 @@ func (p *Pair) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	return c, err
 }
 
-// Do runs fn on an OS thread inside the named namespace. Sockets fn opens
-// stay in that namespace.
-func Do(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open own network namespace: %w", err)
-			return
-		}
-		defer unix.Close(orig)
-		target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open network namespace %s: %w", ns, err)
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace %s: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		// A thread that cannot go back stays locked, so the runtime
-		// discards it when this goroutine ends.
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // RemoveStale deletes namespaces this package created in processes that no
 // longer run. Errors are ignored: it is housekeeping.
 func RemoveStale(ctx context.Context) {
@@ -259,7 +226,7 @@ func RemoveStale(ctx context.Context) {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		if unix.Kill(pid, 0) == unix.ESRCH {
+		if processGone(pid) {
 			_ = run(ctx, "ip", "netns", "del", ns)
 		}
 	}

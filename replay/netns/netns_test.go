@@ -20,12 +20,26 @@ func needNetns(tb testing.TB) {
 }
 
 func TestNotRoot(t *testing.T) {
+	if !supported {
+		t.Skip("no network namespaces on this system: TestUnsupported covers it")
+	}
 	old := geteuid
 	geteuid = func() int { return 1000 }
 	defer func() { geteuid = old }()
 	_, err := Create(context.Background(), Config{})
 	require.ErrorIs(t, err, ErrNotPermitted)
 	assert.Contains(t, err.Error(), "run as root or use --link loopback")
+}
+
+func TestUnsupported(t *testing.T) {
+	if supported {
+		t.Skip("network namespaces exist on this system")
+	}
+	_, err := Create(context.Background(), Config{})
+	require.ErrorIs(t, err, ErrUnsupported)
+	assert.Contains(t, err.Error(), "use --link loopback")
+	assert.ErrorIs(t, Do("x", func() error { return nil }), ErrUnsupported)
+	assert.Empty(t, List())
 }
 
 func TestCreateConnectClose(t *testing.T) {

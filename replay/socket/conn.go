@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/microwiper/microwiper/replay/shaper"
 	"github.com/microwiper/microwiper/replay/wire"
 )
@@ -42,8 +40,9 @@ func (d deadlineWriter) Write(p []byte) (int, error) {
 	return d.c.Write(p)
 }
 
-// handshake opens a session on c. bucket may be nil (unshaped). A
-// cancelled ctx interrupts any blocked read or write of the session.
+// handshake opens a session on c, answering the receiver's challenge with
+// h.Token. bucket may be nil (unshaped). A cancelled ctx interrupts any
+// blocked read or write of the session.
 func handshake(ctx context.Context, c net.Conn, h wire.Hello, bucket *shaper.Bucket, timeout time.Duration) (*senderConn, error) {
 	s := &senderConn{
 		c:       c,
@@ -57,6 +56,14 @@ func handshake(ctx context.Context, c net.Conn, h wire.Hello, bucket *shaper.Buc
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
 	f, err := s.next()
+	if err == nil && f.Type == wire.TypeChallenge {
+		var nonce [wire.NonceBytes]byte
+		if nonce, err = wire.ParseChallenge(f.Payload); err == nil {
+			if err = s.write(wire.AppendAuth(nil, wire.AuthMAC(h, nonce))); err == nil {
+				f, err = s.next()
+			}
+		}
+	}
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("await welcome: %w", err)
@@ -94,9 +101,7 @@ func (s *senderConn) unsent() int {
 		return 0
 	}
 	n := 0
-	_ = rc.Control(func(fd uintptr) {
-		n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-	})
+	_ = rc.Control(func(fd uintptr) { n = outq(fd) })
 	return n
 }
 

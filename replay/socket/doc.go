@@ -35,6 +35,14 @@
 // acknowledgement covers its pages); pages_dirtied counts distinct pages
 // dirtied from a round's start to the next round's start.
 //
+// The Receiver trusts no peer: a sender authenticates by challenge-response
+// (replay/wire) before it gets any memory, failed attempts are
+// rate-limited, connections and pending handshakes are capped, the whole
+// handshake has a deadline, and every byte a session holds (memory image,
+// 8 bytes a page of versions, frame and stream buffers) is counted against
+// MaxMemory before it is allocated and freed when the connection closes.
+// Accept errors (out of descriptors) back off and never stop the receiver.
+//
 // Every wait on the peer is bounded by the timeout (--timeout): a killed
 // receiver or a stalled link ends the run with an error saying which, and
 // a cancelled context interrupts every blocked read and write at once.

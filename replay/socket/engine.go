@@ -69,6 +69,9 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 	if tr.Header.Pages > math.MaxInt32 {
 		return nil, fmt.Errorf("trace %s has %d pages: at most %d", tr.Name, tr.Header.Pages, math.MaxInt32)
 	}
+	if err := replay.CheckRun(tr, alg, "socket", cfg); err != nil {
+		return nil, err
+	}
 	lc := e.Link
 	lc.BandwidthBps, lc.RTT = cfg.Link.Bps, time.Duration(cfg.Link.RTTNS)
 	if lc.Timeout <= 0 {
@@ -98,9 +101,7 @@ func (e Engine) Run(ctx context.Context, tr *replay.Trace, alg algorithms.Algori
 		return nil, err
 	}
 	defer m.release()
-	if lc.Kind == LinkRemote {
-		m.token = lc.Token // in-process receivers ask for none
-	}
+	m.token = link.Token()
 	res := replay.NewResult(tr, alg, "socket", link.Name(), cfg)
 	err = m.run(ctx, pol, res)
 	for i := range res.RoundRows {

@@ -20,16 +20,30 @@ import (
 // returns its address.
 func startReceiver(t *testing.T, cfg ReceiverConfig) string {
 	t.Helper()
+	_, addr := serveReceiver(t, cfg)
+	return addr
+}
+
+// serveReceiver is startReceiver returning the receiver too.
+func serveReceiver(t *testing.T, cfg ReceiverConfig) (*Receiver, string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	return serveOn(t, cfg, ln), ln.Addr().String()
+}
+
+// serveOn serves cfg on ln until the test ends.
+func serveOn(t *testing.T, cfg ReceiverConfig, ln net.Listener) *Receiver {
+	t.Helper()
+	r := NewReceiver(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- NewReceiver(cfg).Serve(ctx, ln) }()
+	go func() { done <- r.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	return ln.Addr().String()
+	return r
 }
 
 // proxy forwards one connection to addr. After limit bytes from the
@@ -170,12 +184,12 @@ func TestHandshakeRefused(t *testing.T) {
 		e.Link.Token = "sesame"
 		_, err := e.Run(context.Background(), big, newAlg(t, "xen-v2"), config(1e9))
 		require.ErrorIs(t, err, ErrHandshake)
-		assert.Contains(t, err.Error(), "memory request too large: 4096 pages of 4096 bytes = 16777216 bytes exceeds --max-memory 8388608")
+		assert.Contains(t, err.Error(), "memory request too large: session needs 18.3 MiB (4096 pages × 4104 B/page + 2.3 MiB of buffers); --max-memory is 8.0 MiB")
 	})
 	t.Run("bad token", func(t *testing.T) {
 		_, err := remoteEngine(addr, 2*time.Second).Run(context.Background(), small, newAlg(t, "xen-v2"), config(1e9))
 		require.ErrorIs(t, err, ErrHandshake)
-		assert.Contains(t, err.Error(), "bad token")
+		assert.Contains(t, err.Error(), "authentication failed: the sender's --token does not match the receiver's")
 	})
 	rawTests := []struct {
 		name string
@@ -184,6 +198,7 @@ func TestHandshakeRefused(t *testing.T) {
 	}{
 		{"garbage", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "unknown frame type 71"},
 		{"bad version", wire.AppendHello(nil, wire.Hello{Version: 99, PageSize: 4096, Pages: 1, BatchPages: 1, Token: "sesame"}), "sender speaks version 99"},
+		{"version 1 sender", v1Hello("sesame"), "sender speaks version 1, this receiver 2"},
 		{"bad page size", wire.AppendHello(nil, wire.Hello{Version: wire.Version, PageSize: 1000, Pages: 1, BatchPages: 1}), "page size 1000"},
 		{"batch before hello", wire.AppendFinish(nil), "first frame is finish, want hello"},
 		{"oversized frame", []byte{byte(wire.TypeHello), 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}, "exceeds the limit"},
@@ -206,29 +221,11 @@ func TestHandshakeRefused(t *testing.T) {
 		})
 	}
 	t.Run("budget held by another session", func(t *testing.T) {
-		hello := func(pages uint64) []byte {
-			return wire.AppendHello(nil, wire.Hello{Version: wire.Version, PageSize: 4096, Pages: pages, BatchPages: 1, Token: "sesame"})
-		}
-		welcome := func(c net.Conn) wire.Welcome {
-			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
-			f, err := wire.NewReader(c, wire.MaxVerifyFrame).Next()
-			require.NoError(t, err)
-			w, err := wire.ParseWelcome(f.Payload)
-			require.NoError(t, err)
-			return w
-		}
-		first, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		defer first.Close()
-		_, err = first.Write(hello(1536)) // 6 MiB of the 8 MiB budget
-		require.NoError(t, err)
-		require.Equal(t, wire.StatusOK, welcome(first).Status)
-		second, err := net.Dial("tcp", addr)
-		require.NoError(t, err)
-		defer second.Close()
-		_, err = second.Write(hello(1024)) // 4 MiB more
-		require.NoError(t, err)
-		w := welcome(second)
+		first, w := rawSession(t, addr, wire.Hello{Version: wire.Version, PageSize: 4096, Pages: 1536, BatchPages: 1, Token: "sesame"}) // 6 MiB of the 8 MiB budget
+		defer first.c.Close()
+		require.Equal(t, wire.StatusOK, w.Status, w.Message)
+		second, w := rawSession(t, addr, wire.Hello{Version: wire.Version, PageSize: 4096, Pages: 1024, BatchPages: 1, Token: "sesame"}) // 4 MiB more
+		defer second.c.Close()
 		assert.Equal(t, wire.StatusUnavailable, w.Status)
 		assert.Contains(t, w.Message, "held by other sessions")
 	})

@@ -2,6 +2,8 @@ package socket
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strings"
@@ -48,6 +50,10 @@ type Link interface {
 	EmulatedRTT() time.Duration
 	// Note says how the link differs from what was asked, "" if it does not.
 	Note() string
+	// Token is the token the receiver asks for: LinkConfig.Token for a
+	// remote receiver, a random one drawn for an in-process receiver, so
+	// no other local process can open sessions on it.
+	Token() string
 	// Close stops in-process receivers and removes what the link created.
 	Close() error
 }
@@ -64,7 +70,10 @@ func OpenLink(ctx context.Context, cfg LinkConfig) (Link, error) {
 			return nil, fmt.Errorf("loopback link: %w", err)
 		}
 		l := &localLink{name: LinkLoopback, rtt: cfg.RTT, addr: ln.Addr().String()}
-		l.serve(ln, cfg.Timeout)
+		if err := l.serve(ln, cfg.Timeout); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("loopback link: %w", err)
+		}
 		return l, nil
 	case LinkNetns:
 		pair, err := netns.Create(ctx, netns.Config{BandwidthBps: cfg.BandwidthBps, RTT: cfg.RTT})
@@ -83,13 +92,17 @@ func OpenLink(ctx context.Context, cfg LinkConfig) (Link, error) {
 				l.note = pair.DelayNote + ": RTT emulated by the engine"
 			}
 		}
-		l.serve(ln, cfg.Timeout)
+		if err := l.serve(ln, cfg.Timeout); err != nil {
+			ln.Close()
+			pair.Close()
+			return nil, fmt.Errorf("netns link: %w", err)
+		}
 		return l, nil
 	case LinkRemote:
 		if cfg.Remote == "" {
 			return nil, fmt.Errorf("remote link needs --remote host:port (a running 'microwiper serve')")
 		}
-		return &remoteLink{addr: cfg.Remote, rtt: cfg.RTT}, nil
+		return &remoteLink{addr: cfg.Remote, rtt: cfg.RTT, token: cfg.Token}, nil
 	}
 	return nil, fmt.Errorf("link %q: want %s", cfg.Kind, strings.Join([]string{LinkLoopback, LinkNetns, LinkRemote}, ", "))
 }
@@ -103,6 +116,7 @@ type localLink struct {
 	kernel bool
 	rtt    time.Duration
 	note   string
+	token  string
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -112,16 +126,22 @@ type localLink struct {
 	recv *Receiver
 }
 
-func (l *localLink) serve(ln net.Listener, timeout time.Duration) {
+func (l *localLink) serve(ln net.Listener, timeout time.Duration) error {
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return fmt.Errorf("draw the in-process receiver's token: %w", err)
+	}
+	l.token = hex.EncodeToString(key[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel, l.done = cancel, make(chan struct{})
 	// The sender already bounds memory; the in-process receiver takes
-	// whatever it is asked for.
-	l.recv = NewReceiver(ReceiverConfig{MaxMemory: 1 << 62, Timeout: timeout})
+	// whatever its one authenticated sender asks for.
+	l.recv = NewReceiver(ReceiverConfig{MaxMemory: 1 << 62, Token: l.token, Timeout: timeout})
 	go func() {
 		defer close(l.done)
 		_ = l.recv.Serve(ctx, ln)
 	}()
+	return nil
 }
 
 func (l *localLink) Name() string { return l.name }
@@ -137,6 +157,7 @@ func (l *localLink) Dial(ctx context.Context) (net.Conn, error) {
 func (l *localLink) KernelShaped() bool         { return l.kernel }
 func (l *localLink) EmulatedRTT() time.Duration { return l.rtt }
 func (l *localLink) Note() string               { return l.note }
+func (l *localLink) Token() string              { return l.token }
 
 func (l *localLink) Close() error {
 	l.once.Do(func() {
@@ -152,8 +173,9 @@ func (l *localLink) Close() error {
 // remoteLink is a link to `microwiper serve` on another host; its real
 // RTT is whatever the network has, and --rtt adds to it.
 type remoteLink struct {
-	addr string
-	rtt  time.Duration
+	addr  string
+	rtt   time.Duration
+	token string
 }
 
 func (l *remoteLink) Name() string { return LinkRemote }
@@ -171,3 +193,4 @@ func (l *remoteLink) KernelShaped() bool         { return false }
 func (l *remoteLink) EmulatedRTT() time.Duration { return l.rtt }
 func (l *remoteLink) Note() string               { return "" }
 func (l *remoteLink) Close() error               { return nil }
+func (l *remoteLink) Token() string              { return l.token }

@@ -3,52 +3,67 @@ package socket
 import (
 	"encoding/binary"
 	"fmt"
-
-	"golang.org/x/sys/unix"
+	"sync/atomic"
 
 	"github.com/microwiper/microwiper/internal/splitmix"
 )
 
-// pageMemory is page-aligned anonymous memory outside the Go heap, so a
-// multi-GiB buffer costs the garbage collector nothing and is returned to
-// the kernel the moment a session ends.
+// pageMemory is a memory image of pages. On Linux it is page-aligned
+// anonymous memory outside the Go heap, so a multi-GiB buffer costs the
+// garbage collector nothing and is returned to the kernel the moment a
+// session ends (memory_linux.go); elsewhere it is a Go slice.
 type pageMemory struct {
 	data     []byte
 	pageSize int
 }
 
+// held counts the bytes holdBytes has handed out and dropBytes not yet
+// returned, so tests can check that a session frees all it held.
+var heldBytes atomic.Int64
+
+func holdBytes(n uint64, touch bool) ([]byte, error) {
+	b, err := allocBytes(n, touch)
+	if err == nil {
+		heldBytes.Add(int64(len(b)))
+	}
+	return b, err
+}
+
+func dropBytes(b []byte) {
+	if b != nil {
+		heldBytes.Add(-int64(len(b)))
+		freeBytes(b)
+	}
+}
+
+// maxMapBytes bounds one memory image (64 TiB), far above any budget, so
+// the size arithmetic below cannot overflow an int.
+const maxMapBytes = 1 << 46
+
+// mapMemory allocates pages of pageSize bytes, every page written once now,
+// as a destination VM's memory is allocated before it receives:
+// first-touch faults (tens of microseconds a page in a VM whose own memory
+// is backed lazily) would otherwise land inside measured rounds.
 func mapMemory(pages uint64, pageSize int) (*pageMemory, error) {
 	n := pages * uint64(pageSize)
-	if n == 0 || n > 1<<46 {
+	if n == 0 || n > maxMapBytes || n/uint64(pageSize) != pages {
 		return nil, fmt.Errorf("map %d pages of %d bytes: size out of range", pages, pageSize)
 	}
-	b, err := unix.Mmap(-1, 0, int(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	b, err := holdBytes(n, true)
 	if err != nil {
 		return nil, fmt.Errorf("map %d bytes of memory: %w", n, err)
 	}
-	// Huge pages where the kernel allows them, and every page written once
-	// now, as a destination VM's memory is allocated before it receives:
-	// first-touch faults (tens of microseconds a page in a VM whose own
-	// memory is backed lazily) would otherwise land inside measured rounds.
-	// MAP_POPULATE is not enough there: it maps pages without the write
-	// that makes the hypervisor back them.
-	_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
-	for i := 0; i < len(b); i += 4096 {
-		b[i] = 0
-	}
 	return &pageMemory{data: b, pageSize: pageSize}, nil
+}
+
+func (m *pageMemory) unmap() {
+	dropBytes(m.data)
+	m.data = nil
 }
 
 func (m *pageMemory) page(p uint64) []byte {
 	off := p * uint64(m.pageSize)
 	return m.data[off : off+uint64(m.pageSize) : off+uint64(m.pageSize)]
-}
-
-func (m *pageMemory) unmap() {
-	if m.data != nil {
-		_ = unix.Munmap(m.data)
-		m.data = nil
-	}
 }
 
 // fillPage writes the content of page p at version v: a splitmix64 stream

@@ -8,7 +8,10 @@
 //
 //	sender                               receiver
 //	Hello{magic, version, page size,
-//	      pages, batch pages, token}  →
+//	      pages, batch pages}         →
+//	                                  ←  Challenge{32-byte nonce}
+//	Auth{HMAC-SHA256(token, label ‖
+//	     nonce ‖ hello)}              →
 //	                                  ←  Welcome{status, message}
 //	Batch … Batch                     →  (pages written into memory)
 //	RoundEnd{round, pages, final}     →
@@ -27,6 +30,17 @@
 // downtime). Verify frames return each page's version and CRC-32C so the
 // sender can compare the destination's memory with its own page by page.
 // Either side may send Error with a one-line reason before it closes.
+//
+// Authentication is a challenge-response: the token never crosses the
+// wire, the receiver draws a fresh random nonce per connection, so bytes
+// recorded from one session do not authenticate another, and the MAC
+// covers the Hello, so the sizes cannot be changed in transit. A receiver
+// may answer a Hello with a refusing Welcome instead of a Challenge (wrong
+// version, malformed, busy, too many failed attempts). The link is not
+// encrypted: page contents and sizes travel in clear, and an on-path
+// attacker can read them or cut the session (use a VPN or an SSH tunnel
+// across untrusted networks). Version 1 sent the token in clear; the two
+// versions refuse each other with a Welcome naming both.
 //
 // The Reader refuses frames longer than its limit before reading their
 // payload, so a peer cannot make it allocate more than the limit; parsers

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,8 +11,9 @@ import (
 )
 
 // Version is the protocol version this build speaks. A receiver refuses
-// any other.
-const Version = 1
+// any other. Version 2 replaced the token sent in clear (version 1) with a
+// challenge-response.
+const Version = 2
 
 // Magic opens every Hello, so a stray client (a port scanner, an HTTP
 // request) is told apart from a sender of another protocol version.
@@ -33,8 +36,16 @@ const MaxPageSize = 1 << 21
 // MaxBatchPages bounds the pages in one Batch.
 const MaxBatchPages = 1 << 16
 
-// MaxTokenBytes bounds the shared token.
-const MaxTokenBytes = 1024
+// MaxBatchBytes bounds a Batch payload (the receiver holds a frame buffer
+// of this size per session): 256 pages of the largest page size fit.
+const MaxBatchBytes = 1<<29 + 1<<16
+
+// NonceBytes is the size of a Challenge's nonce and MACBytes of an Auth's
+// MAC (HMAC-SHA256).
+const (
+	NonceBytes = 32
+	MACBytes   = sha256.Size
+)
 
 // MaxVerifyPages bounds the entries in one Verify frame.
 const MaxVerifyPages = 1 << 16
@@ -47,14 +58,16 @@ type Type uint8
 
 // Frame types.
 const (
-	TypeHello    Type = 1
-	TypeWelcome  Type = 2
-	TypeBatch    Type = 3
-	TypeRoundEnd Type = 4
-	TypeRoundAck Type = 5
-	TypeFinish   Type = 6
-	TypeVerify   Type = 7
-	TypeError    Type = 8
+	TypeHello     Type = 1
+	TypeWelcome   Type = 2
+	TypeBatch     Type = 3
+	TypeRoundEnd  Type = 4
+	TypeRoundAck  Type = 5
+	TypeFinish    Type = 6
+	TypeVerify    Type = 7
+	TypeError     Type = 8
+	TypeChallenge Type = 9
+	TypeAuth      Type = 10
 )
 
 func (t Type) String() string {
@@ -75,6 +88,10 @@ func (t Type) String() string {
 		return "verify"
 	case TypeError:
 		return "error"
+	case TypeChallenge:
+		return "challenge"
+	case TypeAuth:
+		return "auth"
 	}
 	return fmt.Sprintf("type-%d", uint8(t))
 }
@@ -122,6 +139,11 @@ func NewReader(r io.Reader, limit int) *Reader {
 // size).
 func (r *Reader) SetLimit(limit int) { r.limit = limit }
 
+// SetBuffer makes the Reader decode into buf: payloads up to cap(buf)
+// bytes allocate nothing, so a receiver that owns buf (and counts it in its
+// budget) decides where the memory lives and when it is freed.
+func (r *Reader) SetBuffer(buf []byte) { r.buf = buf[:0] }
+
 // Next reads the next frame. io.EOF means the stream ended cleanly between
 // frames; a stream cut inside a frame is io.ErrUnexpectedEOF.
 func (r *Reader) Next() (Frame, error) {
@@ -129,7 +151,7 @@ func (r *Reader) Next() (Frame, error) {
 		return Frame{}, err
 	}
 	t := Type(r.hdr[0])
-	if t < TypeHello || t > TypeError {
+	if t < TypeHello || t > TypeAuth {
 		return Frame{}, malformed("unknown frame type %d", uint8(t))
 	}
 	if r.hdr[1] != 0 || r.hdr[2] != 0 || r.hdr[3] != 0 {
@@ -168,7 +190,8 @@ type Hello struct {
 	Pages uint64
 	// BatchPages is the most pages any Batch of this session carries.
 	BatchPages uint32
-	// Token is the shared secret, empty if none.
+	// Token is the shared secret. It never goes on the wire: it keys the
+	// MAC of the Auth frame (see AuthMAC).
 	Token string
 }
 
@@ -184,51 +207,122 @@ func (h Hello) Check() error {
 		return malformed("hello: page count %d: want 1 to 2^40", h.Pages)
 	case h.BatchPages == 0 || h.BatchPages > MaxBatchPages:
 		return malformed("hello: batch of %d pages: want 1 to %d", h.BatchPages, MaxBatchPages)
-	case len(h.Token) > MaxTokenBytes:
-		return malformed("hello: token of %d bytes: want at most %d", len(h.Token), MaxTokenBytes)
+	case MaxBatchFrame(h.PageSize, h.BatchPages) > MaxBatchBytes:
+		return malformed("hello: batch of %d pages of %d bytes = %d bytes: want at most %d", h.BatchPages, h.PageSize, MaxBatchFrame(h.PageSize, h.BatchPages), MaxBatchBytes)
 	}
 	return nil
 }
 
-// helloFixed is the Hello payload without the token.
-const helloFixed = len(Magic) + 2 + 4 + 8 + 4 + 2
+// helloVersioned is the part of every version's Hello a receiver reads
+// before it knows the layout: magic and version.
+const helloVersioned = len(Magic) + 2
 
-// MaxHelloFrame is the largest Hello payload.
-const MaxHelloFrame = helloFixed + MaxTokenBytes
+// HelloBytes is the Hello payload. It ends with two zero bytes where
+// version 1 had its token length, so a version-1 receiver parses it and
+// names the version mismatch.
+const HelloBytes = helloVersioned + 4 + 8 + 4 + 2
 
-// AppendHello appends h as a frame.
+// MaxHelloFrame is the largest handshake payload a receiver reads before
+// the sender has authenticated; version 1 senders sent up to 1 KiB of
+// token, which must still arrive whole to be told apart.
+const MaxHelloFrame = 2048
+
+// AppendHello appends h as a frame. The token is not sent.
 func AppendHello(b []byte, h Hello) []byte {
-	b = appendHeader(b, TypeHello, helloFixed+len(h.Token))
+	b = appendHeader(b, TypeHello, HelloBytes)
+	return appendHelloPayload(b, h)
+}
+
+func appendHelloPayload(b []byte, h Hello) []byte {
 	b = append(b, Magic...)
 	b = binary.LittleEndian.AppendUint16(b, h.Version)
 	b = binary.LittleEndian.AppendUint32(b, h.PageSize)
 	b = binary.LittleEndian.AppendUint64(b, h.Pages)
 	b = binary.LittleEndian.AppendUint32(b, h.BatchPages)
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(h.Token)))
-	return append(b, h.Token...)
+	return append(b, 0, 0)
 }
 
-// ParseHello decodes a Hello payload. It checks the framing only; the
-// receiver decides about version, sizes and token.
+// ParseHello decodes a Hello payload. A Hello of another version returns
+// only its Version (and no error), so the receiver can name the mismatch;
+// ParseHello checks the framing only and the receiver decides the rest.
 func ParseHello(p []byte) (Hello, error) {
 	var h Hello
-	if len(p) < helloFixed {
-		return h, malformed("hello of %d bytes: want at least %d", len(p), helloFixed)
+	if len(p) < helloVersioned {
+		return h, malformed("hello of %d bytes: want %d", len(p), HelloBytes)
 	}
 	if string(p[:len(Magic)]) != Magic {
 		return h, malformed("hello does not start with %q: not a microwiper sender", Magic)
 	}
 	q := p[len(Magic):]
 	h.Version = binary.LittleEndian.Uint16(q)
+	if h.Version != Version {
+		return h, nil
+	}
+	if len(p) != HelloBytes {
+		return h, malformed("hello of %d bytes: want %d", len(p), HelloBytes)
+	}
 	h.PageSize = binary.LittleEndian.Uint32(q[2:])
 	h.Pages = binary.LittleEndian.Uint64(q[6:])
 	h.BatchPages = binary.LittleEndian.Uint32(q[14:])
-	n := int(binary.LittleEndian.Uint16(q[18:]))
-	if len(q[20:]) != n {
-		return h, malformed("hello token length %d, but %d bytes follow", n, len(q[20:]))
+	if q[18] != 0 || q[19] != 0 {
+		return h, malformed("hello reserved bytes %x are not zero", q[18:20])
 	}
-	h.Token = string(q[20:])
 	return h, nil
+}
+
+// AppendChallenge appends a Challenge frame: the receiver's fresh nonce.
+func AppendChallenge(b []byte, nonce [NonceBytes]byte) []byte {
+	b = appendHeader(b, TypeChallenge, NonceBytes)
+	return append(b, nonce[:]...)
+}
+
+// ParseChallenge decodes a Challenge payload.
+func ParseChallenge(p []byte) ([NonceBytes]byte, error) {
+	var n [NonceBytes]byte
+	if len(p) != NonceBytes {
+		return n, malformed("challenge of %d bytes: want %d", len(p), NonceBytes)
+	}
+	copy(n[:], p)
+	return n, nil
+}
+
+// AppendAuth appends an Auth frame carrying mac.
+func AppendAuth(b []byte, mac [MACBytes]byte) []byte {
+	b = appendHeader(b, TypeAuth, MACBytes)
+	return append(b, mac[:]...)
+}
+
+// ParseAuth decodes an Auth payload.
+func ParseAuth(p []byte) ([MACBytes]byte, error) {
+	var m [MACBytes]byte
+	if len(p) != MACBytes {
+		return m, malformed("auth of %d bytes: want %d", len(p), MACBytes)
+	}
+	copy(m[:], p)
+	return m, nil
+}
+
+// authLabel separates this MAC from any other use of the same token.
+const authLabel = "microwiper auth v2\x00"
+
+// AuthMAC is HMAC-SHA256 keyed by h.Token over the nonce and the Hello's
+// payload: only a holder of the token can answer a nonce, a recorded
+// answer is useless against the next nonce, and the answer binds the
+// session's sizes.
+func AuthMAC(h Hello, nonce [NonceBytes]byte) [MACBytes]byte {
+	m := hmac.New(sha256.New, []byte(h.Token))
+	m.Write([]byte(authLabel))
+	m.Write(nonce[:])
+	m.Write(appendHelloPayload(nil, h))
+	var out [MACBytes]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// CheckAuth reports whether mac answers nonce for h, in constant time.
+func CheckAuth(h Hello, nonce [NonceBytes]byte, mac [MACBytes]byte) bool {
+	want := AuthMAC(h, nonce)
+	return hmac.Equal(want[:], mac[:])
 }
 
 // Status is a receiver's answer to a Hello.
@@ -242,6 +336,7 @@ const (
 	StatusTooLarge    Status = 3
 	StatusMalformed   Status = 4
 	StatusUnavailable Status = 5
+	StatusBusy        Status = 6
 )
 
 func (s Status) String() string {
@@ -251,13 +346,15 @@ func (s Status) String() string {
 	case StatusBadVersion:
 		return "unsupported protocol version"
 	case StatusBadToken:
-		return "bad token"
+		return "authentication failed"
 	case StatusTooLarge:
 		return "memory request too large"
 	case StatusMalformed:
 		return "malformed handshake"
 	case StatusUnavailable:
 		return "receiver out of memory budget"
+	case StatusBusy:
+		return "receiver busy"
 	}
 	return fmt.Sprintf("status %d", uint8(s))
 }

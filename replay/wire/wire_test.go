@@ -12,7 +12,9 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
-	hello := Hello{Version: Version, PageSize: 4096, Pages: 1 << 20, BatchPages: 256, Token: "s3cret"}
+	hello := Hello{Version: Version, PageSize: 4096, Pages: 1 << 20, BatchPages: 256}
+	nonce := [NonceBytes]byte{1, 2, 3}
+	mac := AuthMAC(Hello{Version: Version, PageSize: 4096, Pages: 1 << 20, BatchPages: 256, Token: "s3cret"}, nonce)
 	welcome := Welcome{Status: StatusTooLarge, Message: "want 4 GiB, limit 1 GiB"}
 	end := RoundEnd{Round: 7, Pages: 123456, Final: true}
 	ack := RoundAck{Round: 7, Pages: 123456}
@@ -24,6 +26,8 @@ func TestRoundTrip(t *testing.T) {
 
 	var stream []byte
 	stream = AppendHello(stream, hello)
+	stream = AppendChallenge(stream, nonce)
+	stream = AppendAuth(stream, mac)
 	stream = AppendWelcome(stream, welcome)
 	stream = append(stream, bb.Frame()...)
 	stream = AppendRoundEnd(stream, end)
@@ -44,6 +48,12 @@ func TestRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, hello, h)
 	require.NoError(t, h.Check())
+	n, err := ParseChallenge(next(TypeChallenge))
+	require.NoError(t, err)
+	assert.Equal(t, nonce, n)
+	m, err := ParseAuth(next(TypeAuth))
+	require.NoError(t, err)
+	assert.Equal(t, mac, m)
 	w, err := ParseWelcome(next(TypeWelcome))
 	require.NoError(t, err)
 	assert.Equal(t, welcome, w)
@@ -131,11 +141,20 @@ func TestParseRejects(t *testing.T) {
 	}{
 		{"hello short", func() error { _, err := ParseHello([]byte("micro")); return err }, "hello of 5 bytes"},
 		{"hello magic", func() error { _, err := ParseHello(badMagic); return err }, "not a microwiper sender"},
-		{"hello token length", func() error {
-			p := helloPayload(Hello{Version: 1, PageSize: 4096, Pages: 1, BatchPages: 1, Token: "ab"})
+		{"hello length", func() error {
+			p := helloPayload(Hello{Version: Version, PageSize: 4096, Pages: 1, BatchPages: 1})
 			_, err := ParseHello(p[:len(p)-1])
 			return err
-		}, "token length 2, but 1 bytes follow"},
+		}, "hello of 27 bytes: want 28"},
+		{"hello reserved", func() error {
+			p := helloPayload(Hello{Version: Version, PageSize: 4096, Pages: 1, BatchPages: 1})
+			p[len(p)-1] = 1
+			_, err := ParseHello(p)
+			return err
+		}, "reserved bytes 0001"},
+		{"hello batch bytes", func() error { return Hello{PageSize: 1 << 21, Pages: 1, BatchPages: 1024}.Check() }, "want at most 536936448"},
+		{"challenge size", func() error { _, err := ParseChallenge(make([]byte, 31)); return err }, "challenge of 31 bytes: want 32"},
+		{"auth size", func() error { _, err := ParseAuth(make([]byte, 33)); return err }, "auth of 33 bytes: want 32"},
 		{"hello page size", func() error { return Hello{PageSize: 3000, Pages: 1, BatchPages: 1}.Check() }, "page size 3000"},
 		{"hello pages", func() error { return Hello{PageSize: 4096, Pages: 0, BatchPages: 1}.Check() }, "page count 0"},
 		{"hello batch", func() error { return Hello{PageSize: 4096, Pages: 1, BatchPages: 0}.Check() }, "batch of 0 pages"},
@@ -163,6 +182,49 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
+// TestHelloVersions checks that version 1 and 2 peers tell each other the
+// mismatch: a version-1 Hello (token in clear) parses to its version
+// alone, and a version-2 Hello has the length a version-1 receiver reads
+// as an empty token.
+func TestHelloVersions(t *testing.T) {
+	v1 := []byte(Magic)
+	v1 = binary.LittleEndian.AppendUint16(v1, 1)
+	v1 = binary.LittleEndian.AppendUint32(v1, 4096)
+	v1 = binary.LittleEndian.AppendUint64(v1, 1)
+	v1 = binary.LittleEndian.AppendUint32(v1, 1)
+	v1 = binary.LittleEndian.AppendUint16(v1, 6)
+	v1 = append(v1, "s3cret"...)
+	h, err := ParseHello(v1)
+	require.NoError(t, err)
+	assert.Equal(t, Hello{Version: 1}, h)
+
+	v2 := AppendHello(nil, Hello{Version: Version, PageSize: 4096, Pages: 1, BatchPages: 1, Token: "s3cret"})[FrameHeaderBytes:]
+	assert.NotContains(t, string(v2), "s3cret", "the token must not cross the wire")
+	assert.Equal(t, []byte{0, 0}, v2[len(v2)-2:], "version 1's token length: zero")
+	assert.Len(t, v2, len(Magic)+2+4+8+4+2)
+}
+
+// TestAuthMAC checks what the challenge-response is for: only the token
+// answers, a recorded answer does not answer another nonce, and the
+// answer binds the Hello's sizes.
+func TestAuthMAC(t *testing.T) {
+	h := Hello{Version: Version, PageSize: 4096, Pages: 1 << 10, BatchPages: 256, Token: "sesame"}
+	n1, n2 := [NonceBytes]byte{1}, [NonceBytes]byte{2}
+	mac := AuthMAC(h, n1)
+	assert.True(t, CheckAuth(h, n1, mac))
+	assert.False(t, CheckAuth(h, n2, mac), "a recorded answer must not answer a new nonce")
+	wrong := h
+	wrong.Token = "sesamf"
+	assert.False(t, CheckAuth(wrong, n1, mac), "another token must not answer")
+	bigger := h
+	bigger.Pages = 1 << 30
+	assert.False(t, CheckAuth(bigger, n1, mac), "the answer must bind the sizes")
+	empty := h
+	empty.Token = ""
+	assert.True(t, CheckAuth(empty, n1, AuthMAC(empty, n1)), "an empty token is a key like any other")
+	assert.False(t, CheckAuth(empty, n1, mac))
+}
+
 func make13(flag byte) []byte {
 	p := make([]byte, roundEndBytes)
 	p[12] = flag
@@ -173,7 +235,8 @@ func make13(flag byte) []byte {
 // parser: nothing may panic, and whatever parses must encode back to the
 // same bytes.
 func FuzzReader(f *testing.F) {
-	f.Add(AppendHello(nil, Hello{Version: 1, PageSize: 4096, Pages: 3, BatchPages: 2, Token: "t"}))
+	f.Add(AppendHello(nil, Hello{Version: Version, PageSize: 4096, Pages: 3, BatchPages: 2, Token: "t"}))
+	f.Add(AppendAuth(AppendChallenge(nil, [NonceBytes]byte{9}), [MACBytes]byte{7}))
 	bb := NewBatchBuilder(8, 2)
 	copy(bb.Add(1, 2), "abcdefgh")
 	bb.AddZero(0, 0)
@@ -192,9 +255,17 @@ func FuzzReader(f *testing.F) {
 			p := fr.Payload
 			switch fr.Type {
 			case TypeHello:
-				if h, err := ParseHello(p); err == nil {
+				if h, err := ParseHello(p); err == nil && h.Version == Version {
 					_ = h.Check()
 					sameBytes(t, p, AppendHello(nil, h)[FrameHeaderBytes:])
+				}
+			case TypeChallenge:
+				if n, err := ParseChallenge(p); err == nil {
+					sameBytes(t, p, AppendChallenge(nil, n)[FrameHeaderBytes:])
+				}
+			case TypeAuth:
+				if m, err := ParseAuth(p); err == nil {
+					sameBytes(t, p, AppendAuth(nil, m)[FrameHeaderBytes:])
 				}
 			case TypeWelcome:
 				if w, err := ParseWelcome(p); err == nil {
