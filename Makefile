@@ -10,7 +10,7 @@ RACE_PKGS ?= ./tracefmt/... ./replay/...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1x
 
-.PHONY: all build test vet fmt-check tidy-check cross unit race run reproduce bench fuzz clean
+.PHONY: all build test vet fmt-check tidy-check cross unit race run reproduce bench fuzz clean test-guest test-kernels
 
 all: build
 
@@ -49,6 +49,25 @@ race:
 	$(GO) test -p 1 -count=1 -race -short -skip 'AgreesWithSim|AgreeWithSim' -timeout 20m $(RACE_PKGS)
 
 test: vet fmt-check tidy-check cross unit race
+
+# test-guest boots QEMU TCG guests with Debian's kernel (internal/guest's
+# own tests); the first run downloads linux-image-amd64 with apt-get into
+# ~/.cache/microwiper/guest. Needs qemu-system-x86, busybox-static, kmod
+# and xz-utils. Not part of `test`: it takes about 30 s of CPU.
+test-guest:
+	MICROWIPER_GUEST_TESTS=1 $(GO) test -count=1 -timeout 10m ./internal/guest
+
+# test-kernels runs capture's tests inside QEMU TCG guests booted with
+# Debian kernels (KERNELS: comma-separated packages; default bookworm's
+# 6.1, linux-image-amd64, and the newest it carries, linux-image-6.12-amd64)
+# and writes the kernel x backend table to $(OUT)/kernel-matrix.md. Same
+# needs as test-guest; about 2 minutes of 2 cores per kernel.
+KERNELS ?=
+test-kernels: test-guest
+	@mkdir -p $(OUT)
+	MICROWIPER_GUEST_TESTS=1 $(GO) test -count=1 -run 'TestSyncFallbacks|TestFreezer|TestKnownPatternUnpopulated' ./capture
+	MICROWIPER_GUEST_TESTS=1 KERNELS=$(KERNELS) KERNEL_MATRIX_OUT=$(abspath $(OUT))/kernel-matrix.md \
+		$(GO) test -count=1 -timeout 40m -v -run TestMatrix ./internal/kernelmatrix
 
 # run replays the shipped traces (synthetic and captured) through every
 # policy in the simulator over a bandwidth sweep (experiments/sweep.json,

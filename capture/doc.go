@@ -59,9 +59,11 @@
 // found when attaching) count as written in that epoch: they are new
 // content to a migration's destination.
 //
-// Backends (tracefmt.Backend* names):
+// Backends (tracefmt.Backend* names). With none named, SelectBackend takes
+// the best the running kernel offers: uffd-wp-async, else soft-dirty, else
+// uffd-wp-sync (README.md has the kernel matrix and every difference):
 //
-//   - uffd-wp-async (default): userfaultfd write protection in asynchronous
+//   - uffd-wp-async: userfaultfd write protection in asynchronous
 //     mode (UFFD_FEATURE_WP_ASYNC, UFFD_FEATURE_WP_UNPOPULATED). A write to a
 //     protected page is resolved inside the kernel, which only clears the
 //     page's protection bit; each epoch one PAGEMAP_SCAN ioctl on
@@ -73,8 +75,12 @@
 //     are fault times, not epoch ends. Slower; exact. The kernel lets this
 //     mode protect anonymous memory only: file-backed private mappings (a
 //     binary's .data) are left out (logged with -v).
+//     Before Linux 6.7 it runs without PAGEMAP_SCAN (pagemap reads) and
+//     before 6.4 without WP_UNPOPULATED (first touches found by presence).
 //   - soft-dirty: clear_refs 4 and bit 55 of /proc/PID/pagemap, for kernels
-//     built with CONFIG_MEM_SOFT_DIRTY. Detected at run time.
+//     built with CONFIG_MEM_SOFT_DIRTY. Detected at run time. The target is
+//     stopped while a scan reads and clears the bits, which the kernel
+//     cannot do atomically.
 //
 // The userfaultfd must belong to the target's address space, so it is
 // created inside the target: the tracer stops one thread with ptrace, makes

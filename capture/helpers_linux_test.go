@@ -26,9 +26,13 @@ var (
 	writerErr  error
 )
 
-// writerBin builds testdata/writer once per test binary.
+// writerBin builds testdata/writer once per test binary, or takes
+// $CAPTURE_WRITER (a guest has no Go toolchain: make test-kernels).
 func writerBin(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("CAPTURE_WRITER"); p != "" {
+		return p
+	}
 	writerOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "capture-writer-")
 		if err != nil {
@@ -49,11 +53,12 @@ func writerBin(t testing.TB) string {
 	return writerPath
 }
 
-// needUffdWP skips when the kernel lacks what the uffd backends need.
+// needUffdWP skips when the kernel lacks what backend (any backend,
+// despite the name) needs.
 func needUffdWP(t testing.TB, backend string) {
 	t.Helper()
-	if err := probeKernel(uffdFeatures(backend == "uffd-wp-sync"), backend); err != nil {
-		t.Skipf("needs userfaultfd write-protect and PAGEMAP_SCAN (Linux ≥ 6.7): %v", err)
+	if err := KernelFeatures().Check(backend); err != nil {
+		t.Skipf("kernel lacks a feature: %v", err)
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CAP_SYS_PTRACE) to attach")

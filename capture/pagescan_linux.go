@@ -10,6 +10,7 @@ import (
 type pageScanner struct {
 	f   *os.File
 	vec []pageRegion
+	raw []byte // pagemap entries, without PAGEMAP_SCAN
 }
 
 func openPageScanner(pid int) (*pageScanner, error) {
@@ -45,6 +46,9 @@ var (
 
 // scan calls fn for every run [start, end) of matching pages in [start, end).
 func (s *pageScanner) scan(q scanQuery, start, end uint64, fn func(start, end uint64)) error {
+	if !KernelFeatures().PagemapScan {
+		return s.scanPagemap(q, start, end, fn)
+	}
 	for start < end {
 		arg := pmScanArg{
 			Size: uint64(unsafe.Sizeof(pmScanArg{})), Flags: q.flags, Start: start, End: end,

@@ -31,6 +31,8 @@ func TestRecallPrecision(t *testing.T) {
 		{"launch/sync", "uffd-wp-sync", true, false},
 		{"attach/async/hugepage", "uffd-wp-async", false, true},
 		{"attach/sync/hugepage", "uffd-wp-sync", false, true},
+		{"attach/softdirty", "soft-dirty", false, false},
+		{"launch/softdirty", "soft-dirty", true, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

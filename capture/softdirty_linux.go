@@ -64,6 +64,8 @@ type softDirtyTracker struct {
 	buf     []byte
 	pageSz  uint64
 	log     *slog.Logger
+	data    dataPages // softdirty_data_linux.go
+	frz     *freezer  // softdirty_freeze_linux.go; nil: scans run unfrozen
 }
 
 func newSoftDirtyTracker(pid int, opts TrackerOptions, log *slog.Logger) (*softDirtyTracker, error) {
@@ -77,9 +79,9 @@ func newSoftDirtyTracker(pid int, opts TrackerOptions, log *slog.Logger) (*softD
 	}
 	ps := uint64(os.Getpagesize())
 	t := &softDirtyTracker{pid: pid, pagemap: f, closer: f, maps: func() ([]Mapping, error) { return readMaps(pid) }, refs: fmt.Sprintf("/proc/%d/clear_refs", pid), idx: NewIndex(ps),
-		filter: opts.Filter, pageSz: ps, buf: make([]byte, 8<<16), log: log}
-	if _, err := t.scan(true); err != nil {
-		f.Close()
+		filter: opts.Filter, pageSz: ps, buf: make([]byte, 8<<16), log: log, frz: newFreezer(pid, log)}
+	if err := t.frz.do(func() error { _, err := t.scan(true); return err }); err != nil {
+		t.Close()
 		return nil, err
 	}
 	t.initial = append(t.initial, t.out...)
@@ -89,10 +91,22 @@ func newSoftDirtyTracker(pid int, opts TrackerOptions, log *slog.Logger) (*softD
 func (t *softDirtyTracker) Backend() string  { return tracefmt.BackendSoftDirty }
 func (t *softDirtyTracker) Initial() []int64 { return t.initial }
 func (t *softDirtyTracker) Index() *Index    { return t.idx }
-func (t *softDirtyTracker) Close() error     { return t.closer.Close() }
+func (t *softDirtyTracker) Close() error {
+	if t.frz != nil {
+		t.frz.close()
+	}
+	return t.closer.Close()
+}
 
 func (t *softDirtyTracker) Scan() (Scan, error) {
-	grew, err := t.scan(false)
+	var grew bool
+	scan := func() (err error) { grew, err = t.scan(false); return err }
+	var err error
+	if t.frz != nil {
+		err = t.frz.do(scan)
+	} else {
+		err = scan()
+	}
 	return Scan{Pages: t.out, Grew: grew}, err
 }
 
@@ -105,6 +119,7 @@ func (t *softDirtyTracker) scan(initial bool) (bool, error) {
 		return false, err
 	}
 	t.out = t.out[:0]
+	t.data.begin()
 	grew := false
 	var alive spanSet
 	for _, m := range ms {
@@ -132,7 +147,11 @@ func (t *softDirtyTracker) scan(initial bool) (bool, error) {
 			for i, e := range es {
 				addr := a + uint64(i)*t.pageSz
 				isNew := initial || fresh.contains(addr)
-				if isNew && e.HasData() || !isNew && e.SoftDirty() {
+				// Only pages holding data: a mapping new or grown since
+				// the last clear is soft-dirty as a whole (VM_SOFTDIRTY),
+				// its untouched pages included. Discards: t.data.
+				has := t.data.has(addr, e)
+				if has && (isNew || e.SoftDirty()) {
 					if p, ok := t.idx.Page(addr); ok {
 						t.out = append(t.out, p)
 					}
@@ -142,6 +161,11 @@ func (t *softDirtyTracker) scan(initial bool) (bool, error) {
 		}
 	}
 	t.known = alive
+	for _, addr := range t.data.discarded(alive) {
+		if p, ok := t.idx.Page(addr); ok {
+			t.out = append(t.out, p)
+		}
+	}
 	if err := os.WriteFile(t.refs, []byte("4"), 0); err != nil {
 		return grew, fmt.Errorf("clear soft-dirty bits (%s): %w", t.refs, procErr(err))
 	}

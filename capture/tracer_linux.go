@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -42,7 +43,8 @@ func (t *tracer) stop() { close(t.work) }
 // procErr turns errors from /proc/PID files into ErrTargetGone when the
 // process has gone.
 func procErr(err error) error {
-	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+	// EOF: reading /proc/PID/pagemap of a process whose memory is gone.
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) || errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %w", ErrTargetGone, err)
 	}
 	return err

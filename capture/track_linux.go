@@ -10,7 +10,9 @@ import (
 )
 
 func (o *TrackerOptions) prepare() (string, error) {
-	b, err := o.backend()
+	// An empty Backend picks the best the kernel offers; a named one is
+	// checked against the kernel's features (backend_select_linux.go).
+	b, _, err := SelectBackend(o.Backend)
 	if err != nil {
 		return "", err
 	}
@@ -20,15 +22,7 @@ func (o *TrackerOptions) prepare() (string, error) {
 	if o.Start.IsZero() {
 		o.Start = time.Now()
 	}
-	switch b {
-	case tracefmt.BackendUffdAsync:
-		err = probeKernel(uffdFeatures(false), b)
-	case tracefmt.BackendUffdSync:
-		err = probeKernel(uffdFeatures(true), b)
-	case tracefmt.BackendSoftDirty:
-		err = probeSoftDirty()
-	}
-	return b, err
+	return b, nil
 }
 
 // Attach starts tracking a running process. The target is stopped only for

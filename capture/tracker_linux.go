@@ -57,6 +57,7 @@ type uffdTracker struct {
 	faults  map[uint64]int64
 	handler chan struct{} // closed when the fault handler exits
 	herr    error
+	first   *firstTouch // sync before Linux 6.4: see pagemap_fallback_linux.go
 }
 
 func (t *uffdTracker) Backend() string {
@@ -71,7 +72,12 @@ func (t *uffdTracker) Index() *Index    { return t.idx }
 
 func uffdFeatures(sync bool) uint64 {
 	if sync {
-		return uffdFeatureWPUnpopulated | uffdFeaturePagefaultFlagWP
+		// Before 6.4 (no WP_UNPOPULATED) first touches are found by
+		// presence instead (pagemap_fallback_linux.go).
+		if KernelFeatures().WPUnpopulated {
+			return uffdFeatureWPUnpopulated | uffdFeaturePagefaultFlagWP
+		}
+		return uffdFeaturePagefaultFlagWP
 	}
 	return uffdFeatureWPAsync | uffdFeatureWPUnpopulated
 }
@@ -118,6 +124,9 @@ func newTreeSpace(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logger,
 		return nil, err
 	}
 	t.ps = ps
+	if sync && !KernelFeatures().WPUnpopulated {
+		t.first = &firstTouch{}
+	}
 	if t.maps, err = openMaps(pid); err != nil {
 		t.Close()
 		return nil, err
@@ -205,6 +214,11 @@ func (t *uffdTracker) register(s span, m Mapping, initial bool) (bool, error) {
 	}
 	v := t.viewOf(m)
 	t.registered = t.registered.add(s)
+	if t.first != nil {
+		if err := t.first.seed(t.ps, s); err != nil {
+			return false, fmt.Errorf("scan pages of %#x-%#x: %w", s.start, s.end, procErr(err))
+		}
+	}
 	dst := &t.pending
 	if initial {
 		dst = &t.initial
@@ -253,7 +267,7 @@ func (t *uffdTracker) writeProtect(s span, mode uint64) error {
 
 func (t *uffdTracker) protect(s span) error {
 	if err := t.writeProtect(s, uffdioWriteprotectModeWP); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("write-protect %#x-%#x: %w", s.start, s.end, err)
+		return fmt.Errorf("write-protect %#x-%#x: %w", s.start, s.end, procErr(err)) // ESRCH: the target is gone
 	}
 	return nil
 }
@@ -341,6 +355,9 @@ func (t *uffdTracker) handleFaults() {
 func (t *uffdTracker) scanSync() (Scan, error) {
 	grew, err := t.reconcile(false)
 	if err != nil {
+		return Scan{}, err
+	}
+	if err := t.scanFirstTouches(); err != nil {
 		return Scan{}, err
 	}
 	now := time.Since(t.start).Nanoseconds()

@@ -112,6 +112,9 @@ func (t *treeTracker) addChild(pid, fd, parent int) error {
 // endSpace ends the address space of pid (exit or exec): it is no longer
 // observed, and its private pages count as freed from now on.
 func (t *treeTracker) endSpace(pid int) {
+	if t == nil {
+		return // soft-dirty: no tree (the follower only watches the process)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.endLocked(pid)
@@ -137,6 +140,9 @@ func (t *treeTracker) endLocked(pid int) {
 // flushSpace scans the memory of pid, about to exit, one last time: its
 // writes since the last epoch count in the next one.
 func (t *treeTracker) flushSpace(pid int) {
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if s := t.spaces[pid]; s != nil {

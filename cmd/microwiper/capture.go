@@ -49,7 +49,7 @@ func (o *captureOptions) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.NoFollow, "no-follow", false, "capture the one process only, not the processes it forks or execs")
 	durationVar(fs, &o.Epoch, "epoch", 100*time.Millisecond, "time between scans: a row says the page was written in the epoch ending at t_ns")
 	durationVar(fs, &o.Duration, "duration", 0, "stop after this long (0: when the target exits, or on Ctrl-C/SIGTERM)")
-	fs.StringVar(&o.Backend, "backend", capture.Backends[0], "how writes are seen: "+strings.Join(capture.Backends, ", "))
+	fs.StringVar(&o.Backend, "backend", "auto", "how writes are seen: "+strings.Join(capture.Backends, ", ")+"; auto picks the best the kernel offers, in that order but soft-dirty before uffd-wp-sync")
 	fs.StringVar(&o.Out, "o", "trace.parquet", "output trace: a directory of segment files (--segment > 0), else one Parquet file")
 	durationVar(fs, &o.Segment, "segment", 5*time.Second, "finish a segment this often, so a killed capture loses at most this much; 0 writes one file, readable only after a clean stop")
 	listVar(fs, &o.Regions, "region", "capture only mappings whose path matches this pattern (repeatable; '[heap]', '[anon]' for anonymous memory, '/dev/shm/*')")
@@ -82,11 +82,19 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	}
 	backend := o.Backend
 	known := false
+	known = known || backend == "auto"
 	for _, b := range capture.Backends {
 		known = known || b == backend
 	}
 	if !known {
-		return usageErrorf("--backend %q: want one of %s", backend, strings.Join(capture.Backends, ", "))
+		return usageErrorf("--backend %q: want auto or one of %s", backend, strings.Join(capture.Backends, ", "))
+	}
+	backend, why, err := capture.SelectBackend(backend)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		why = " (" + why + ")"
 	}
 	filter := capture.Filter{Paths: o.Regions, MinBytes: uint64(o.MinRegion)}
 	if err := filter.Check(); err != nil {
@@ -138,6 +146,7 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	}
 	fmt.Fprintf(cio.stderr, "captured %s for %.1fs (stopped: %s): %d processes, %d epochs, %d rows, %d initial pages, memory %d pages (%.1f MiB) -> %s\n",
 		what, st.Elapsed.Seconds(), st.Stopped, st.Processes, st.Epochs, st.Rows, st.Initial, st.Pages, float64(st.Pages*int64(os.Getpagesize()))/(1<<20), opts.Output)
+	fmt.Fprintf(cio.stderr, "backend %s%s\n", backend, why)
 	// The workload's failure is the command's failure (the trace is kept):
 	// a script must not mistake a crashed benchmark for a good trace.
 	var ee *capture.ExitError

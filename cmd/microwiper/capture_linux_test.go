@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/microwiper/microwiper/capture"
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
@@ -69,7 +70,10 @@ func TestCaptureLaunch(t *testing.T) {
 	require.NoError(t, tracefmt.Validate(out))
 	h, _, err := tracefmt.ReadAll(out)
 	require.NoError(t, err)
-	assert.Equal(t, tracefmt.BackendUffdAsync, h.Backend)
+	best, _, err := capture.SelectBackend("")
+	require.NoError(t, err)
+	assert.Equal(t, best, h.Backend, "no --backend: the best the kernel offers")
+	assert.Contains(t, res.stderr, "backend "+best+" (the best this kernel")
 	assert.Contains(t, h.Workload, "sh -c")
 	assert.NotEmpty(t, h.Regions)
 	res = execBinary(t, "", "trace", "validate", out)
