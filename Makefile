@@ -10,7 +10,7 @@ RACE_PKGS ?= ./tracefmt/... ./replay/...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1x
 
-.PHONY: all build test vet fmt-check tidy-check cross unit race run bench fuzz clean test-guest test-kernels
+.PHONY: all build test vet fmt-check tidy-check cross unit race run reproduce bench fuzz clean test-guest test-kernels
 
 all: build
 
@@ -85,6 +85,27 @@ run: build
 	./$(BIN) report --out $(OUT)/report-once --title "microwiper: shipped traces, 'once' dirtying" \
 		--rounds-trace wws-512mib --rounds-bw 1Gbit $(OUT)/results-once
 	@echo "open $(OUT)/report/report.html (figures: $(OUT)/report/*.svg, *.png, *.pdf)"
+
+# reproduce runs the claim matrix (experiments/reproduce.json: baselines,
+# the oracle and every Microwiper variant on every shipped, captured and
+# VM trace at 100 Mbit/s, 1 Gbit/s and 10 Gbit/s, 10 start times a cell)
+# as two shards, one per core, then writes REPRODUCTION.md with its
+# figures in docs/reproduction/, the full report in $(OUT)/reproduce/report,
+# and keeps the merged runs in experiments/results/reproduce/runs.parquet,
+# from which a test
+# rebuilds REPRODUCTION.md's tables.
+REPRO_RESULTS := experiments/results/reproduce
+REPRO_TRACES  := $(wildcard traces/shipped/*.parquet traces/captured/*.parquet traces/vm/*.parquet)
+reproduce: build
+	rm -rf $(OUT)/reproduce $(REPRO_RESULTS)
+	./$(BIN) run --shard 0/2 --out $(OUT)/reproduce/shard-0 experiments/reproduce.json >/dev/null & pid=$$!; \
+	./$(BIN) run --shard 1/2 --out $(OUT)/reproduce/shard-1 experiments/reproduce.json >/dev/null; rc=$$?; \
+	wait $$pid && test $$rc -eq 0
+	./$(BIN) report --out $(OUT)/reproduce/report --title "microwiper: the claim matrix" \
+		$(foreach t,$(REPRO_TRACES),--trace $(t)) \
+		--reproduction REPRODUCTION.md --reproduction-figures docs/reproduction --reproduction-runs $(REPRO_RESULTS) \
+		$(OUT)/reproduce/shard-0 $(OUT)/reproduce/shard-1
+	@echo "wrote REPRODUCTION.md (figures: docs/reproduction/; report: $(OUT)/reproduce/report/report.html)"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)

@@ -285,3 +285,178 @@ func TestQemuPeriodicSync(t *testing.T) {
 	q := NewQemuPrecopy()
 	assert.Error(t, Set(q, "qemu_version", "nine"))
 }
+
+// mwPlan32 is TestMicrowiperPlan's setting: 32 pages in stripes of 8 at a
+// link of 1000 pages/s (bandwidth=link), with the readings given.
+func mwPlan32(t *testing.T, kv ...string) *Microwiper {
+	t.Helper()
+	w := NewMicrowiper()
+	kv = append([]string{"stripe_pages", "8", "bandwidth", "link"}, kv...)
+	for i := 0; i < len(kv); i += 2 {
+		require.NoError(t, Set(w, kv[i], kv[i+1]))
+	}
+	w.Begin(Migration{Pages: 32, PageSize: 4096, LinkBps: 4096 * 8 * 1000})
+	return w
+}
+
+func span32(lo, hi int32) []int32 {
+	var out []int32
+	for p := lo; p <= hi; p++ {
+		out = append(out, p)
+	}
+	return out
+}
+
+func cat32(parts ...[]int32) []int32 {
+	var out []int32
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// The two rounds the readings are told apart on. Round 2 is
+// TestMicrowiperPlan's: stripe 0 (8 pages, 800/s) is held, 1 and 3 go.
+// Round 3 (10 ms): stripe 0 has page 0 dirtied again (and its held pages
+// pending), stripe 2 six pages, stripe 3 four pages.
+var (
+	mwDirtied2 = []int32{0, 1, 2, 3, 4, 5, 6, 7, 9, 24, 25, 26}
+	mwRound2   = Round{Number: 2, ToSend: mwDirtied2, Dirtied: mwDirtied2, Last: RoundStats{Number: 1, Sent: 60, DurationNS: 10e6}}
+	mwDirtied3 = cat32([]int32{0}, span32(16, 21), span32(24, 27))
+	mwRound3   = Round{Number: 3, ToSend: cat32(span32(0, 7), span32(16, 21), span32(24, 27)), Dirtied: mwDirtied3,
+		Last: RoundStats{Number: 2, Sent: 60, Held: 8, DurationNS: 10e6}}
+)
+
+// TestMicrowiperRate: round 3 under each rate estimate.
+// last: s0 1 page (100/s), s3 4 (400/s), s2 6 (600/s); coldest first
+// s0 (sum 100), s3 (500), s2 (1100 > 1000: held) → 0..7, 24..27.
+// mean over rounds 2 and 3 (20 ms): s0 8+1 = 9 (450/s), s2 6 (300/s),
+// s3 3+4 = 7 (350/s); s2 (300), s3 (650), s0 (1100: held) → 16..21, 24..27.
+func TestMicrowiperRate(t *testing.T) {
+	for _, tc := range []struct {
+		rate string
+		want []int32
+	}{
+		{"last", cat32(span32(0, 7), span32(24, 27))},
+		{"mean", cat32(span32(16, 21), span32(24, 27))},
+	} {
+		w := mwPlan32(t, "rate", tc.rate)
+		r2, r3 := mwRound2, mwRound3
+		assert.Equal(t, []int32{9, 24, 25, 26}, w.PlanRound(&r2).Order, "round 2 has one round of history either way")
+		assert.Equal(t, tc.want, w.PlanRound(&r3).Order, tc.rate)
+		assert.Equal(t, tc.want, w.PlanRound(&r3).Order, "%s: planning a round again changes nothing", tc.rate)
+	}
+}
+
+// TestMicrowiperHeld: stripe 0 is held in round 2. In round 3 (page 0
+// dirtied again): next puts it back in the walk (as in TestMicrowiperRate,
+// s2 is held instead); final and cool keep it out, so s3 (400/s) and s2
+// (1000/s, not above the link) both go. Round 4 dirtied nothing and only
+// s0 is pending: final still holds it (nothing to send); cool sees a clean
+// round and lets it go.
+func TestMicrowiperHeld(t *testing.T) {
+	r4 := Round{Number: 4, ToSend: span32(0, 7), Last: RoundStats{Number: 3, Sent: 60, Held: 8, DurationNS: 10e6}}
+	for _, tc := range []struct {
+		held   string
+		want3  []int32
+		want4  []int32
+		stop4  bool
+		errMsg string
+	}{
+		{"next", cat32(span32(0, 7), span32(24, 27)), span32(0, 7), false, ""},
+		{"final", cat32(span32(24, 27), span32(16, 21)), []int32{}, false, ""},
+		{"cool", cat32(span32(24, 27), span32(16, 21)), span32(0, 7), false, ""},
+	} {
+		w := mwPlan32(t, "held", tc.held)
+		r2, r3, r := mwRound2, mwRound3, r4
+		assert.Equal(t, []int32{9, 24, 25, 26}, w.PlanRound(&r2).Order, tc.held)
+		assert.Equal(t, tc.want3, w.PlanRound(&r3).Order, tc.held)
+		p := w.PlanRound(&r)
+		assert.False(t, p.Stop, tc.held)
+		assert.Equal(t, tc.want4, append([]int32{}, p.Order...), tc.held)
+	}
+}
+
+// TestMicrowiperStop: each stop test on a sequence of finished rounds
+// (each sent 60 pages unless said otherwise).
+func TestMicrowiperStop(t *testing.T) {
+	rounds := []RoundStats{
+		{Number: 1, Sent: 100},
+		{Number: 2, Sent: 60, Held: 20},
+		{Number: 3, Sent: 60, Held: 15},
+		{Number: 4, Sent: 60, Held: 15},
+		{Number: 5, Sent: 30, Skipped: 10, Held: 20},
+	}
+	for _, tc := range []struct {
+		stop string
+		// stops[i] is the decision at the start of round i+2 (after
+		// rounds[i]).
+		stops []bool
+	}{
+		// Xen's: only round 5's 30 + 10 < 50.
+		{"xen", []bool{false, false, false, false, true}},
+		// held counted: 30 + 10 + 20 = 60 >= 50 goes on.
+		{"held", []bool{false, false, false, false, false}},
+		// shrink: 20 → 15 shrinks; 15 → 15 does not (stop at round 5).
+		{"shrink", []bool{false, false, false, true, true}},
+	} {
+		w := mwPlan32(t, "stop", tc.stop)
+		for i, last := range rounds {
+			r := Round{Number: last.Number + 1, ToSend: []int32{1}, SentPages: 10, Last: last}
+			assert.Equal(t, tc.stops[i], w.PlanRound(&r).Stop, "%s after round %d", tc.stop, last.Number)
+		}
+	}
+}
+
+// TestVariantNames: every listed variant reads back to parameters that
+// give the same name; the default reading is plain "microwiper"; default
+// parts are accepted and dropped; bad names say what is wrong.
+func TestVariantNames(t *testing.T) {
+	vs := Variants()
+	assert.Equal(t, "microwiper", vs[0])
+	assert.Len(t, vs, 2*2*3*3+5)
+	seen := map[string]bool{}
+	for _, v := range vs {
+		assert.False(t, seen[v], "%s listed twice", v)
+		seen[v] = true
+		a, err := New(v)
+		require.NoError(t, err, v)
+		assert.Equal(t, v, a.Name())
+		assert.Equal(t, "microwiper", Base(v))
+	}
+	assert.True(t, seen["microwiper/stripes-32+avg-rate+held-final+shrink-stop"])
+	// The two stripe readings at 4 GiB (2^20 pages): the paper's 32 pages
+	// per 128 MB scaled with memory gives 1024 pages; fixed gives 32.
+	for name, want := range map[string]int64{"microwiper": 1024, "microwiper/stripes-32": 32, "microwiper/stripes-256": 256} {
+		a, err := New(name)
+		require.NoError(t, err)
+		w := a.(*Microwiper)
+		w.Begin(Migration{Pages: 1 << 20, PageSize: 4096, LinkBps: 1e9})
+		assert.Equal(t, want, w.StripePages(), name)
+	}
+	a, err := New("microwiper/paper-stripes+avg-rate+held-final")
+	require.NoError(t, err)
+	assert.Equal(t, "microwiper/avg-rate+held-final", a.Name())
+	a, err = New("microwiper/xen-stop+last-rate")
+	require.NoError(t, err)
+	assert.Equal(t, "microwiper", a.Name())
+	w := NewMicrowiper()
+	require.NoError(t, Set(w, "held", "cool"))
+	assert.Equal(t, "microwiper/held-cool", w.Name(), "a -param changes the name")
+	for name, msg := range map[string]string{
+		"microwiper/":                        "want microwiper/ and parts",
+		"microwiper/fast":                    `unknown part "fast"`,
+		"microwiper/stripes-0":               "want stripes-N with 1 <= N <=",
+		"microwiper/stripes-9999999999999":   "want stripes-N with 1 <= N <=",
+		"microwiper/stripes-x":               "want stripes-N",
+		"microwiper/avg-rate+last-rate":      "rate chosen twice",
+		"microwiper/held-final+held-cool":    "held chosen twice",
+		"microwiper/stripes-8+paper-stripes": "stripes chosen twice",
+	} {
+		_, err := New(name)
+		assert.ErrorContains(t, err, msg, name)
+	}
+	assert.ErrorContains(t, Set(NewMicrowiper(), "rate", "ewma"), "want last or mean")
+	assert.ErrorContains(t, Set(NewMicrowiper(), "held", "never"), "want next, final or cool")
+	assert.ErrorContains(t, Set(NewMicrowiper(), "stop", "now"), "want xen, held or shrink")
+}

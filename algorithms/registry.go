@@ -2,6 +2,7 @@ package algorithms
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -38,14 +39,55 @@ var names = []string{"xen-precopy", "xen-v2", "qemu-precopy", "microwiper", "sto
 // Names lists every registered algorithm.
 func Names() []string { return append([]string(nil), names...) }
 
-// Describe returns the one-line description of a registered algorithm.
-func Describe(name string) string { return docs[name] }
+// Describe returns the one-line description of a registered algorithm or
+// of a Microwiper variant.
+func Describe(name string) string {
+	if _, err := ParseVariant(name); err == nil {
+		return "Microwiper reconstruction variant: " + Reading(name)
+	}
+	return docs[name]
+}
 
-// New returns a fresh algorithm with default parameters.
+// Base is the registered algorithm a name belongs to: "microwiper" for a
+// Microwiper variant, the name itself otherwise.
+func Base(name string) string {
+	if strings.HasPrefix(name, "microwiper/") {
+		return "microwiper"
+	}
+	return name
+}
+
+// New returns a fresh algorithm with default parameters. A Microwiper
+// variant name (see VariantName) returns Microwiper with that reading's
+// parameters as its defaults.
 func New(name string) (Algorithm, error) {
+	if strings.HasPrefix(name, "microwiper/") {
+		p, err := ParseVariant(name)
+		if err != nil {
+			return nil, err
+		}
+		return &Microwiper{P: p}, nil
+	}
 	c, ok := constructors[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown algorithm %q (known: %s)", name, strings.Join(names, ", "))
 	}
 	return c(), nil
+}
+
+// Reading spells out the four readings of a Microwiper variant name
+// ("microwiper" included), empty for any other name.
+func Reading(name string) string {
+	p := DefaultMicrowiperParams()
+	if name != "microwiper" {
+		var err error
+		if p, err = ParseVariant(name); err != nil {
+			return ""
+		}
+	}
+	st := strconv.FormatInt(p.StripePages, 10)
+	if p.StripePages == 0 {
+		st = "0 (pages/1024)"
+	}
+	return fmt.Sprintf("stripe_pages=%s, rate=%s, held=%s, stop=%s", st, p.Rate, p.Held, p.Stop)
 }

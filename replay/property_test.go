@@ -84,6 +84,9 @@ func randomPolicy(r *rand.Rand, name string) algorithms.Algorithm {
 		set("throttle", fmt.Sprint(r.IntN(4) != 0))
 		set("skip", fmt.Sprint(r.IntN(2) == 0))
 		set("bandwidth", []string{"measured", "link"}[r.IntN(2)])
+		set("rate", []string{"last", "mean"}[r.IntN(2)])
+		set("held", []string{"next", "final", "cool"}[r.IntN(3)])
+		set("stop", []string{"xen", "held", "shrink"}[r.IntN(3)])
 	case "qemu-precopy":
 		set("buffer_delay", fmt.Sprintf("%dms", 1+r.IntN(20)))
 		set("downtime_limit", fmt.Sprintf("%dms", 1+r.IntN(20)))

@@ -3,10 +3,9 @@ package replay
 import (
 	"testing"
 
+	"github.com/microwiper/microwiper/internal/splitmix"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/microwiper/microwiper/internal/splitmix"
 )
 
 type popped struct {

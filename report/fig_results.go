@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -335,7 +336,7 @@ func sweepFigure(g *grouping) *Figure {
 	cols, rows := panelGrid(len(useKeys))
 	fig := &Figure{
 		Name:    "sweep",
-		Caption: "Downtime against link bandwidth (log-log), one line per algorithm; markers are medians, bars 95% confidence intervals; on a log axis, zero downtimes sit on the bottom edge.",
+		Caption: "Downtime against link bandwidth (log-log), one line per algorithm; markers are medians, bars and shaded bands 95% confidence intervals; on a log axis, zero downtimes sit on the bottom edge.",
 		Width:   vg.Length(math.Max(4.5, 3.2*float64(cols))) * vg.Inch,
 		Height:  vg.Length(0.5+2.6*float64(rows)) * vg.Inch,
 	}
@@ -369,6 +370,23 @@ func sweepFigure(g *grouping) *Figure {
 					pts.clamp(floor)
 				}
 				xs = append(xs, pts.xs...)
+				// The band: the 95% interval as a translucent area along
+				// the line, where the repetitions differ.
+				if sp := pts.spread(); sp.Len() > 0 && len(pts.xs) > 1 && (floor == 0 || slices.Min(pts.lo) > 0) {
+					var ring plotter.XYs
+					for i := range pts.xs {
+						ring = append(ring, plotter.XY{X: pts.xs[i], Y: pts.lo[i]})
+					}
+					for i := len(pts.xs) - 1; i >= 0; i-- {
+						ring = append(ring, plotter.XY{X: pts.xs[i], Y: pts.hi[i]})
+					}
+					if poly, err := plotter.NewPolygon(ring); err == nil {
+						r, gg, b, _ := st[l].Color.RGBA()
+						poly.Color = color.NRGBA{uint8(r >> 8), uint8(gg >> 8), uint8(b >> 8), 0x30}
+						poly.LineStyle.Width = 0
+						p.Add(poly)
+					}
+				}
 				line, sc, err := plotter.NewLinePoints(&pts)
 				if err != nil {
 					continue

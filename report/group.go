@@ -177,6 +177,7 @@ func scenarioLess(a, b Scenario) bool {
 // algorithmRank orders algorithms as the registry does (baselines, the
 // paper's policy, bounds); unknown names come after, alphabetically.
 func algorithmRank(name string) int {
+	name = algorithms.Base(name) // a Microwiper variant sorts with Microwiper
 	for i, n := range algorithms.Names() {
 		if n == name {
 			return i

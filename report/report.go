@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/microwiper/microwiper/algorithms"
 	"github.com/microwiper/microwiper/internal/atomicfile"
 	"github.com/microwiper/microwiper/results"
 )
@@ -119,14 +120,25 @@ func markdown(s *Set, profiles []*traceProfile, opt Options) (string, error) {
 func build(s *Set, profiles []*traceProfile, opt Options) (*document, []*Figure, error) {
 	g := group(s)
 	doc := &document{}
+	set := settings(s.Runs)
 	var figs []*Figure
 	addFig := func(f *Figure) {
 		if f != nil {
+			// Every figure states the settings its numbers were made under.
+			f.Caption += " " + set
 			figs = append(figs, f)
 			doc.add(figureBlock{fig: f})
 		}
 	}
 	doc.h(1, title(opt))
+	// The answer first: how every policy and variant compares with the
+	// baseline, before any detail.
+	doc.h(2, "Summary")
+	doc.p("Median downtime / pages sent relative to %s in the same scenario (negative is better), each run paired with %s's run from the same start time; 95%% interval in brackets when the runs differ; † where the difference is significant (the interval excludes 0, or two or more runs all differ alike; a single run is never marked: replay with --starts N for a distribution over start times). %s", baseline, baseline, set)
+	for _, st := range summaryTables(g) {
+		doc.h(3, "Summary: "+st.title)
+		doc.add(st.t)
+	}
 	items := make([]string, 0, len(s.Dirs))
 	for _, d := range s.Dirs {
 		items = append(items, d)
@@ -136,7 +148,7 @@ func build(s *Set, profiles []*traceProfile, opt Options) (*document, []*Figure,
 		len(s.Runs), len(s.Dirs), plural(len(s.Dirs), "directory", "directories"), s.Duplicates,
 		nt, plural(nt, "trace", "traces"), nb, plural(nb, "bandwidth", "bandwidths"), len(g.Labels), plural(len(g.Labels), "algorithm", "algorithms"))
 	doc.add(bullets{items})
-	doc.p("%s", settings(s.Runs))
+	doc.p("%s", set)
 	if w := warnings(s, g); len(w) > 0 {
 		doc.h(2, "Warnings")
 		doc.add(bullets{w})
@@ -148,22 +160,12 @@ func build(s *Set, profiles []*traceProfile, opt Options) (*document, []*Figure,
 		doc.add(bullets{notes})
 	}
 
-	doc.h(2, "Results")
-	doc.p("Medians over repetitions; downtime shows the median and its 95%% confidence interval in brackets (distribution-free, from order statistics; with fewer than 6 repetitions no interval reaches 95%%, and the bracket is the range of the repetitions). Δ columns compare medians with %s in the same scenario; negative is better.", baseline)
 	forced := 0
-	for _, grp := range tableGroups(g) {
-		doc.h(3, grp.title)
-		doc.add(resultTable(g, grp.scenarios))
-		for _, sc := range grp.scenarios {
-			for _, c := range g.Cells[sc] {
-				forced += c.Forced
-			}
+	for _, sc := range g.Scenarios {
+		for _, c := range g.Cells[sc] {
+			forced += c.Forced
 		}
 	}
-	if forced > 0 {
-		doc.p("Downtimes marked with an asterisk: the migration never converged and the engine forced the final round at its bound (10 × the time to send memory once, at least 60 s), so the downtime is that of a forced stop, not an ordinary one (k/n: k of n repetitions); %d runs in all.", forced)
-	}
-
 	doc.h(2, "Figures")
 	forcedNote := ""
 	if forced > 0 {
@@ -175,6 +177,19 @@ func build(s *Set, profiles []*traceProfile, opt Options) (*document, []*Figure,
 	addFig(metricFigure(g, "pages",
 		"Pages sent per algorithm (all rounds, including the stop-and-copy round): median with 95% confidence interval."+forcedNote,
 		"pages sent", func(c *Cell) Summary { return c.PagesSent }))
+	// Downtime over start times: the registered policies, and for the
+	// Microwiper variants only the default and the best in the scenario,
+	// so the panels stay readable.
+	best := bestVariants(claimRows(g))
+	addFig(downtimeCDFFigure(g, "cdf-downtime", func(sc Scenario) []string {
+		var ls []string
+		for _, l := range g.Labels {
+			if algorithms.Base(g.LabelAlgorithm[l]) != "microwiper" || g.Default[l] && g.LabelAlgorithm[l] == "microwiper" || l == best[sc] {
+				ls = append(ls, l)
+			}
+		}
+		return ls
+	}))
 	if sc, ok := roundsScenario(s, g, opt.RoundsTrace, opt.RoundsBandwidthBps); ok {
 		addFig(roundsFigure(s, g, sc))
 	} else if opt.RoundsTrace != "" || opt.RoundsBandwidthBps != 0 {
@@ -182,6 +197,16 @@ func build(s *Set, profiles []*traceProfile, opt Options) (*document, []*Figure,
 	}
 	addFig(sweepFigure(g))
 	addFig(oracleFigure(s, g))
+	doc.h(2, "Results")
+	doc.p(set+" Medians over repetitions; downtime shows the median and its 95%% confidence interval in brackets (distribution-free, from order statistics; with fewer than 6 repetitions no interval reaches 95%%, and the bracket is the range of the repetitions). Δ columns compare medians with %s in the same scenario; negative is better.", baseline)
+	for _, grp := range tableGroups(g) {
+		doc.h(3, grp.title)
+		doc.add(resultTable(g, grp.scenarios))
+	}
+	if forced > 0 {
+		doc.p("Downtimes marked with an asterisk: the migration never converged and the engine forced the final round at its bound (10 × the time to send memory once, at least 60 s), so the downtime is that of a forced stop, not an ordinary one (k/n: k of n repetitions); %d runs in all.", forced)
+	}
+
 	if len(profiles) > 0 {
 		doc.h(2, "Traces")
 		rows := [][]string{}
@@ -305,7 +330,7 @@ func forcedMark(c *Cell) string {
 // table's downtime includes the RTT and the resume overhead, so a reader
 // must see them.
 func settings(runs []Run) string {
-	var rtts, overheads, models []string
+	var rtts, overheads, models, links []string
 	seen := map[string]bool{}
 	add := func(list *[]string, key, v string) {
 		if !seen[key+v] {
@@ -317,9 +342,14 @@ func settings(runs []Run) string {
 		add(&rtts, "rtt", fmtDuration(r.RTTNS))
 		add(&overheads, "ro", fmtDuration(r.ResumeOverheadNS))
 		add(&models, "dm", r.DirtyModel)
+		link := r.Link
+		if link == "" {
+			link = "sim"
+		}
+		add(&links, "ln", link)
 	}
-	return fmt.Sprintf("Settings: RTT %s (paid once, at switch-over); resume overhead %s; dirty model %s. Downtime = final round's transfer + RTT + resume overhead.",
-		strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(models, ", "))
+	return fmt.Sprintf("Settings: dirty reading %s; RTT %s (paid once, at switch-over); resume overhead %s; link %s; cap: a migration not stopped by 10 × the time to send memory once (at least 60 s) is force-stopped. Downtime = final round's transfer + RTT + resume overhead.",
+		strings.Join(models, ", "), strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(links, ", "))
 }
 
 // fmtInterval renders "median [lo, hi]", or the median alone when every

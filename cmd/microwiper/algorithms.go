@@ -18,7 +18,8 @@ microwiper algorithms microwiper qemu-precopy`,
 }
 
 func runAlgorithms(_ context.Context, cio *cmdIO, names []string) error {
-	if len(names) == 0 {
+	listAll := len(names) == 0
+	if listAll {
 		names = algorithms.Names()
 	}
 	for i, name := range names {
@@ -39,5 +40,17 @@ func runAlgorithms(_ context.Context, cio *cmdIO, names []string) error {
 		}
 	}
 	fmt.Fprintln(cio.stdout, "\nSet a parameter with: microwiper replay -param alg.key=value")
+	if listAll {
+		// The readings of the paper's open choices, each a reconstruction:
+		// reports name runs by these.
+		fmt.Fprintln(cio.stdout, "\nMicrowiper variants (reconstructions of what the paper leaves open; -alg NAME, or -alg variants for all):")
+		tw := tabwriter.NewWriter(cio.stdout, 0, 0, 2, ' ', 0)
+		for _, v := range algorithms.Variants() {
+			fmt.Fprintf(tw, "  %s\t%s\n", v, algorithms.Reading(v))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	return nil
 }

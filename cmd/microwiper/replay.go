@@ -15,6 +15,7 @@ import (
 	"github.com/microwiper/microwiper/algorithms"
 	"github.com/microwiper/microwiper/replay"
 	"github.com/microwiper/microwiper/replay/socket"
+	"github.com/microwiper/microwiper/report"
 	"github.com/microwiper/microwiper/results"
 	"golang.org/x/term"
 )
@@ -48,6 +49,8 @@ type replayOptions struct {
 	Dirty          string
 	AfterTrace     string
 	Start          time.Duration
+	Starts         int
+	Seed           int64
 	Speed          float64
 	ResumeOverhead time.Duration
 	MaxMemory      int64
@@ -59,7 +62,7 @@ type replayOptions struct {
 
 func (o *replayOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.Engine, "engine", "sim", "engine: "+strings.Join(engineNames(), ", "))
-	fs.StringVar(&o.Alg, "alg", "all", "comma-separated algorithms, or all: "+strings.Join(algorithms.Names(), ", "))
+	fs.StringVar(&o.Alg, "alg", "all", "comma-separated algorithms, all, or variants (every Microwiper variant of 'microwiper algorithms'): "+strings.Join(algorithms.Names(), ", "))
 	bitRatesVar(fs, &o.BW, "bw", []int64{1e9}, "comma-separated link bandwidths, e.g. 100Mbit,1Gbit,128MiB/s")
 	durationVar(fs, &o.RTT, "rtt", time.Duration(replay.DefaultRTTNS), "link round-trip time, e.g. 1ms; paid once, at switch-over (default: loopback's, measured)")
 	fs.Int64Var(&o.Header, "header", 16, "per-page header bytes on the link")
@@ -68,6 +71,8 @@ func (o *replayOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.Dirty, "dirty", "", "what a row means for dirtying: continuous, once, end or exact (default: exact for uffd-wp-sync traces, else continuous)")
 	fs.StringVar(&o.AfterTrace, "after-trace", "loop", "when the migration outlasts the trace: loop or idle")
 	durationVar(fs, &o.Start, "start", 0, "trace time at which the migration starts, e.g. 10s")
+	fs.IntVar(&o.Starts, "starts", 0, "run each cell from N start times drawn over the trace from --seed (reps 0..N-1), for distributions; 0: one run from --start")
+	fs.Int64Var(&o.Seed, "seed", 1, "seed of the --starts draw: the same seed draws the same start times")
 	fs.Float64Var(&o.Speed, "speed", 1, "trace time per migration time")
 	durationVar(fs, &o.ResumeOverhead, "resume-overhead", time.Duration(replay.DefaultResumeOverheadNS), "added to the downtime after the final round, e.g. 5ms (default 0: QEMU showed no fixed part)")
 	bytesVar(fs, &o.MaxMemory, "max-memory", replay.DefaultMaxMemory, "refuse runs whose estimated memory (trace, per-page state, socket memory image) exceeds this")
@@ -97,6 +102,9 @@ type replayPlan struct {
 	out       string
 	bench     bool
 	tracePath []string
+	// starts > 0 draws that many start times per cell from seed.
+	starts int
+	seed   int64
 }
 
 // plan checks the options and turns them into a plan over traces.
@@ -117,6 +125,8 @@ func (o *replayOptions) plan(traces []string) (*replayPlan, error) {
 		names := []string{a}
 		if a == "all" {
 			names = algorithms.Names()
+		} else if a == "variants" {
+			names = algorithms.Variants()
 		} else if _, err := algorithms.New(a); err != nil {
 			return nil, usageErrorf("-alg: %v", err)
 		}
@@ -167,6 +177,13 @@ func (o *replayOptions) plan(traces []string) (*replayPlan, error) {
 	}
 	p.cfg.Time.After = at
 	p.cfg.Time.StartNS = int64(o.Start)
+	if o.Starts < 0 || o.Starts > 100000 {
+		return nil, usageErrorf("-starts %d: want 0 (one run from -start) up to 100000", o.Starts)
+	}
+	if o.Starts > 0 && o.Start != 0 {
+		return nil, usageErrorf("-starts draws the start times: drop -start %s, or drop -starts", o.Start)
+	}
+	p.starts, p.seed = o.Starts, o.Seed
 	p.cfg.Time.Speed = o.Speed
 	if err := p.cfg.Time.Check(); err != nil || p.cfg.Time.Speed == 0 {
 		return nil, usageErrorf("-speed %g: want a factor between 1e-6 and 1e6", p.cfg.Time.Speed)
@@ -204,17 +221,23 @@ type replayJob struct {
 	bps  int64
 	alg  string
 	rep  int64
+	// start indexes the plan's drawn start times (with -starts).
+	start int
 }
 
 // jobs expands the plan into its migrations, trace by trace, then
-// bandwidth, algorithm and repetition (reps of them; 0 means 1).
+// bandwidth, algorithm, repetition (reps of them; 0 means 1) and drawn
+// start time; with -starts, repetition r from start k is rep r·starts+k.
 func (p *replayPlan) jobs(reps int64) []replayJob {
 	var js []replayJob
+	n := int64(max(p.starts, 1))
 	for _, path := range p.tracePath {
 		for _, bps := range p.bws {
 			for _, name := range p.algs {
 				for rep := int64(0); rep < max(reps, 1); rep++ {
-					js = append(js, replayJob{plan: p, path: path, bps: bps, alg: name, rep: rep})
+					for k := int64(0); k < n; k++ {
+						js = append(js, replayJob{plan: p, path: path, bps: bps, alg: name, rep: rep*n + k, start: int(k)})
+					}
 				}
 			}
 		}
@@ -284,6 +307,10 @@ func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string
 		cfg := p.cfg
 		cfg.Link.Bps = j.bps
 		cfg.Rep, cfg.Seed = j.rep, j.rep
+		if p.starts > 0 {
+			cfg.Seed = p.seed
+			cfg.Time.StartNS = replay.StartTimes(tr, p.starts, p.seed)[j.start]
+		}
 		alg, _ := algorithms.New(j.alg)
 		for _, kv := range p.params[j.alg] {
 			_ = algorithms.Set(alg, kv[0], kv[1]) // checked while parsing
@@ -303,7 +330,11 @@ func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string
 	if err := flush(); err != nil {
 		return err
 	}
-	if err := writeReplayTable(cio.stdout, rs); err != nil {
+	table := writeReplayTable
+	if len(jobs) > 0 && jobs[0].plan.starts > 1 {
+		table = writeStartsTable
+	}
+	if err := table(cio.stdout, rs); err != nil {
 		return err
 	}
 	if bench {
@@ -412,4 +443,43 @@ func writeSettings(w io.Writer, rs []*results.Result) error {
 	}
 	_, err := fmt.Fprintf(w, "settings: %s (at switch-over); %s; %s\n", strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(models, ", "))
 	return err
+}
+
+// writeStartsTable prints, for runs from drawn start times, one row per
+// cell (trace, algorithm, bandwidth): the number of starts and the median
+// downtime and pages sent with their 95% intervals.
+func writeStartsTable(w io.Writer, rs []*results.Result) error {
+	if err := writeSettings(w, rs); err != nil {
+		return err
+	}
+	type key struct {
+		trace, alg string
+		bps        int64
+	}
+	var order []key
+	cells := map[key][]*results.Result{}
+	for _, r := range rs {
+		k := key{r.Trace, r.Algorithm, r.BandwidthBps}
+		if cells[k] == nil {
+			order = append(order, k)
+		}
+		cells[k] = append(cells[k], r)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "trace\talgorithm\tbw\tstarts\tdowntime ms (median)\t95% interval\tpages sent (median)\t95% interval\tforced\t")
+	for _, k := range order {
+		var down, pages []float64
+		forced := 0
+		for _, r := range cells[k] {
+			down = append(down, float64(r.DowntimeNS)/1e6)
+			pages = append(pages, float64(r.PagesSent))
+			if r.ForcedStop {
+				forced++
+			}
+		}
+		d, p := report.Summarize(down), report.Summarize(pages)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.3f\t[%.3f, %.3f]\t%.0f\t[%.0f, %.0f]\t%d\t\n", k.trace, k.alg, results.FormatBps(k.bps), d.N,
+			d.Median, d.Lo, d.Hi, p.Median, p.Lo, p.Hi, forced)
+	}
+	return tw.Flush()
 }

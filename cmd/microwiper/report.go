@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/microwiper/microwiper/report"
@@ -26,6 +27,11 @@ type reportOptions struct {
 	RoundsTrace string
 	RoundsBW    []int64
 	Title       string
+	// Reproduction, when set, writes the claim document (REPRODUCTION.md)
+	// there, figures under ReproductionFigs.
+	Reproduction     string
+	ReproductionFigs string
+	ReproductionRuns string
 }
 
 func (o *reportOptions) bind(fs *flag.FlagSet) {
@@ -35,6 +41,9 @@ func (o *reportOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.RoundsTrace, "rounds-trace", "", "trace of the per-round figure (default: chosen from the results)")
 	bitRatesVar(fs, &o.RoundsBW, "rounds-bw", nil, "bandwidth of the per-round figure, e.g. 1Gbit (default: the middle one)")
 	fs.StringVar(&o.Title, "title", "", "report title (default \"microwiper report\")")
+	fs.StringVar(&o.Reproduction, "reproduction", "", "also write the claim document (e.g. REPRODUCTION.md): every Microwiper variant against xen-precopy per trace and link")
+	fs.StringVar(&o.ReproductionFigs, "reproduction-figures", "", "directory for the claim document's figures (default: docs/reproduction next to it)")
+	fs.StringVar(&o.ReproductionRuns, "reproduction-runs", "", "also keep the merged runs as DIR/runs.parquet, from which the claim document can be rebuilt")
 }
 
 func runReport(_ context.Context, cio *cmdIO, o *reportOptions, dirs []string) error {
@@ -71,6 +80,23 @@ func runReport(_ context.Context, cio *cmdIO, o *reportOptions, dirs []string) e
 	w, err := report.Write(set, opt)
 	if err != nil {
 		return err
+	}
+	if o.Reproduction != "" {
+		figs := o.ReproductionFigs
+		if figs == "" {
+			figs = filepath.Join(filepath.Dir(o.Reproduction), "docs", "reproduction")
+		}
+		ro := report.ReproductionOptions{Path: o.Reproduction, FigDir: figs, Command: "make reproduce", Traces: o.Traces}
+		if err := report.WriteReproduction(set, ro); err != nil {
+			return err
+		}
+		fmt.Fprintf(cio.stdout, "wrote %s (figures in %s)\n", o.Reproduction, figs)
+		if o.ReproductionRuns != "" {
+			if err := report.WriteReproductionRuns(set, o.ReproductionRuns); err != nil {
+				return err
+			}
+			fmt.Fprintf(cio.stdout, "kept the %d runs in %s\n", len(set.Runs), o.ReproductionRuns)
+		}
 	}
 	fmt.Fprintf(cio.stdout, "wrote %s/report.md, report.html and %d figures (%d runs from %d %s)\n",
 		opt.OutDir, len(w.Figures), len(set.Runs), len(set.Dirs), reportPlural(len(set.Dirs), "directory", "directories"))

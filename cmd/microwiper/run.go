@@ -75,6 +75,9 @@ type experiment struct {
 	// Reps repeats every run; 0 means 1. Repetitions differ in their rep
 	// and seed fields, and in measurements on the socket engine.
 	Reps int64 `json:"reps"`
+	// Optional skips the block, with a note, when its traces match no
+	// file (traces still to be captured, e.g. traces/vm/).
+	Optional bool `json:"optional"`
 }
 
 func runRun(ctx context.Context, cio *cmdIO, o *runOptions, args []string) error {
@@ -86,9 +89,12 @@ func runRun(ctx context.Context, cio *cmdIO, o *runOptions, args []string) error
 	if out == "" && !list {
 		return usageErrorf("-out is required: name a directory for this shard's results")
 	}
-	jobs, err := loadExperiment(args[0])
+	jobs, notes, err := loadExperimentNotes(args[0])
 	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintf(cio.stderr, "note: %s\n", n)
 	}
 	var mine []replayJob
 	for k, j := range jobs {
@@ -123,32 +129,44 @@ func parseShard(s string) (shard, error) {
 // loadExperiment reads an experiment file and expands it into its jobs,
 // checking every block's replay flags the way 'microwiper replay' does.
 func loadExperiment(path string) ([]replayJob, error) {
+	jobs, _, err := loadExperimentNotes(path)
+	return jobs, err
+}
+
+// loadExperimentNotes is loadExperiment that also returns a note for
+// every optional block skipped because its traces are not there yet.
+func loadExperimentNotes(path string) ([]replayJob, []string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read experiment: %w", err)
+		return nil, nil, fmt.Errorf("read experiment: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var ef experimentFile
 	if err := dec.Decode(&ef); err != nil {
-		return nil, fmt.Errorf("experiment %s: %w (see 'microwiper run -h' for the format)", path, err)
+		return nil, nil, fmt.Errorf("experiment %s: %w (see 'microwiper run -h' for the format)", path, err)
 	}
 	if len(ef.Experiments) == 0 {
-		return nil, fmt.Errorf("experiment %s: no experiments listed", path)
+		return nil, nil, fmt.Errorf("experiment %s: no experiments listed", path)
 	}
 	dir := filepath.Dir(path)
 	var jobs []replayJob
+	var notes []string
 	for i, e := range ef.Experiments {
 		where := fmt.Sprintf("experiment %s, block %d", path, i)
 		if e.Name != "" {
 			where += fmt.Sprintf(" (%s)", e.Name)
 		}
 		traces, err := expandTraces(dir, e.Traces)
+		if err != nil && e.Optional && errors.Is(err, errNoMatch) {
+			notes = append(notes, fmt.Sprintf("%s: skipped: %v", where, err))
+			continue
+		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if e.Reps < 0 || e.Reps > maxReps {
-			return nil, fmt.Errorf("%s: reps %d: want 0 to %d", where, e.Reps, maxReps)
+			return nil, nil, fmt.Errorf("%s: reps %d: want 0 to %d", where, e.Reps, maxReps)
 		}
 		fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -156,29 +174,35 @@ func loadExperiment(path string) ([]replayJob, error) {
 		o.bind(fs)
 		stray, err := parseInterspersed(fs, e.Replay)
 		if err != nil {
-			return nil, fmt.Errorf("%s: replay flags: %w", where, err)
+			return nil, nil, fmt.Errorf("%s: replay flags: %w", where, err)
 		}
 		if len(stray) > 0 {
-			return nil, fmt.Errorf("%s: replay holds a stray argument %q: traces belong in \"traces\"", where, stray[0])
+			return nil, nil, fmt.Errorf("%s: replay holds a stray argument %q: traces belong in \"traces\"", where, stray[0])
 		}
 		if o.Out != "" {
-			return nil, fmt.Errorf("%s: replay sets -out: results go to run's --out", where)
+			return nil, nil, fmt.Errorf("%s: replay sets -out: results go to run's --out", where)
 		}
 		p, err := o.plan(traces)
 		if err != nil {
 			// A bad flag in the file is bad input, not a bad command line.
-			return nil, fmt.Errorf("%s: %s", where, err)
+			return nil, nil, fmt.Errorf("%s: %s", where, err)
 		}
 		// Count before expanding: the matrix is built in memory.
-		n := float64(len(p.tracePath)) * float64(len(p.bws)) * float64(len(p.algs)) * float64(max(e.Reps, 1))
+		n := float64(len(p.tracePath)) * float64(len(p.bws)) * float64(len(p.algs)) * float64(max(e.Reps, 1)) * float64(max(p.starts, 1))
 		if float64(len(jobs))+n > maxJobs {
-			return nil, fmt.Errorf("%s: %.0f runs (%d traces × %d bandwidths × %d algorithms × %d reps) take the matrix past %d runs: split it into several experiment files",
-				where, n, len(p.tracePath), len(p.bws), len(p.algs), max(e.Reps, 1), maxJobs)
+			return nil, nil, fmt.Errorf("%s: %.0f runs (%d traces × %d bandwidths × %d algorithms × %d reps × %d starts) take the matrix past %d runs: split it into several experiment files",
+				where, n, len(p.tracePath), len(p.bws), len(p.algs), max(e.Reps, 1), max(p.starts, 1), maxJobs)
 		}
 		jobs = append(jobs, p.jobs(e.Reps)...)
 	}
-	return jobs, nil
+	if len(jobs) == 0 {
+		return nil, notes, fmt.Errorf("experiment %s: every block was skipped: %s", path, strings.Join(notes, "; "))
+	}
+	return jobs, notes, nil
 }
+
+// errNoMatch is a trace pattern that matches no file.
+var errNoMatch = errors.New("matches no file")
 
 // maxReps and maxJobs bound an experiment: a million runs is months of
 // machine time, and the matrix is held in memory before the first runs.
@@ -202,7 +226,7 @@ func expandTraces(dir string, patterns []string) ([]string, error) {
 			return nil, fmt.Errorf("trace pattern %q: %w", pat, err)
 		}
 		if len(matches) == 0 {
-			return nil, fmt.Errorf("trace pattern %q matches no file", pat)
+			return nil, fmt.Errorf("trace pattern %q: %w", pat, errNoMatch)
 		}
 		sort.Strings(matches)
 		out = append(out, matches...)
