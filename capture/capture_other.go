@@ -18,3 +18,7 @@ func Attach(pid int, opts TrackerOptions, log *slog.Logger) (Tracker, error) {
 func Launch(cmd *exec.Cmd, opts TrackerOptions, log *slog.Logger) (Tracker, error) {
 	return nil, fmt.Errorf("capture %s: page-write capture needs Linux, not %s: %w", cmd.Path, runtime.GOOS, ErrNotSupported)
 }
+
+func nonZeroInitial(pid int, idx *Index, pages []int64) ([]int64, int, error) {
+	return pages, 0, nil
+}

@@ -99,6 +99,20 @@
 // allows synchronous write protection on anonymous and shmem mappings, and
 // SysV segments have operations of their own): it leaves them out.
 //
+// A whole VM (Filter.Ranges, from QEMU): QEMU's RAM blocks are asked for
+// over QMP (HMP "info ramblock") and located in QEMU's address space by
+// their mappings (see locateRAMBlocks); exactly their used lengths are
+// captured, laid out in QEMU's migration order, each region named after its
+// block with its RAM offset. QEMU's own heap and its TCG translation buffer
+// (a large rwx mapping that --min-region alone would take for guest RAM)
+// are never captured.
+//
+// The initial image is checked for content: a present page that holds only
+// zeros is left out (Options.KeepZeroPages keeps it), so a trace's zero
+// pages are what a content-checking migration (QEMU) sends as headers, even
+// where a transparent huge page makes all 512 of its pages present. The
+// check reads every present page once through /proc/PID/mem.
+//
 // Meaning of a row, beyond the trace format's:
 //   - New mappings are found from /proc/PID/maps at every epoch and
 //     registered. Writes made to a mapping before it was registered cannot be

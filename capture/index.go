@@ -144,6 +144,24 @@ func (x *Index) cover(k spaceKey, o owner, m Mapping, start, end, delta uint64) 
 	return grew
 }
 
+// layout gives the ranges indexes in space k (private memory addressed by
+// virtual address), in the order given, before any mapping is seen, and
+// names their regions after them.
+func (x *Index) layout(k spaceKey, o owner, rs []Range) {
+	for _, r := range rs {
+		x.mu.Lock()
+		first := len(x.regions)
+		x.mu.Unlock()
+		x.cover(k, o, Mapping{Start: r.Start, End: r.End, Perms: "rw-p", Path: r.Block}, r.Start, r.End, 0)
+		x.mu.Lock()
+		for i := first; i < len(x.regions); i++ {
+			x.regions[i].RAMBlock = r.Block
+			x.regions[i].RAMOffset = r.Offset + (x.regions[i].StartAddr - r.Start)
+		}
+		x.mu.Unlock()
+	}
+}
+
 // add gives [start, end) of space k new indexes.
 func (x *Index) add(k spaceKey, s *space, start, end uint64, m Mapping, delta uint64) {
 	n := int64((end - start) / x.pageSize)

@@ -42,6 +42,11 @@ type Options struct {
 	// Ready, when set, is called once the target is tracked and its
 	// initial image written: writes from then on are in the trace.
 	Ready func()
+	// KeepZeroPages keeps present pages that hold only zeros in the
+	// initial image. By default their content is checked, 4 KiB at a time,
+	// and they are left out: they are zero pages to a migration that looks
+	// at content (QEMU), even when a huge page makes them present.
+	KeepZeroPages bool
 }
 
 // Target is what to capture: a running process (PID), a command to start
@@ -64,6 +69,11 @@ type Stats struct {
 	Pages int64
 	// Initial counts the pages of the initial image.
 	Initial int
+	// InitialZero counts the present pages left out of the initial image
+	// because they held only zeros, and ZeroCheck is the time their check
+	// took (reading every present page once).
+	InitialZero int
+	ZeroCheck   time.Duration
 	// Elapsed is the capture's length.
 	Elapsed time.Duration
 	// Exited reports that the target exited during the capture.
@@ -98,7 +108,9 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 		return st, err
 	}
 	opts.Start = time.Now()
-	p, tr, err := startTarget(target, opts.TrackerOptions, opts.NoFollow, log)
+	// Address ranges (a VM's RAM blocks) belong to the one process they
+	// were found in: no process tree.
+	p, tr, err := startTarget(target, opts.TrackerOptions, opts.NoFollow || len(opts.Filter.Ranges) > 0, log)
 	if err != nil {
 		return st, err
 	}
@@ -142,6 +154,18 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 			err = fmt.Errorf("no memory matched %s during the capture: no trace written", opts.Filter)
 		}
 	}()
+	if !opts.KeepZeroPages {
+		pid := target.PID
+		if target.Cmd != nil && target.Cmd.Process != nil {
+			pid = target.Cmd.Process.Pid
+		}
+		t0 := time.Now()
+		if initial, st.InitialZero, err = nonZeroInitial(pid, idx, initial); err != nil {
+			return st, fmt.Errorf("check the initial image for zero pages: %w", err)
+		}
+		st.ZeroCheck = time.Since(t0)
+		log.Debug("initial image checked for zero pages", "present", len(initial)+st.InitialZero, "zero", st.InitialZero, "took", st.ZeroCheck)
+	}
 	st.Initial = len(initial)
 	w.SetPages(max(idx.Pages(), 1))
 	w.SetRegions(idx.Regions())

@@ -72,6 +72,9 @@ func newSoftDirtyTracker(pid int, opts TrackerOptions, log *slog.Logger) (*softD
 	if err := probeSoftDirty(); err != nil {
 		return nil, err
 	}
+	if len(opts.Filter.Ranges) > 0 {
+		return nil, fmt.Errorf("backend soft-dirty captures whole mappings, not address ranges (a VM's RAM blocks): use --backend uffd-wp-async: %w", ErrNotSupported)
+	}
 	name := fmt.Sprintf("/proc/%d/pagemap", pid)
 	f, err := os.Open(name)
 	if err != nil {

@@ -113,6 +113,10 @@ func newTreeSpace(pid, fd int, sync bool, opts TrackerOptions, log *slog.Logger,
 		pageSz: uint64(os.Getpagesize()), idx: idx, key: key, owner: o,
 		cow: cow, parent: parent, from: parent, fkey: spaceKey{asid: key.asid | 1<<63}}
 	defer func() { t.parent = nil }()
+	// Explicit ranges (a VM's RAM blocks, in one process) take their dense
+	// indexes in the order given, whatever order the kernel lists their
+	// mappings in: QEMU migrates RAM blocks in its own order.
+	idx.layout(key, o, opts.Filter.Ranges)
 	api := uffdioAPIArg{API: uffdAPI, Features: uffdFeatures(sync)}
 	if _, err := ioctlPtr(fd, uffdioAPI, unsafe.Pointer(&api)); err != nil {
 		unix.Close(fd)
@@ -170,13 +174,15 @@ func (t *uffdTracker) reconcile(initial bool) (bool, error) {
 		if !t.filter.Eligible(m) {
 			continue
 		}
-		for _, piece := range t.registered.minus(span{m.Start, m.End}) {
-			for _, p := range t.skipped.minus(piece) {
-				g, err := t.register(p, m, initial)
-				if err != nil {
-					return grew, err
+		for _, kept := range t.filter.pieces(m) {
+			for _, piece := range t.registered.minus(kept) {
+				for _, p := range t.skipped.minus(piece) {
+					g, err := t.register(p, m, initial)
+					if err != nil {
+						return grew, err
+					}
+					grew = grew || g
 				}
-				grew = grew || g
 			}
 		}
 	}

@@ -25,7 +25,9 @@
 // sorted by (t_ns, page) with no duplicate (t_ns, page).
 //
 // Rows with t_ns = 0 and writes = 0 list the initial image: the pages that
-// held data when the capture began. A page in neither the initial image nor
+// held data when the capture began (capture checks their content, 4 KiB at
+// a time, so an all-zero page is left out even when a huge page backs it).
+// A page in neither the initial image nor
 // any earlier write is a zero page. A trace without initial-image rows
 // treats every page as holding data.
 //
@@ -40,7 +42,9 @@
 //	kernel             kernel release of the capture host
 //	started_at         RFC 3339 wall-clock start of the capture
 //	regions            JSON list of {first_page, pages, start_addr, perms, path,
-//	                   and for process trees pid, comm, object, offset, exit_ns}
+//	                   and for process trees pid, comm, object, offset, exit_ns;
+//	                   a whole-VM capture adds ram_block, QEMU's RAM block
+//	                   name, and ram_offset, its ram_addr_t offset}
 //	microwiper.finished true in the footer the writer's Close wrote; false in
 //	                   segments finished before it. A directory whose last
 //	                   file says false was cut short (a killed capture): its

@@ -64,6 +64,12 @@ type Region struct {
 	// (the process exited or called exec): its pages are never written
 	// again and their memory is free from then on. 0 while alive at the end.
 	ExitNS int64 `json:"exit_ns,omitempty"`
+	// RAMBlock names the VM RAM block the region holds (QEMU's "pc.ram",
+	// "0000:00:02.0/vga.vram"), for whole-VM captures; empty otherwise.
+	RAMBlock string `json:"ram_block,omitempty"`
+	// RAMOffset is the region's offset in the VM's RAM address space
+	// (QEMU's ram_addr_t); meaningful only with RAMBlock (absent means 0).
+	RAMOffset uint64 `json:"ram_offset,omitempty"`
 }
 
 // Header is the typed form of a trace's metadata.

@@ -23,7 +23,8 @@ var captureCommand = command{
 	example: `microwiper capture --pid 1234 --duration 30s -o redis.parquet
 microwiper capture --epoch 50ms -o build.parquet -- make -j2
 microwiper capture --cgroup /sys/fs/cgroup/system.slice/postgresql.service --duration 20s -o pg.parquet
-microwiper capture --backend uffd-wp-sync --region '[heap]' --pid 1234 --duration 5s`,
+microwiper capture --backend uffd-wp-sync --region '[heap]' --pid 1234 --duration 5s
+microwiper capture --qemu-qmp /run/vm1.qmp --duration 60s -o vm1.parquet`,
 	bind:        withOptions(runCapture),
 	commandArgs: true,
 }
@@ -40,6 +41,8 @@ type captureOptions struct {
 	Segment   time.Duration
 	Regions   []string
 	MinRegion int64
+	QEMUQMP   string
+	KeepZero  bool
 	Verbose   bool
 }
 
@@ -54,6 +57,8 @@ func (o *captureOptions) bind(fs *flag.FlagSet) {
 	durationVar(fs, &o.Segment, "segment", 5*time.Second, "finish a segment this often, so a killed capture loses at most this much; 0 writes one file, readable only after a clean stop")
 	listVar(fs, &o.Regions, "region", "capture only mappings whose path matches this pattern (repeatable; '[heap]', '[anon]' for anonymous memory, '/dev/shm/*')")
 	bytesVar(fs, &o.MinRegion, "min-region", 0, "capture only mappings at least this large (e.g. 1GiB: a VM's guest RAM)")
+	fs.StringVar(&o.QEMUQMP, "qemu-qmp", "", "capture a whole VM: the QEMU serving this QMP socket, exactly its RAM blocks in its migration order (never the TCG buffer)")
+	fs.BoolVar(&o.KeepZero, "keep-zero-pages", false, "keep present pages that hold only zeros in the initial image (default: their content is checked and they are left out)")
 	fs.BoolVar(&o.Verbose, "v", false, "log each mapping left out and other details to stderr")
 }
 
@@ -66,11 +71,17 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 			given++
 		}
 	}
+	qmpPath := o.QEMUQMP
 	switch {
+	case qmpPath != "" && (len(args) > 0 || cgroup != "" || len(o.Regions) > 0 || o.MinRegion != 0):
+		return usageErrorf("--qemu-qmp picks the VM's RAM blocks itself: give no command, --cgroup, --region or --min-region with it")
+	case qmpPath != "" && o.Backend == "soft-dirty":
+		return usageErrorf("--qemu-qmp needs a uffd backend (soft-dirty cannot capture part of a mapping)")
+	case qmpPath != "":
 	case given > 1:
 		return usageErrorf("give one of --pid, --cgroup or a command after --")
 	case given == 0:
-		return usageErrorf("nothing to capture: give --pid N, --cgroup DIR or a command after --")
+		return usageErrorf("nothing to capture: give --pid N, --cgroup DIR, --qemu-qmp SOCKET or a command after --")
 	case pid < 0:
 		return usageErrorf("--pid %d: want a process id", pid)
 	}
@@ -104,14 +115,30 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	if o.Verbose {
 		level = slog.LevelDebug
 	}
+	logger := slog.New(slog.NewTextHandler(cio.stderr, &slog.HandlerOptions{Level: level}))
+	if qmpPath != "" {
+		qpid, blocks, err := capture.QEMU(ctx, qmpPath, logger)
+		if err != nil {
+			return fmt.Errorf("--qemu-qmp: %w", err)
+		}
+		if pid != 0 && pid != qpid {
+			return usageErrorf("--pid %d: the QMP socket %s belongs to pid %d", pid, qmpPath, qpid)
+		}
+		pid = qpid
+		filter = capture.Filter{Ranges: capture.Ranges(blocks)}
+	} else if pid != 0 {
+		capture.ExplainPick(pid, filter, logger)
+	}
 	opts := capture.Options{
 		TrackerOptions: capture.TrackerOptions{Backend: backend, Filter: filter},
+		KeepZeroPages:  o.KeepZero,
 		Epoch:          o.Epoch,
 		Duration:       o.Duration,
 		Output:         o.Out,
 		SegmentEvery:   o.Segment,
-		Logger:         slog.New(slog.NewTextHandler(cio.stderr, &slog.HandlerOptions{Level: level})),
-		NoFollow:       o.NoFollow,
+		Logger:         logger,
+		// A VM is QEMU alone: its RAM blocks are in its own address space.
+		NoFollow: o.NoFollow || qmpPath != "",
 	}
 	if fl, ok := cio.stderr.(*os.File); ok && term.IsTerminal(int(fl.Fd())) {
 		opts.Progress = cio.stderr
@@ -121,6 +148,9 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	case pid != 0:
 		target.PID = pid
 		opts.Workload = cmdline(pid)
+		if qmpPath != "" {
+			opts.Workload = "qemu-vm: " + opts.Workload
+		}
 	case cgroup != "":
 		target.Cgroup = cgroup
 		opts.Workload = "cgroup " + cgroup
@@ -144,8 +174,8 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	case pid == 0:
 		what = args[0]
 	}
-	fmt.Fprintf(cio.stderr, "captured %s for %.1fs (stopped: %s): %d processes, %d epochs, %d rows, %d initial pages, memory %d pages (%.1f MiB) -> %s\n",
-		what, st.Elapsed.Seconds(), st.Stopped, st.Processes, st.Epochs, st.Rows, st.Initial, st.Pages, float64(st.Pages*int64(os.Getpagesize()))/(1<<20), opts.Output)
+	fmt.Fprintf(cio.stderr, "captured %s for %.1fs (stopped: %s): %d processes, %d epochs, %d rows, %d initial pages (%d all-zero pages left out, checked in %v), memory %d pages (%.1f MiB) -> %s\n",
+		what, st.Elapsed.Seconds(), st.Stopped, st.Processes, st.Epochs, st.Rows, st.Initial, st.InitialZero, st.ZeroCheck.Round(10*time.Microsecond), st.Pages, float64(st.Pages*int64(os.Getpagesize()))/(1<<20), opts.Output)
 	fmt.Fprintf(cio.stderr, "backend %s%s\n", backend, why)
 	// The workload's failure is the command's failure (the trace is kept):
 	// a script must not mistake a crashed benchmark for a good trace.

@@ -33,6 +33,10 @@ func TestCaptureUsageErrors(t *testing.T) {
 		{"bad epoch", []string{"capture", "--epoch", "0s", "--", "true"}, exitUsage, "--epoch"},
 		{"bad region", []string{"capture", "--region", "[x", "--", "true"}, exitUsage, "--region"},
 		{"pid gone", []string{"capture", "--pid", "4194303", "-o", filepath.Join(t.TempDir(), "x")}, exitFailure, "check --pid"},
+		{"qmp and region", []string{"capture", "--qemu-qmp", "q.sock", "--min-region", "1GiB"}, exitUsage, "picks the VM's RAM blocks itself"},
+		{"qmp and command", []string{"capture", "--qemu-qmp", "q.sock", "--", "true"}, exitUsage, "picks the VM's RAM blocks itself"},
+		{"qmp soft-dirty", []string{"capture", "--qemu-qmp", "q.sock", "--backend", "soft-dirty"}, exitUsage, "needs a uffd backend"},
+		{"qmp no socket", []string{"capture", "--qemu-qmp", filepath.Join(t.TempDir(), "none.sock"), "-o", filepath.Join(t.TempDir(), "x")}, exitFailure, "--qemu-qmp: connect to QMP socket"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
