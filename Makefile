@@ -10,7 +10,7 @@ RACE_PKGS ?= ./tracefmt/... ./replay/...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1x
 
-.PHONY: all build test vet fmt-check tidy-check cross unit race run reproduce bench fuzz clean test-guest test-kernels
+.PHONY: all build test vet fmt-check tidy-check cross unit race run reproduce bench fuzz clean test-guest test-kernels groundtruth
 
 all: build
 
@@ -106,6 +106,14 @@ reproduce: build
 		--reproduction REPRODUCTION.md --reproduction-figures docs/reproduction --reproduction-runs $(REPRO_RESULTS) \
 		$(OUT)/reproduce/shard-0 $(OUT)/reproduce/shard-1
 	@echo "wrote REPRODUCTION.md (figures: docs/reproduction/; report: $(OUT)/reproduce/report/report.html)"
+
+# groundtruth migrates small TCG guests with real QEMU over loopback, replays
+# their whole-VM traces with qemu-precopy and writes GROUNDTRUTH.md; the
+# traces and QEMU's figures go to traces/vm/ (checked by `make test`).
+# Needs root, qemu-system-x86, busybox-static and the Debian archive
+# (apt-get download of linux-image-amd64 on first use). About 10 minutes.
+groundtruth: build
+	nice -n -5 $(GO) run ./scripts/groundtruth -bin $(BIN) -o GROUNDTRUTH.md -traces traces/vm
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)

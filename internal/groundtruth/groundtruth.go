@@ -1,0 +1,255 @@
+// Package groundtruth holds what `make groundtruth` measures of real QEMU
+// live migrations, what microwiper's replay gives for the same captured
+// traces, and the agreement bounds between the two. The figures are stored
+// beside the shipped VM traces (traces/vm/NAME.qemu.json), so the agreement
+// can be checked again without QEMU.
+package groundtruth
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Settings are a scenario's migration settings, the same for QEMU and the
+// replay.
+type Settings struct {
+	// MemoryMiB is the guest's RAM.
+	MemoryMiB int `json:"memory_mib"`
+	// MaxBandwidth is QEMU's max-bandwidth in bytes/s: the live rounds'
+	// cap (qemu-precopy.max_bandwidth).
+	MaxBandwidth int64 `json:"max_bandwidth"`
+	// DowntimeLimitMS is QEMU's downtime-limit.
+	DowntimeLimitMS int64 `json:"downtime_limit_ms"`
+	// AutoConverge is the auto-converge capability.
+	AutoConverge bool `json:"auto_converge"`
+	// ThrottleInitial and ThrottleIncrement are cpu-throttle-initial and
+	// cpu-throttle-increment.
+	ThrottleInitial   int `json:"throttle_initial"`
+	ThrottleIncrement int `json:"throttle_increment"`
+	// LinkBps is the link's rate in bits/s given to the replay (--bw): the
+	// loopback, far above the cap, which the final round runs at.
+	LinkBps int64 `json:"link_bps"`
+}
+
+// ReplayArgs are the `microwiper replay` flags that replay a trace at these
+// settings on an engine, the migration starting at trace time startNS.
+// Only documented flags.
+func (s Settings) ReplayArgs(engine string, startNS int64) []string {
+	// QEMU's per-page header is a be64 offset|flags word; the socket
+	// engine's wire format has 16-byte headers.
+	header := "8"
+	if engine == "socket" {
+		header = "16"
+	}
+	return []string{
+		"-engine", engine,
+		"-alg", "qemu-precopy",
+		"-bw", strconv.FormatInt(s.LinkBps, 10) + "bit",
+		"-header", header,
+		"-start", time.Duration(startNS).String(),
+		"-param", "qemu-precopy.max_bandwidth=" + strconv.FormatInt(s.MaxBandwidth, 10),
+		"-param", "qemu-precopy.downtime_limit=" + (time.Duration(s.DowntimeLimitMS) * time.Millisecond).String(),
+		"-param", "qemu-precopy.auto_converge=" + strconv.FormatBool(s.AutoConverge),
+		"-param", "qemu-precopy.throttle_initial=" + strconv.Itoa(s.ThrottleInitial),
+		"-param", "qemu-precopy.throttle_increment=" + strconv.Itoa(s.ThrottleIncrement),
+	}
+}
+
+// Event is one QMP event of a migration, timed from the migrate command.
+type Event struct {
+	Name   string  `json:"name"`
+	Status string  `json:"status,omitempty"`
+	Pass   int     `json:"pass,omitempty"`
+	AtMS   float64 `json:"at_ms"`
+}
+
+// QEMU is one real migration as QEMU reported it.
+type QEMU struct {
+	Rep    int    `json:"rep"`
+	Status string `json:"status"`
+	// TotalMS, DowntimeMS and SetupMS are query-migrate's total-time,
+	// downtime and setup-time.
+	TotalMS    int64 `json:"total_ms"`
+	DowntimeMS int64 `json:"downtime_ms"`
+	SetupMS    int64 `json:"setup_ms"`
+	// SwitchMS is the time from the MIGRATION "setup" event to the STOP
+	// event (the guest paused for the final round).
+	SwitchMS float64 `json:"switch_ms"`
+	// Transferred, Normal, Duplicate, RAMTotal, DirtySyncCount and Mbps are
+	// query-migrate's ram.* figures.
+	Transferred    int64   `json:"transferred"`
+	Normal         int64   `json:"normal"`
+	Duplicate      int64   `json:"duplicate"`
+	RAMTotal       int64   `json:"ram_total"`
+	DirtySyncCount int64   `json:"dirty_sync_count"`
+	Mbps           float64 `json:"mbps"`
+	// Passes is the last MIGRATION_PASS event's pass.
+	Passes int `json:"passes"`
+	// MaxThrottle is the highest cpu-throttle-percentage polled.
+	MaxThrottle int `json:"max_throttle"`
+	// Snapshot holds the RAM figures at the moment a migration that did
+	// not converge was cancelled.
+	Snapshot *QEMU  `json:"snapshot,omitempty"`
+	Events   []Event `json:"events,omitempty"`
+	// DestinationCrash is the first line of a crash report the guest
+	// printed on the destination after the migration, if it did.
+	DestinationCrash string `json:"destination_crash,omitempty"`
+	// Uptime is the host's load average when the run started.
+	Uptime string `json:"loadavg"`
+}
+
+// Pages is the pages QEMU sent: in full plus as zero-page headers.
+func (q QEMU) Pages() int64 { return q.Normal + q.Duplicate }
+
+// Ours is one replay's figures (summary.json).
+type Ours struct {
+	Engine     string `json:"engine"`
+	Rounds     int64  `json:"rounds"`
+	PagesSent  int64  `json:"pages_sent"`
+	BytesSent  int64  `json:"bytes_sent"`
+	DowntimeNS int64  `json:"downtime_ns"`
+	TotalNS    int64  `json:"total_ns"`
+	ForcedStop bool   `json:"forced_stop"`
+}
+
+// SwitchMS is the time to switch-over: the total less the downtime.
+func (o Ours) SwitchMS() float64 { return float64(o.TotalNS-o.DowntimeNS) / 1e6 }
+
+// ReadSummary reads the one run of a replay's summary.json.
+func ReadSummary(path string) (Ours, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Ours{}, err
+	}
+	var s struct {
+		Runs []Ours `json:"runs"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Ours{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(s.Runs) != 1 {
+		return Ours{}, fmt.Errorf("read %s: %d runs, want 1", path, len(s.Runs))
+	}
+	return s.Runs[0], nil
+}
+
+// Rep is one repetition: QEMU's migration and our replays of its trace.
+type Rep struct {
+	QEMU QEMU `json:"qemu"`
+	// TraceStartNS is the trace time at which QEMU's migration began.
+	TraceStartNS int64 `json:"trace_start_ns"`
+	Sim          Ours  `json:"sim"`
+	Socket       Ours  `json:"socket"`
+}
+
+// Run is one scenario: a workload migrated Reps times at one setting.
+type Run struct {
+	Name     string   `json:"name"`
+	About    string   `json:"about"`
+	Workload string   `json:"workload"`
+	Settings Settings `json:"settings"`
+	// Trace is the shipped trace (repetition 1's), beside this file.
+	Trace string `json:"trace"`
+	Reps  []Rep  `json:"reps"`
+}
+
+// Read reads a stored run (NAME.qemu.json).
+func Read(path string) (Run, error) {
+	var r Run
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(r.Reps) == 0 {
+		return r, fmt.Errorf("read %s: no repetitions", path)
+	}
+	return r, nil
+}
+
+// Converged reports whether QEMU's migrations completed.
+func (r Run) Converged() bool {
+	for _, p := range r.Reps {
+		if p.QEMU.Status != "completed" {
+			return false
+		}
+	}
+	return true
+}
+
+// Stat is a figure's median and range over repetitions.
+type Stat struct{ Median, Min, Max float64 }
+
+// Of takes the median and range of f over QEMU's repetitions.
+func (r Run) Of(f func(QEMU) float64) Stat {
+	xs := make([]float64, len(r.Reps))
+	for i, p := range r.Reps {
+		xs[i] = f(p.QEMU)
+	}
+	return stat(xs)
+}
+
+func stat(xs []float64) Stat {
+	sort.Float64s(xs)
+	n := len(xs)
+	m := xs[n/2]
+	if n%2 == 0 {
+		m = (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return Stat{Median: m, Min: xs[0], Max: xs[n-1]}
+}
+
+// Spread is the range as a share of the median.
+func (s Stat) Spread() float64 {
+	if s.Median == 0 {
+		return 0
+	}
+	return (s.Max - s.Min) / s.Median
+}
+
+// Metric is one compared figure.
+type Metric struct {
+	Name  string
+	QEMU  func(QEMU) float64
+	Ours  func(Ours) float64
+	Bound func(q Stat, ours float64) bool
+	// Doc says the bound in words.
+	Doc string
+}
+
+func within(frac float64) func(Stat, float64) bool {
+	return func(q Stat, o float64) bool { return math.Abs(o-q.Median) <= frac*q.Median }
+}
+
+// Metrics are the figures compared, with the bounds of issue 11: total
+// time, bytes, pages and switch-over time within 5% of QEMU's median;
+// downtime within QEMU's own range or 10 ms of its median.
+var Metrics = []Metric{
+	{"total time (ms)", func(q QEMU) float64 { return float64(q.TotalMS) }, func(o Ours) float64 { return float64(o.TotalNS) / 1e6 }, within(0.05), "±5% of QEMU's median"},
+	{"switch-over (ms)", func(q QEMU) float64 { return q.SwitchMS }, Ours.SwitchMS, within(0.05), "±5%"},
+	{"downtime (ms)", func(q QEMU) float64 { return float64(q.DowntimeMS) }, func(o Ours) float64 { return float64(o.DowntimeNS) / 1e6 },
+		func(q Stat, o float64) bool { return (o >= q.Min && o <= q.Max) || math.Abs(o-q.Median) <= 10 }, "in QEMU's range or ±10 ms"},
+	{"bytes (MB)", func(q QEMU) float64 { return float64(q.Transferred) / 1e6 }, func(o Ours) float64 { return float64(o.BytesSent) / 1e6 }, within(0.05), "±5%"},
+	{"pages", func(q QEMU) float64 { return float64(q.Pages()) }, func(o Ours) float64 { return float64(o.PagesSent) }, within(0.05), "±5%"},
+}
+
+// Check compares one replay of the stored trace (ours) with QEMU's
+// repetitions and returns the figures out of bounds, one line each.
+func (r Run) Check(ours Ours) []string {
+	var bad []string
+	for _, m := range Metrics {
+		q := r.Of(m.QEMU)
+		o := m.Ours(ours)
+		if !m.Bound(q, o) {
+			bad = append(bad, fmt.Sprintf("%s %s: ours %.1f, QEMU median %.1f (range %.1f-%.1f): want %s", r.Name, m.Name, o, q.Median, q.Min, q.Max, m.Doc))
+		}
+	}
+	return bad
+}

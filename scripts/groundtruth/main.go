@@ -1,0 +1,735 @@
+// Command groundtruth measures how far microwiper's qemu-precopy replay is
+// from real QEMU live migrations (`make groundtruth`).
+//
+// For each workload it builds a small guest (a Debian kernel, an initramfs of
+// busybox-static plus a static workload binary), boots it under QEMU TCG,
+// and then, once per repetition: starts a destination QEMU with -incoming on
+// loopback, captures the source through the whole-VM mode (capture over QMP:
+// exactly QEMU's RAM blocks), migrates it with max-bandwidth and
+// downtime-limit set, and reads QEMU's own figures (query-migrate, and the
+// MIGRATION, MIGRATION_PASS and STOP events with their timestamps). The
+// destination becomes the next repetition's source. Each capture is then
+// replayed with microwiper's qemu-precopy at the same settings, on the sim
+// and the socket engine, through the CLI's documented flags only, and
+// GROUNDTRUTH.md puts QEMU's figures (median and run-to-run range) beside
+// ours. The first repetition's trace of each run and all of QEMU's figures
+// are kept under traces/vm/ for the agreement test.
+//
+// Every QEMU this program starts dies with it (internal/guest: own process
+// group, Pdeathsig, killed on Ctrl-C).
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	vmtruth "github.com/microwiper/microwiper/internal/groundtruth"
+	"github.com/microwiper/microwiper/internal/guest"
+	"github.com/microwiper/microwiper/internal/qmp"
+	"github.com/microwiper/microwiper/tracefmt"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "groundtruth:", err)
+		os.Exit(1)
+	}
+}
+
+// scenario is one workload migrated at one setting.
+type scenario struct {
+	name     string
+	about    string
+	args     string // the workload's flags in the guest
+	settings vmtruth.Settings
+	// timeout cancels a migration that has not finished (a run meant not to
+	// converge).
+	timeout time.Duration
+	// chain: the next repetition migrates the destination of this one.
+	// A cancelled migration leaves the source running instead.
+	reps int
+}
+
+func scenarios(reps int) []scenario {
+	base := vmtruth.Settings{MemoryMiB: 256, MaxBandwidth: 16 << 20, DowntimeLimitMS: 300, LinkBps: 8e9,
+		ThrottleInitial: 20, ThrottleIncrement: 10}
+	ac := base
+	ac.AutoConverge = true
+	return []scenario{
+		{name: "idle", about: "idle guest: the kernel's own background writes", args: "-mode idle", settings: base, reps: reps, timeout: 60 * time.Second},
+		{name: "hotset", about: "rewrites one word in each page of a 3 MiB hot set every 50 ms", args: "-mode hotset -hot 3 -period 50ms", settings: base, reps: reps, timeout: 60 * time.Second},
+		{name: "kv", about: "in-memory key-value store, 20k keys, 2000 random SET/DEL per second, Go GC", args: "-mode kv -keys 20000 -ops 2000", settings: base, reps: reps, timeout: 60 * time.Second},
+		{name: "stream-noac", about: "writes all of 8 MiB in a loop as fast as the vCPU runs; auto-converge off: does not converge", args: "-mode stream -hot 8", settings: base, reps: reps, timeout: 15 * time.Second},
+		{name: "stream-ac", about: "the same writer with auto-converge on", args: "-mode stream -hot 8", settings: ac, reps: reps, timeout: 90 * time.Second},
+	}
+}
+
+type options struct {
+	out, traces, bin, work string
+	reps                   int
+	only                   string
+	window                 time.Duration
+	noCapture              bool
+	log                    *slog.Logger
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("groundtruth", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.out, "o", "GROUNDTRUTH.md", "report to write")
+	fs.StringVar(&o.traces, "traces", "traces/vm", "directory for the shipped VM traces and QEMU figures")
+	fs.StringVar(&o.bin, "bin", "bin/microwiper", "microwiper binary used for the replays")
+	fs.StringVar(&o.work, "work", "", "work directory (default: a new temporary one, removed at the end)")
+	fs.IntVar(&o.reps, "reps", 3, "real migrations per scenario")
+	fs.StringVar(&o.only, "only", "", "comma-separated scenarios to run (default all)")
+	fs.DurationVar(&o.window, "window", 4*time.Second, "capture time before each migration starts")
+	verbose := fs.Bool("v", false, "log progress")
+	fs.BoolVar(&o.noCapture, "no-capture", false, "diagnosis: migrate without capturing or replaying (QEMU's figures only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	o.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if o.work == "" {
+		d, err := os.MkdirTemp("", "groundtruth-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		o.work = d
+	}
+	if err := os.MkdirAll(o.traces, 0o755); err != nil {
+		return err
+	}
+	cache, err := guest.DefaultCacheDir()
+	if err != nil {
+		return err
+	}
+	k, err := guest.FetchKernel(ctx, cache, "linux-image-amd64")
+	if err != nil {
+		return err
+	}
+	work := filepath.Join(o.work, "workload")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", work, "./scripts/groundtruth/workload")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the guest workload: %v\n%s", err, out)
+	}
+	var results []vmtruth.Run
+	for _, sc := range scenarios(o.reps) {
+		if o.only != "" && !contains(strings.Split(o.only, ","), sc.name) {
+			continue
+		}
+		r, err := runScenario(ctx, o, k, work, sc)
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", sc.name, err)
+		}
+		results = append(results, r)
+	}
+	return writeReport(o, results)
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// vm is one QEMU with its control and capture QMP sockets.
+type vm struct {
+	g        *guest.VM
+	ctl, cap string
+	q        *qmp.Client
+}
+
+func (v *vm) stop() {
+	if v == nil {
+		return
+	}
+	if v.q != nil {
+		v.q.Close()
+		v.q = nil
+	}
+	v.g.Stop()
+}
+
+func startVM(ctx context.Context, dir, name string, k *guest.Kernel, initrd string, mem int, incoming string) (*vm, error) {
+	v := &vm{ctl: filepath.Join(dir, name+".qmp"), cap: filepath.Join(dir, name+".cap.qmp")}
+	g, err := guest.Start(ctx, guest.Config{Kernel: k.Image(), Initrd: initrd, MemoryMiB: mem,
+		Console: filepath.Join(dir, name+".console"), QMP: v.ctl, Incoming: incoming,
+		// A second QMP socket: QEMU serves one client per socket, and the
+		// capture asks for the RAM blocks while we hold the first.
+		Args: []string{"-qmp", "unix:" + v.cap + ",server=on,wait=off",
+			"-cpu", guestCPU}})
+	if err != nil {
+		return nil, err
+	}
+	v.g = g
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(v.ctl); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			v.stop()
+			return nil, fmt.Errorf("QEMU %s: no QMP socket after 30s", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v.q, err = qmp.Dial(ctx, v.ctl); err != nil {
+		v.stop()
+		return nil, err
+	}
+	return v, nil
+}
+
+// crashed returns the first line of a guest crash report on v's console,
+// or "" while the guest runs healthy.
+func crashed(v *vm) string {
+	for _, l := range strings.Split(v.g.Console(), "\n") {
+		for _, m := range []string{"BUG:", "Oops", "Kernel panic", "runtime:", "fatal error:", "panic:"} {
+			if strings.Contains(l, m) {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	select {
+	case <-v.g.Done():
+		return "QEMU exited"
+	default:
+	}
+	return ""
+}
+
+// guestCPU is the guest CPU model (see startVM).
+var guestCPU = "qemu64"
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func runScenario(ctx context.Context, o options, k *guest.Kernel, work string, sc scenario) (vmtruth.Run, error) {
+	res := vmtruth.Run{Name: sc.name, About: sc.about, Workload: sc.args, Settings: sc.settings}
+	dir := filepath.Join(o.work, sc.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return res, err
+	}
+	initrd := filepath.Join(dir, "initrd")
+	rd := guest.Initramfs{Files: []guest.File{{Path: "/bin/workload", Source: work}},
+		Script: "exec /bin/workload " + sc.args}
+	if err := rd.Write(ctx, initrd); err != nil {
+		return res, err
+	}
+	boot := func(name string) (*vm, error) {
+		o.log.Info("boot", "scenario", sc.name, "vm", name)
+		v, err := startVM(ctx, dir, name, k, initrd, sc.settings.MemoryMiB, "")
+		if err != nil {
+			return nil, err
+		}
+		bootCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		err = v.g.WaitFor(bootCtx, "ready")
+		cancel()
+		if err == nil {
+			// Let the boot's own writes settle.
+			err = sleep(ctx, 2*time.Second)
+		}
+		if err != nil {
+			v.stop()
+			return nil, err
+		}
+		return v, nil
+	}
+	src, err := boot("vm0")
+	if err != nil {
+		return res, err
+	}
+	defer func() { src.stop() }()
+	for rep := 1; rep <= sc.reps; rep++ {
+		port, err := freePort()
+		if err != nil {
+			return res, err
+		}
+		name := fmt.Sprintf("vm%d", rep)
+		dst, err := startVM(ctx, dir, name, k, initrd, sc.settings.MemoryMiB, fmt.Sprintf("tcp:127.0.0.1:%d", port))
+		if err != nil {
+			return res, err
+		}
+		tracePath := filepath.Join(dir, fmt.Sprintf("rep%d.parquet", rep))
+		fig, startNS, err := migrateOnce(ctx, o, src, dst, port, sc, tracePath)
+		if err != nil {
+			dst.stop()
+			return res, fmt.Errorf("repetition %d: %w", rep, err)
+		}
+		fig.Rep = rep
+		o.log.Info("migrated", "scenario", sc.name, "rep", rep, "status", fig.Status, "total_ms", fig.TotalMS, "downtime_ms", fig.DowntimeMS,
+			"switch_ms", fig.SwitchMS, "bytes", fig.Transferred, "pages", fig.Pages(), "syncs", fig.DirtySyncCount, "throttle", fig.MaxThrottle)
+		rr := vmtruth.Rep{QEMU: fig, TraceStartNS: startNS}
+		engines := []string{"sim", "socket"}
+		if o.noCapture {
+			engines = nil
+		}
+		for _, eng := range engines {
+			r, err := replayTrace(ctx, o, tracePath, startNS, sc.settings, eng, filepath.Join(dir, fmt.Sprintf("replay-%d-%s", rep, eng)))
+			if err != nil {
+				dst.stop()
+				return res, fmt.Errorf("repetition %d: replay on %s: %w", rep, eng, err)
+			}
+			if eng == "sim" {
+				rr.Sim = r
+			} else {
+				rr.Socket = r
+			}
+		}
+		res.Reps = append(res.Reps, rr)
+		if rep == 1 && !o.noCapture {
+			shipped := filepath.Join(o.traces, sc.name+".parquet")
+			if err := copyFile(tracePath, shipped); err != nil {
+				dst.stop()
+				return res, err
+			}
+			res.Trace = filepath.Base(shipped)
+		}
+		if fig.Status != "completed" {
+			dst.stop()
+			continue
+		}
+		// The destination runs the guest now: it is the next source, if
+		// the guest survived the move (see guestCPU).
+		src.stop()
+		src = dst
+		if err := sleep(ctx, 2*time.Second); err != nil {
+			return res, err
+		}
+		if why := crashed(dst); why != "" {
+			o.log.Warn("the guest crashed on the destination after QEMU's migration", "scenario", sc.name, "rep", rep, "console", why)
+			res.Reps[len(res.Reps)-1].QEMU.DestinationCrash = why
+			if rep == sc.reps {
+				break
+			}
+			src.stop()
+			if src, err = boot(fmt.Sprintf("vm%d-fresh", rep)); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := writeJSON(filepath.Join(o.traces, sc.name+".qemu.json"), res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// migrateOnce captures src for the window, migrates it to dst and returns
+// QEMU's figures and the trace time at which the migration started.
+func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scenario, tracePath string) (vmtruth.QEMU, int64, error) {
+	var fig vmtruth.QEMU
+	fig.Uptime = loadavg()
+	set := sc.settings
+	if err := src.q.Execute(ctx, "migrate-set-capabilities", map[string]any{"capabilities": []map[string]any{
+		{"capability": "events", "state": true},
+		{"capability": "auto-converge", "state": set.AutoConverge},
+	}}, nil); err != nil {
+		return fig, 0, err
+	}
+	if err := src.q.Execute(ctx, "migrate-set-parameters", map[string]any{
+		"max-bandwidth": set.MaxBandwidth, "downtime-limit": set.DowntimeLimitMS,
+		"cpu-throttle-initial": set.ThrottleInitial, "cpu-throttle-increment": set.ThrottleIncrement,
+	}, nil); err != nil {
+		return fig, 0, err
+	}
+	stopCapture := func() error { return nil }
+	capLog := &syncBuffer{}
+	if !o.noCapture {
+		var err error
+		if stopCapture, err = startCapture(ctx, o, src, tracePath, capLog); err != nil {
+			return fig, 0, err
+		}
+	}
+	captureStopped := false
+	defer func() {
+		if !captureStopped {
+			stopCapture()
+		}
+	}()
+	if err := sleep(ctx, o.window); err != nil {
+		return fig, 0, err
+	}
+	from := len(src.q.Events())
+	migStart := time.Now()
+	if err := src.q.Execute(ctx, "migrate", map[string]any{"uri": fmt.Sprintf("tcp:127.0.0.1:%d", port)}, nil); err != nil {
+		return fig, 0, err
+	}
+	deadline := time.After(sc.timeout)
+	var last migrateInfo
+	cancelled := false
+	for {
+		if err := src.q.Execute(ctx, "query-migrate", nil, &last); err != nil {
+			return fig, 0, err
+		}
+		if last.Status == "completed" || last.Status == "failed" || last.Status == "cancelled" {
+			// QEMU 7.2 can report total-time 0 when asked right at
+			// completion: ask again.
+			if last.Status == "completed" && last.TotalTime == 0 {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			break
+		}
+		if last.Throttle > fig.MaxThrottle {
+			fig.MaxThrottle = last.Throttle
+		}
+		select {
+		case <-deadline:
+			if !cancelled {
+				cancelled = true
+				fig.Snapshot = snapshot(last)
+				if err := src.q.Execute(ctx, "migrate_cancel", nil, nil); err != nil {
+					return fig, 0, err
+				}
+			}
+		case <-ctx.Done():
+			return fig, 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	captureStopped = true
+	if err := stopCapture(); err != nil {
+		return fig, 0, err
+	}
+	o.log.Debug("capture", "log", lastLine(capLog.String()))
+	fig.Status = last.Status
+	fig.TotalMS, fig.DowntimeMS, fig.SetupMS = last.TotalTime, last.Downtime, last.SetupTime
+	fig.Transferred, fig.Normal, fig.Duplicate = last.RAM.Transferred, last.RAM.Normal, last.RAM.Duplicate
+	fig.RAMTotal, fig.DirtySyncCount, fig.Mbps = last.RAM.Total, last.RAM.DirtySyncCount, last.RAM.Mbps
+	if fig.Snapshot != nil {
+		// A cancelled run's final query has no RAM figures: keep those
+		// taken at the deadline.
+		s := fig.Snapshot
+		fig.Transferred, fig.Normal, fig.Duplicate, fig.RAMTotal, fig.DirtySyncCount = s.Transferred, s.Normal, s.Duplicate, s.RAMTotal, s.DirtySyncCount
+	}
+	var setupAt, stopAt time.Time
+	for _, ev := range src.q.Events()[from:] {
+		var d struct {
+			Status string `json:"status"`
+			Pass   int    `json:"pass"`
+		}
+		json.Unmarshal(ev.Data, &d)
+		switch {
+		case ev.Name == "MIGRATION" && d.Status == "setup" && setupAt.IsZero():
+			setupAt = ev.Time
+		case ev.Name == "MIGRATION_PASS":
+			fig.Passes = max(fig.Passes, d.Pass)
+		case ev.Name == "STOP" && stopAt.IsZero():
+			stopAt = ev.Time
+		}
+		fig.Events = append(fig.Events, vmtruth.Event{Name: ev.Name, Status: d.Status, Pass: d.Pass, AtMS: float64(ev.Time.Sub(migStart).Microseconds()) / 1000})
+	}
+	if !setupAt.IsZero() && !stopAt.IsZero() {
+		fig.SwitchMS = float64(stopAt.Sub(setupAt).Microseconds()) / 1000
+	}
+	if o.noCapture {
+		return fig, 0, nil
+	}
+	r, err := tracefmt.Open(tracePath)
+	if err != nil {
+		return fig, 0, err
+	}
+	started := r.Header().StartedAt
+	r.Close()
+	return fig, migStart.Sub(started).Nanoseconds(), nil
+}
+
+// startCapture starts `microwiper capture --qemu-qmp` on src and returns
+// once it is capturing; the function it returns stops it.
+func startCapture(ctx context.Context, o options, src *vm, tracePath string, capLog *syncBuffer) (func() error, error) {
+	// The capture runs as its own process, as a user would run it: the
+	// tracer must not be QEMU's parent, whose wait for QEMU's exit would
+	// race the tracer's for ptrace stops.
+	capCmd := exec.CommandContext(ctx, o.bin, "capture", "--qemu-qmp", src.cap, "--epoch", "100ms", "--segment", "0", "-v", "-o", tracePath)
+	capCmd.Cancel = func() error { return capCmd.Process.Signal(os.Interrupt) }
+	capCmd.WaitDelay = 20 * time.Second
+	capCmd.Stderr = capLog
+	if err := capCmd.Start(); err != nil {
+		return nil, err
+	}
+	capDone := make(chan error, 1)
+	go func() { capDone <- capCmd.Wait() }()
+	stopCapture := func() error {
+		capCmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-capDone:
+			if err != nil {
+				return fmt.Errorf("capture: %v: %s", err, capLog.String())
+			}
+			return nil
+		case <-time.After(30 * time.Second):
+			capCmd.Process.Kill()
+			return fmt.Errorf("capture did not stop: %s", capLog.String())
+		}
+	}
+	fail := func(err error) (func() error, error) {
+		capCmd.Process.Kill()
+		<-capDone
+		return nil, err
+	}
+	for !strings.Contains(capLog.String(), "initial image checked") {
+		select {
+		case err := <-capDone:
+			return nil, fmt.Errorf("capture ended early: %v: %s", err, capLog.String())
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return stopCapture, nil
+}
+
+type migrateInfo struct {
+	Status    string `json:"status"`
+	TotalTime int64  `json:"total-time"`
+	Downtime  int64  `json:"downtime"`
+	SetupTime int64  `json:"setup-time"`
+	Throttle  int    `json:"cpu-throttle-percentage"`
+	RAM       struct {
+		Transferred    int64   `json:"transferred"`
+		Total          int64   `json:"total"`
+		Duplicate      int64   `json:"duplicate"`
+		Normal         int64   `json:"normal"`
+		DirtySyncCount int64   `json:"dirty-sync-count"`
+		Mbps           float64 `json:"mbps"`
+	} `json:"ram"`
+}
+
+func snapshot(m migrateInfo) *vmtruth.QEMU {
+	return &vmtruth.QEMU{Transferred: m.RAM.Transferred, Normal: m.RAM.Normal, Duplicate: m.RAM.Duplicate,
+		RAMTotal: m.RAM.Total, DirtySyncCount: m.RAM.DirtySyncCount}
+}
+
+// replayTrace runs `microwiper replay` on one engine with the scenario's
+// settings and returns its result.
+func replayTrace(ctx context.Context, o options, trace string, startNS int64, set vmtruth.Settings, engine, out string) (vmtruth.Ours, error) {
+	args := append([]string{"replay", "-bench=false", "-out", out}, set.ReplayArgs(engine, startNS)...)
+	args = append(args, trace)
+	cmd := exec.CommandContext(ctx, o.bin, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return vmtruth.Ours{}, fmt.Errorf("%s %s: %v: %s", o.bin, strings.Join(args, " "), err, stderr.String())
+	}
+	return vmtruth.ReadSummary(filepath.Join(out, "summary.json"))
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(to, b)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, append(b, '\n'))
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	os.Chmod(tmp.Name(), 0o644)
+	return os.Rename(tmp.Name(), path)
+}
+
+// writeReport writes GROUNDTRUTH.md: per scenario, QEMU's median and range
+// over the repetitions beside the median of our replays of each
+// repetition's trace, on both engines.
+func writeReport(o options, runs []vmtruth.Run) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Ground truth: microwiper's qemu-precopy against real QEMU migrations\n\n")
+	fmt.Fprintf(&b, "Written by `make groundtruth` on %s (%s, QEMU under TCG, loopback migration). "+
+		"Each scenario boots a guest (Debian's linux-image-amd64, an initramfs of busybox-static and a static workload), "+
+		"captures it with `microwiper capture --qemu-qmp` and migrates it %d times (each destination becomes the next source). "+
+		"Each repetition's trace is replayed with `microwiper replay -alg qemu-precopy` at the same settings (flags in traces/vm/NAME.qemu.json); "+
+		"*ours* is the median over the repetitions' replays, its error relative to QEMU's median. "+
+		"QEMU's spread is (max − min) / median over its repetitions. Load averages are the host's when each migration started (2 cores shared with other jobs).\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), kernelLine(), o.reps)
+	fmt.Fprintf(&b, "Bounds (issue 11): total time, switch-over time, bytes and pages within 5%% of QEMU's median; downtime within QEMU's range or 10 ms. ✓ within, ✗ outside.\n\n")
+	for _, r := range runs {
+		set := r.Settings
+		fmt.Fprintf(&b, "## %s\n\n%s (`workload %s`). Guest %d MiB; max-bandwidth (live-round cap) %.0f MiB/s, link %s (loopback), downtime-limit %d ms, auto-converge %v",
+			r.Name, r.About, r.Workload, set.MemoryMiB, float64(set.MaxBandwidth)/(1<<20), fmtBps(set.LinkBps), set.DowntimeLimitMS, onOff(set.AutoConverge))
+		if set.AutoConverge {
+			fmt.Fprintf(&b, " (cpu-throttle-initial %d%%, increment %d%%)", set.ThrottleInitial, set.ThrottleIncrement)
+		}
+		fmt.Fprintf(&b, ". Trace: traces/vm/%s.\n\n", r.Trace)
+		if !r.Converged() {
+			fmt.Fprintf(&b, "QEMU did not converge: each migration was cancelled after the scenario's timeout.\n\n")
+			fmt.Fprintf(&b, "| rep | QEMU status | QEMU dirty syncs at cancel | QEMU bytes at cancel (MB) | QEMU throttle | sim | socket | load |\n|---|---|---|---|---|---|---|---|\n")
+			for _, p := range r.Reps {
+				q := p.QEMU
+				fmt.Fprintf(&b, "| %d | %s | %d | %.1f | %d%% | %s | %s | %s |\n", q.Rep, q.Status, q.DirtySyncCount, float64(q.Transferred)/1e6, q.MaxThrottle,
+					convergence(p.Sim), convergence(p.Socket), q.Uptime)
+			}
+			b.WriteString("\n")
+			continue
+		}
+		fmt.Fprintf(&b, "| figure | QEMU median | QEMU range | QEMU spread | sim (error) | socket (error) | bound |\n|---|---|---|---|---|---|---|\n")
+		for _, m := range vmtruth.Metrics {
+			q := r.Of(m.QEMU)
+			sim := median(r.Reps, func(p vmtruth.Rep) float64 { return m.Ours(p.Sim) })
+			sock := median(r.Reps, func(p vmtruth.Rep) float64 { return m.Ours(p.Socket) })
+			ok := func(x float64) string {
+				if m.Bound(q, x) {
+					return "✓"
+				}
+				return "✗"
+			}
+			fmt.Fprintf(&b, "| %s | %.1f | %.1f–%.1f | %.1f%% | %.1f (%+.1f%%) %s | %.1f (%+.1f%%) %s | %s |\n", m.Name, q.Median, q.Min, q.Max, 100*q.Spread(),
+				sim, pct(sim, q.Median), ok(sim), sock, pct(sock, q.Median), ok(sock), m.Doc)
+		}
+		b.WriteString("\nPer repetition (QEMU / sim):\n\n| rep | total ms | switch-over ms | downtime ms | MB | pages | QEMU dirty syncs / our rounds | QEMU passes | throttle | load |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, p := range r.Reps {
+			q, s := p.QEMU, p.Sim
+			fmt.Fprintf(&b, "| %d | %d / %.0f | %.0f / %.0f | %d / %.1f | %.1f / %.1f | %d / %d | %d / %d | %d | %d%% | %s |\n", q.Rep,
+				q.TotalMS, float64(s.TotalNS)/1e6, q.SwitchMS, s.SwitchMS(), q.DowntimeMS, float64(s.DowntimeNS)/1e6,
+				float64(q.Transferred)/1e6, float64(s.BytesSent)/1e6, q.Pages(), s.PagesSent, q.DirtySyncCount, s.Rounds, q.Passes, q.MaxThrottle, q.Uptime)
+		}
+		b.WriteString("\n")
+	}
+	return writeAtomic(o.out, []byte(b.String()))
+}
+
+func convergence(o vmtruth.Ours) string {
+	if o.ForcedStop {
+		return fmt.Sprintf("did not converge (forced stop at %.0f s)", float64(o.TotalNS)/1e9)
+	}
+	return fmt.Sprintf("converged after %.1f s", float64(o.TotalNS)/1e9)
+}
+
+func median(reps []vmtruth.Rep, f func(vmtruth.Rep) float64) float64 {
+	xs := make([]float64, len(reps))
+	for i, p := range reps {
+		xs[i] = f(p)
+	}
+	sort.Float64s(xs)
+	n := len(xs)
+	if n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[n/2]
+}
+
+func pct(x, ref float64) float64 {
+	if ref == 0 {
+		return 0
+	}
+	return 100 * (x - ref) / ref
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func fmtBps(bps int64) string {
+	if bps%1e9 == 0 {
+		return fmt.Sprintf("%d Gbit/s", bps/1e9)
+	}
+	return fmt.Sprintf("%d Mbit/s", bps/1e6)
+}
+
+func kernelLine() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "Linux"
+	}
+	return "host Linux " + strings.TrimSpace(string(b))
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
