@@ -94,7 +94,7 @@ type QEMU struct {
 	MaxThrottle int `json:"max_throttle"`
 	// Snapshot holds the RAM figures at the moment a migration that did
 	// not converge was cancelled.
-	Snapshot *QEMU  `json:"snapshot,omitempty"`
+	Snapshot *QEMU   `json:"snapshot,omitempty"`
 	Events   []Event `json:"events,omitempty"`
 	// DestinationCrash is the first line of a crash report the guest
 	// printed on the destination after the migration, if it did.
