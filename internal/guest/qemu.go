@@ -39,6 +39,9 @@ type Config struct {
 	// host memory per guest; 0 here means 128 MiB, plenty for a busybox
 	// system and a few Go binaries.
 	TBSizeMiB int
+	// TCGThread is TCG's threading, "single" or "multi"; empty leaves
+	// QEMU's default (multi-threaded TCG on x86 hosts).
+	TCGThread string
 	// Console is the host file the first serial port (ttyS0, the kernel's
 	// console and Script's output) is written to. Required.
 	Console string
@@ -75,9 +78,13 @@ func (c Config) args() ([]string, error) {
 	if tb == 0 {
 		tb = 128
 	}
+	accel := fmt.Sprintf("tcg,tb-size=%d", tb)
+	if c.TCGThread != "" {
+		accel += ",thread=" + c.TCGThread
+	}
 	a := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-machine", "pc", "-accel", fmt.Sprintf("tcg,tb-size=%d", tb), "-cpu", "max",
+		"-machine", "pc", "-accel", accel, "-cpu", "max",
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		"-chardev", "file,id=con,path=" + c.Console, "-serial", "chardev:con",
 	}
