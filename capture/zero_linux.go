@@ -106,11 +106,8 @@ func nonZeroInitial(pid int, idx *Index, pages []int64) ([]int64, int, error) {
 		}
 		return f
 	}
-	if pid > 0 {
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d/mem", pid)); err != nil {
-			return pages, 0, fmt.Errorf("open /proc/%d/mem: %w", pid, procErr(err))
-		}
-	}
+	// A process that is gone (a short command already exited) keeps its
+	// pages; the capture loop reports its exit.
 	kept, zero := dropZeroPages(mem, idx, pages)
 	return kept, zero, nil
 }

@@ -27,7 +27,7 @@ func TestCaptureUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"nothing", []string{"capture"}, exitUsage, "give --pid N, --cgroup DIR or a command after --"},
+		{"nothing", []string{"capture"}, exitUsage, "give --pid N, --cgroup DIR, --qemu-qmp SOCKET or a command after --"},
 		{"both", []string{"capture", "--pid", "1", "--", "true"}, exitUsage, "give one of --pid, --cgroup or a command"},
 		{"bad backend", []string{"capture", "--backend", "dirty", "--", "true"}, exitUsage, `--backend "dirty"`},
 		{"bad epoch", []string{"capture", "--epoch", "0s", "--", "true"}, exitUsage, "--epoch"},
