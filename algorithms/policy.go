@@ -28,6 +28,22 @@ type Traits struct {
 	// ZeroPages: a page that never held data (not in the initial image and
 	// never written) is sent as a header only (QEMU's zero-page detection).
 	ZeroPages bool
+	// ZeroPageNS is the time the source spends on each zero page besides
+	// its header's transfer: QEMU reads the whole page to find it zero
+	// (buffer_is_zero), at CPU speed, outside the rate limit. A pass over
+	// mostly-zero memory is then slower than its bytes say, and QEMU's
+	// bandwidth sample (bytes over time) falls.
+	ZeroPageNS int64
+}
+
+// Capped is a policy with its own cap on the live rounds' rate, distinct
+// from the link: QEMU's max-bandwidth. The cap limits what the policy
+// sends while the workload runs; the link (the engine's bandwidth) is the
+// physical rate, which the final round may use in full. Engines derive
+// their non-convergence bound from the slower of the two.
+type Capped interface {
+	// LiveCapBps is the cap in bits/s; 0 means none.
+	LiveCapBps() int64
 }
 
 // RoundStats summarises one finished round.

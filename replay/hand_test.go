@@ -225,7 +225,7 @@ func TestQemuHand(t *testing.T) {
 	require.NoError(t, tr.SetInitial(img))
 	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
 	res := runAlg(t, tr, "qemu-precopy", cfg, "max_bandwidth", "0", "buffer_delay", "10ms",
-		"downtime_limit", "5ms", "max_wait", "1ms")
+		"downtime_limit", "5ms", "max_wait", "1ms", "zero_page_scan", "0")
 	require.Len(t, res.RoundRows, 2)
 	r1, fin := res.RoundRows[0], res.RoundRows[1]
 	assert.Equal(t, []int64{0, 77_600_000, 128, 4, 4}, []int64{r1.StartNS, r1.DurationNS, r1.PagesSent, r1.PagesDirtied, r1.RemainingDirty})
@@ -233,6 +233,36 @@ func TestQemuHand(t *testing.T) {
 	assert.Equal(t, int64(132), res.PagesSent)
 	assert.Equal(t, int64(64*5120+63*1024+5120+4*5120), res.BytesSent)
 	assert.Equal(t, int64(81_600_000), res.TotalNS)
+}
+
+// TestQemuZeroPageScan: TestQemuHand's migration with zero_page_scan =
+// 0.1 ms, the source's time to find a page zero: a zero page now takes
+// 0.2 + 0.1 = 0.3 ms.
+//
+// Round 1: 0..63 full at 0..64 ms as before; the batch at 64 ms samples
+// 5.12 MB/s as before. Zero pages 64..99 end at 64 + 36 × 0.3 = 74.8 ms;
+// page 100 (written at 70 ms) full, 74.8..75.8; 101..127 zero, end at
+// 75.8 + 27 × 0.3 = 83.9 ms.
+// Round 2 (83.9 ms): sample over 19.9 ms: 63 × 1024 + 5120 = 69,632 B →
+// 3.4991 MB/s, threshold 17,495 B (the zero pages' scan lowered it);
+// pending 16,384 B is below it → switch over. Final round: 4 full pages,
+// 4 ms (no zero page in it). Total 87.9 ms.
+func TestQemuZeroPageScan(t *testing.T) {
+	tr := newTestTrace(t, 128, epoch{30, []int32{10, 11, 12}}, epoch{70, []int32{100}})
+	var img []int32
+	for p := int32(0); p < 64; p++ {
+		img = append(img, p)
+	}
+	require.NoError(t, tr.SetInitial(img))
+	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+	res := runAlg(t, tr, "qemu-precopy", cfg, "max_bandwidth", "0", "buffer_delay", "10ms",
+		"downtime_limit", "5ms", "max_wait", "1ms", "zero_page_scan", "100us")
+	require.Len(t, res.RoundRows, 2)
+	r1, fin := res.RoundRows[0], res.RoundRows[1]
+	assert.Equal(t, []int64{0, 83_900_000, 128}, []int64{r1.StartNS, r1.DurationNS, r1.PagesSent})
+	assert.Equal(t, []int64{83_900_000, 4_000_000, 4}, []int64{fin.StartNS, fin.DurationNS, fin.PagesSent})
+	assert.Equal(t, int64(64*5120+63*1024+5120+4*5120), res.BytesSent, "the scan costs time, not bytes")
+	assert.Equal(t, int64(87_900_000), res.TotalNS)
 }
 
 // TestQemuRateCap: max_bandwidth = 2,560,000 B/s halves the 40.96 Mbit/s

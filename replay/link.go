@@ -80,6 +80,13 @@ func newPacer(bps, fullBits, zeroBits int64) pacer {
 		dqZ: zeroBits * 1e9 / bps, drZ: zeroBits * 1e9 % bps}
 }
 
+// withZeroScan adds the source's own time per zero page
+// (algorithms.Traits.ZeroPageNS) to a header-only page's cost.
+func (p pacer) withZeroScan(ns int64) pacer {
+	p.dqZ += ns
+	return p
+}
+
 func (p *pacer) full() { p.advance(p.dqF, p.drF) }
 
 func (p *pacer) zero() { p.advance(p.dqZ, p.drZ) }

@@ -68,11 +68,18 @@ type Engine interface {
 // bound returns the limits past which the driver forces the final round
 // of a migration that does not converge: Config.MaxNS and MaxRounds, or by
 // default ten times the time to send all pages once (at least MinMaxNS) and
-// DefaultMaxRounds.
-func (c Config) bound(pages, pageBits int64) (maxNS int64, maxRounds int) {
+// DefaultMaxRounds. The time to send memory once is at the slower of the
+// link and capBps, the policy's own cap on its live rounds (0: none): a
+// migration capped at 20 MB/s on a 4 Gbit/s link must not be stopped as if
+// it ran at 4 Gbit/s.
+func (c Config) bound(pages, pageBits, capBps int64) (maxNS int64, maxRounds int) {
 	maxNS, maxRounds = c.MaxNS, c.MaxRounds
 	if maxNS <= 0 {
-		once := transferNS(pages, pageBits, c.Link.Bps)
+		bps := c.Link.Bps
+		if capBps > 0 && capBps < bps {
+			bps = capBps
+		}
+		once := transferNS(pages, pageBits, bps)
 		maxNS = MinMaxNS
 		if once < (1<<63-1)/DefaultMaxMemoryTimes {
 			maxNS = max(DefaultMaxMemoryTimes*once, MinMaxNS)
@@ -167,11 +174,12 @@ func NewResult(tr *Trace, alg algorithms.Algorithm, engine, link string, cfg Con
 // sim is the simulator's Machine: virtual time advanced by the pacer as
 // pages go, versions per page at the source and the destination.
 type sim struct {
-	log  *Log
-	cfg  Config
-	n    int64
-	mig  algorithms.Migration
-	zero bool // zero pages cost a header only
+	log    *Log
+	cfg    Config
+	n      int64
+	mig    algorithms.Migration
+	zero   bool  // zero pages cost a header only
+	zeroNS int64 // and this much source time (Traits.ZeroPageNS)
 
 	srcVer, dstVer []uint32 // dirtying count per page; version last sent
 	hasData        []uint64 // pages that are not zero pages
@@ -280,7 +288,7 @@ func (s *sim) Lock()   {}
 func (s *sim) Unlock() {}
 
 func (s *sim) Start(_ context.Context, traits algorithms.Traits) error {
-	s.zero = traits.ZeroPages
+	s.zero, s.zeroNS = traits.ZeroPages, traits.ZeroPageNS
 	return nil
 }
 
@@ -292,7 +300,7 @@ func (s *sim) Changed() {}
 
 func (s *sim) StartRound(rateBps int64) error {
 	s.start = s.now
-	s.pace = newPacer(rateBps, s.mig.PageBits(), s.cfg.Link.HeaderBytes*8)
+	s.pace = newPacer(rateBps, s.mig.PageBits(), s.cfg.Link.HeaderBytes*8).withZeroScan(s.zeroNS)
 	return nil
 }
 
@@ -332,7 +340,7 @@ func (s *sim) SendHeaders(pages []int32) (int64, error) {
 // transfer time plus the switch-over's round trip (the destination's
 // acknowledgement that it may resume).
 func (s *sim) Final(_ context.Context, _ int, pauseAt int64, pages []int32) (int64, int64, error) {
-	p := newPacer(s.cfg.Link.Bps, s.mig.PageBits(), s.cfg.Link.HeaderBytes*8)
+	p := newPacer(s.cfg.Link.Bps, s.mig.PageBits(), s.cfg.Link.HeaderBytes*8).withZeroScan(s.zeroNS)
 	var b int64
 	for _, pg := range pages {
 		b += s.send(pg, &p)

@@ -39,6 +39,10 @@ type Settings struct {
 	Dirty string `json:"dirty,omitempty"`
 }
 
+// qemuVersion is the QEMU release the ground truth was measured with; the
+// replay follows its behaviour.
+const qemuVersion = "7.2"
+
 // ReplayArgs are the `microwiper replay` flags that replay a trace at these
 // settings on an engine, the migration starting at trace time startNS.
 // Only documented flags.
@@ -60,6 +64,7 @@ func (s Settings) ReplayArgs(engine string, startNS int64) []string {
 		"-param", "qemu-precopy.auto_converge=" + strconv.FormatBool(s.AutoConverge),
 		"-param", "qemu-precopy.throttle_initial=" + strconv.Itoa(s.ThrottleInitial),
 		"-param", "qemu-precopy.throttle_increment=" + strconv.Itoa(s.ThrottleIncrement),
+		"-param", "qemu-precopy.qemu_version=" + qemuVersion,
 	}
 	if s.Dirty != "" {
 		args = append(args, "-dirty", s.Dirty)

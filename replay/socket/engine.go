@@ -133,6 +133,7 @@ type migration struct {
 	ps      int
 	mig     algorithms.Migration
 	zero    bool
+	zeroNS  int64 // source time per zero page (Traits.ZeroPageNS)
 
 	mu       sync.Mutex
 	log      *replay.Log
@@ -282,7 +283,7 @@ func (m *migration) Unlock() { m.mu.Unlock() }
 
 // Start starts the clock and the player.
 func (m *migration) Start(_ context.Context, traits algorithms.Traits) error {
-	m.zero = traits.ZeroPages
+	m.zero, m.zeroNS = traits.ZeroPages, traits.ZeroPageNS
 	m.t0 = time.Now()
 	m.stop = make(chan struct{})
 	m.player.Add(1)
@@ -370,6 +371,7 @@ func (m *migration) Final(_ context.Context, round int, pauseAt int64, pages []i
 func (m *migration) sendPages(pages []int32) (int64, error) {
 	m.bb.Reset()
 	var charged int64
+	zeros := 0
 	m.mu.Lock()
 	m.log.ApplyUntil(m.Now())
 	for _, p := range pages {
@@ -377,12 +379,17 @@ func (m *migration) sendPages(pages []int32) (int64, error) {
 		if m.zero && !m.has(p) {
 			m.bb.AddZero(uint64(p), v)
 			charged += m.cfg.Link.HeaderBytes
+			zeros++
 			continue
 		}
 		copy(m.bb.Add(uint64(p), v), m.mem.page(uint64(p)))
 		charged += int64(m.ps) + m.cfg.Link.HeaderBytes
 	}
 	m.mu.Unlock()
+	if zeros > 0 && m.zeroNS > 0 {
+		// The source's time to find the pages zero (QEMU reads each).
+		time.Sleep(time.Duration(int64(zeros) * m.zeroNS))
+	}
 	if err := m.conn.write(m.bb.Frame()); err != nil {
 		return 0, err
 	}
