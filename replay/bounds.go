@@ -118,7 +118,11 @@ func CheckRun(tr *Trace, alg algorithms.Algorithm, engine string, cfg Config) er
 			tr.Name, formatBytes(h.Pages*h.PageSize), formatNS(memNS), cfg.Link.Name(), formatNS(MaxSimNS))
 	}
 	simNS := float64(memNS)
-	maxNS, _ := cfg.bound(h.Pages, pageBits)
+	var capBps int64
+	if c, ok := alg.(algorithms.Capped); ok {
+		capBps = c.LiveCapBps()
+	}
+	maxNS, _ := cfg.bound(h.Pages, pageBits, capBps)
 	var oracle *algorithms.Oracle
 	switch a := alg.(type) {
 	case *algorithms.Oracle:

@@ -72,7 +72,11 @@ type driver struct {
 
 func (d *driver) run(ctx context.Context, mig algorithms.Migration, res *results.Result) error {
 	m, l := d.m, d.l
-	maxNS, maxRounds := d.cfg.bound(mig.Pages, mig.PageBits())
+	var capBps int64
+	if c, ok := d.pol.(algorithms.Capped); ok {
+		capBps = c.LiveCapBps()
+	}
+	maxNS, maxRounds := d.cfg.bound(mig.Pages, mig.PageBits(), capBps)
 	if err := m.Start(ctx, d.pol.Begin(mig)); err != nil {
 		return err
 	}

@@ -32,13 +32,21 @@ func TestBound(t *testing.T) {
 	c := Config{Link: Link{Bps: 1e9}}
 	// 1 Mi pages of 4096+16 bytes take 34.49 s at 1 Gbit/s; ten times
 	// that is above the 60 s floor.
-	ns, rounds := c.bound(1<<20, (4096+16)*8)
+	ns, rounds := c.bound(1<<20, (4096+16)*8, 0)
 	assert.Equal(t, 10*transferNS(1<<20, (4096+16)*8, 1e9), ns)
 	assert.Equal(t, DefaultMaxRounds, rounds)
-	ns, _ = c.bound(10, (4096+16)*8)
+	ns, _ = c.bound(10, (4096+16)*8, 0)
 	assert.Equal(t, MinMaxNS, ns, "small memories get the floor")
+	// A policy cap (QEMU's max-bandwidth) below the link sets the pace:
+	// 1 Mi pages at 20 MB/s take 215.7 s, so the bound is 2157 s, not the
+	// link's 344.9 s.
+	ns, _ = c.bound(1<<20, (4096+16)*8, 160e6)
+	assert.Equal(t, 10*transferNS(1<<20, (4096+16)*8, 160e6), ns)
+	assert.Greater(t, ns, int64(2000e9))
+	ns, _ = c.bound(1<<20, (4096+16)*8, 4e9)
+	assert.Equal(t, 10*transferNS(1<<20, (4096+16)*8, 1e9), ns, "a cap above the link changes nothing")
 	c.MaxNS, c.MaxRounds = 5, 7
-	ns, rounds = c.bound(1<<20, (4096+16)*8)
+	ns, rounds = c.bound(1<<20, (4096+16)*8, 0)
 	assert.Equal(t, int64(5), ns)
 	assert.Equal(t, 7, rounds)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,7 +64,7 @@ type replayOptions struct {
 func (o *replayOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.Engine, "engine", "sim", "engine: "+strings.Join(engineNames(), ", "))
 	fs.StringVar(&o.Alg, "alg", "all", "comma-separated algorithms, all, or variants (every Microwiper variant of 'microwiper algorithms'): "+strings.Join(algorithms.Names(), ", "))
-	bitRatesVar(fs, &o.BW, "bw", []int64{1e9}, "comma-separated link bandwidths, e.g. 100Mbit,1Gbit,128MiB/s")
+	bitRatesVar(fs, &o.BW, "bw", []int64{1e9}, "comma-separated link bandwidths: the physical link's rate, e.g. 100Mbit,1Gbit,128MiB/s (a policy's own live-round cap, QEMU's max-bandwidth, is -param qemu-precopy.max_bandwidth)")
 	durationVar(fs, &o.RTT, "rtt", time.Duration(replay.DefaultRTTNS), "link round-trip time, e.g. 1ms; paid once, at switch-over (default: loopback's, measured)")
 	fs.Int64Var(&o.Header, "header", 16, "per-page header bytes on the link")
 	listVar(fs, &o.Params, "param", "algorithm parameter alg.key=value (repeatable); see 'microwiper algorithms'")
@@ -209,6 +210,11 @@ func runReplay(ctx context.Context, cio *cmdIO, o *replayOptions, traces []strin
 	p, err := o.plan(traces)
 	if err != nil {
 		return err
+	}
+	// -bw left at its default counts as not chosen.
+	bwGiven := !(len(o.BW) == 1 && o.BW[0] == 1e9)
+	for _, w := range p.capWarnings(bwGiven) {
+		fmt.Fprintln(cio.stderr, w)
 	}
 	return executeReplay(ctx, cio, p.jobs(0), p.out, p.bench)
 }
@@ -407,23 +413,87 @@ func writeReplayTable(w io.Writer, rs []*results.Result) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "trace\talgorithm\tbw\trounds\tpages sent\tMiB sent\tdowntime ms\ttotal s\tslowdown\tlost\t")
+	fmt.Fprintln(tw, "trace\talgorithm\tlink bw\tlive cap\trounds\tpages sent\tMiB sent\tdowntime ms\ttotal s\tslowdown\tlost\t")
 	forced := false
 	for _, r := range rs {
 		mark := ""
 		if r.ForcedStop {
 			mark, forced = " *", true
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.3f%s\t%.3f\t%d\t\n", r.Trace, r.Algorithm, results.FormatBps(r.BandwidthBps), r.Rounds,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.3f\t%.3f%s\t%.3f\t%d\t\n", r.Trace, r.Algorithm, results.FormatBps(r.BandwidthBps), liveCap(r), r.Rounds,
 			r.PagesSent, float64(r.BytesSent)/(1<<20), float64(r.DowntimeNS)/1e6, float64(r.TotalNS)/1e9, mark, r.Slowdown, r.LostPages)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if forced {
-		fmt.Fprintln(w, "* did not converge: the engine forced the final round at its cap (10x the time to send memory once)")
+		fmt.Fprintln(w, "* did not converge: the engine forced the final round at its bound (10x the time to send memory once at the slower of the link and the live cap)")
 	}
 	return nil
+}
+
+// liveCap is a run's live-round rate cap (QEMU's max-bandwidth, in the
+// run's parameters), "-" for a policy without one.
+func liveCap(r *results.Result) string {
+	var ps map[string]any
+	if json.Unmarshal([]byte(r.Params), &ps) != nil {
+		return "-"
+	}
+	v, ok := ps["max_bandwidth"].(float64)
+	switch {
+	case !ok:
+		return "-"
+	case v <= 0:
+		return "none"
+	}
+	return formatCap(int64(v) * 8)
+}
+
+// formatCap writes a cap in the unit it is usually given in: bytes/s.
+func formatCap(bps int64) string {
+	switch b := bps / 8; {
+	case bps%8 == 0 && b%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB/s", b>>20)
+	case bps%8 == 0 && b%1e6 == 0:
+		return fmt.Sprintf("%dMB/s", b/1e6)
+	}
+	return results.FormatBps(bps)
+}
+
+// capWarnings names each policy whose own live-round cap is at or above a
+// link rate: the cap then never binds, and a user who gave QEMU's
+// max-bandwidth as -bw has modelled a final round at the cap. Defaults on
+// both sides (-bw 1Gbit, QEMU's 128 MiB/s) say nothing: the user chose
+// neither.
+func (p *replayPlan) capWarnings(bwGiven bool) []string {
+	var out []string
+	for _, name := range p.algs {
+		capGiven := false
+		for _, kv := range p.params[name] {
+			capGiven = capGiven || kv[0] == "max_bandwidth"
+		}
+		if !bwGiven && !capGiven {
+			continue
+		}
+		alg, err := algorithms.New(name)
+		if err != nil {
+			continue
+		}
+		for _, kv := range p.params[name] {
+			_ = algorithms.Set(alg, kv[0], kv[1]) // checked while parsing
+		}
+		c, ok := alg.(algorithms.Capped)
+		if !ok || c.LiveCapBps() <= 0 {
+			continue
+		}
+		for _, bps := range p.bws {
+			if c.LiveCapBps() >= bps {
+				out = append(out, fmt.Sprintf("warning: %s's live-round cap %s is at or above the link -bw %s: the cap never binds and every round runs at the link rate. -bw is the physical link (the final round runs at it); QEMU's max-bandwidth goes in -param %s.max_bandwidth",
+					name, formatCap(c.LiveCapBps()), results.FormatBps(bps), name))
+			}
+		}
+	}
+	return out
 }
 
 // writeSettings prints the settings every downtime in the table includes.

@@ -187,3 +187,31 @@ func TestReplayExamples(t *testing.T) {
 	_, err := results.Read(filepath.Join(dir, "out", "run1"))
 	require.NoError(t, err)
 }
+
+// TestReplayCapVersusLink: QEMU's max-bandwidth (the live-round cap) and
+// -bw (the link) are told apart: the table shows both, and a cap at or
+// above the link is warned about, since the cap then never binds.
+func TestReplayCapVersusLink(t *testing.T) {
+	trace := filepath.Join("..", "..", "traces", "vm", "idle-rep1.parquet")
+	cases := []struct {
+		name    string
+		args    []string
+		warn    bool
+		capCell string
+	}{
+		{"cap given as the link", []string{"-bw", "40MB/s"}, true, "128MiB/s"},
+		{"cap below the link", []string{"-bw", "1Gbit", "-param", "qemu-precopy.max_bandwidth=16777216"}, false, "16MiB/s"},
+		{"cap above the link", []string{"-bw", "100Mbit", "-param", "qemu-precopy.max_bandwidth=20000000"}, true, "20MB/s"},
+		{"defaults on both sides", nil, false, "128MiB/s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"replay", "-alg", "qemu-precopy", "-bench=false"}, c.args...)
+			res := execBinary(t, "", append(args, trace)...)
+			require.Equal(t, 0, res.code, res.stderr)
+			assert.Equal(t, c.warn, strings.Contains(res.stderr, "at or above the link"), "stderr: %s", res.stderr)
+			assert.Contains(t, res.stdout, "live cap")
+			assert.Contains(t, res.stdout, c.capCell)
+		})
+	}
+}
