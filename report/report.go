@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -286,7 +287,7 @@ func tableGroups(g *grouping) []tableGroup {
 
 func resultTable(g *grouping, scs []Scenario) table {
 	t := table{
-		header: []string{"Bandwidth", "Algorithm", "n", "Rounds", "Pages sent", "GB sent", "Downtime ms [95% CI]", "Total s", "Δ downtime", "Δ pages"},
+		header: []string{"Link bandwidth", "Algorithm", "n", "Rounds", "Pages sent", "GB sent", "Downtime ms [95% CI]", "Total s", "Δ downtime", "Δ pages"},
 		right:  []bool{false, false, true, true, true, true, true, true, true, true},
 	}
 	for _, sc := range scs {
@@ -330,7 +331,7 @@ func forcedMark(c *Cell) string {
 // table's downtime includes the RTT and the resume overhead, so a reader
 // must see them.
 func settings(runs []Run) string {
-	var rtts, overheads, models, links []string
+	var rtts, overheads, models, links, caps []string
 	seen := map[string]bool{}
 	add := func(list *[]string, key, v string) {
 		if !seen[key+v] {
@@ -347,9 +348,23 @@ func settings(runs []Run) string {
 			link = "sim"
 		}
 		add(&links, "ln", link)
+		var ps struct {
+			MaxBandwidth *int64 `json:"max_bandwidth"`
+		}
+		if json.Unmarshal([]byte(r.Params), &ps) == nil && ps.MaxBandwidth != nil {
+			c := "none"
+			if *ps.MaxBandwidth > 0 {
+				c = results.FormatBps(*ps.MaxBandwidth * 8)
+			}
+			add(&caps, "cap", r.Algorithm+" "+c)
+		}
 	}
-	return fmt.Sprintf("Settings: dirty reading %s; RTT %s (paid once, at switch-over); resume overhead %s; link %s; cap: a migration not stopped by 10 × the time to send memory once (at least 60 s) is force-stopped. Downtime = final round's transfer + RTT + resume overhead.",
-		strings.Join(models, ", "), strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(links, ", "))
+	capNote := ""
+	if len(caps) > 0 {
+		capNote = fmt.Sprintf(" Live-round caps (a policy's own rate limit, QEMU's max-bandwidth, lifted at switch-over; the table's bandwidth is the physical link, --bw): %s.", strings.Join(caps, ", "))
+	}
+	return fmt.Sprintf("Settings: dirty reading %s; RTT %s (paid once, at switch-over); resume overhead %s; link %s; cap: a migration not stopped by 10 × the time to send memory once (at least 60 s) is force-stopped. Downtime = final round's transfer + RTT + resume overhead.%s",
+		strings.Join(models, ", "), strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(links, ", "), capNote)
 }
 
 // fmtInterval renders "median [lo, hi]", or the median alone when every
