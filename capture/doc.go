@@ -111,7 +111,12 @@
 // zeros is left out (Options.KeepZeroPages keeps it), so a trace's zero
 // pages are what a content-checking migration (QEMU) sends as headers, even
 // where a transparent huge page makes all 512 of its pages present. The
-// check reads every present page once through /proc/PID/mem.
+// check reads every present page once through /proc/PID/mem, before the
+// first epoch; measured on a loaded 2-core VM (load average 12-15): redis
+// with 126k keys, 23,228 present pages, 59-139 ms (105 zero pages left
+// out); sqlite3 holding a 400k-row table, 17,259 pages, 76-209 ms (2); a
+// 4 GiB TCG guest with 3.2 GiB written, 833,634 pages, 0.89-1.11 s
+// (28,673), about 3 GB/s.
 //
 // Meaning of a row, beyond the trace format's:
 //   - New mappings are found from /proc/PID/maps at every epoch and
