@@ -107,6 +107,7 @@ type options struct {
 	reps                   int
 	only                   string
 	noCapture, reportOnly  bool
+	replayOnly             bool
 	log                    *slog.Logger
 }
 
@@ -139,7 +140,8 @@ func run(ctx context.Context, args []string) error {
 		defer os.RemoveAll(d)
 		o.work = d
 	}
-	if *replayOnlyFlag || o.reportOnly {
+	o.replayOnly = *replayOnlyFlag
+	if o.replayOnly || o.reportOnly {
 		return replayOnly(ctx, o)
 	}
 	if err := os.MkdirAll(o.traces, 0o755); err != nil {
@@ -722,9 +724,14 @@ func writeAtomic(path string, b []byte) error {
 func writeReport(o options, runs []vmtruth.Run) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Ground truth: microwiper's qemu-precopy against real QEMU migrations\n\n")
-	fmt.Fprintf(&b, "Written by `make groundtruth` on %s (%s, QEMU under TCG, loopback migration). "+
+	how := "Written by `make groundtruth` on %s (%s, QEMU 7.2 under TCG, loopback migration). "
+	if o.reportOnly || o.replayOnly {
+		how = "QEMU's figures are those `make groundtruth` stored in traces/vm/; the replays were run again (`groundtruth -replay-only`) on %s (%s, QEMU 7.2 under TCG, loopback migration). "
+	}
+	fmt.Fprintf(&b, how+
 		"Each scenario boots a guest (Debian's linux-image-amd64, an initramfs of busybox-static and a static workload), "+
 		"captures it with `microwiper capture --qemu-qmp` and migrates it several times (each destination becomes the next source, unless the guest crashed there: then a fresh guest is booted). "+
+		"The capture starts a few seconds before the migration and, without auto-converge, runs through it (the replay starts at the migrate command's trace time); with auto-converge it stops when the migration starts and the replay loops that window, since a trace captured during a throttled migration already holds QEMU's throttle. "+
 		"Each repetition's trace is replayed with `microwiper replay -alg qemu-precopy` at the same settings (flags in traces/vm/NAME.qemu.json); "+
 		"*ours* is the median over the repetitions' replays, its error relative to QEMU's median. "+
 		"QEMU's spread is (max − min) / median over its repetitions. Load averages are the host's when each migration started (2 cores shared with other jobs).\n\n",
