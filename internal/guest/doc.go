@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package guest boots throwaway Linux guests under QEMU TCG, to run tests
 // against kernels other than the host's and to drive real live migrations.
 //

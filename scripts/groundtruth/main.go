@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command groundtruth measures how far microwiper's qemu-precopy replay is
 // from real QEMU live migrations (`make groundtruth`).
 //
