@@ -31,7 +31,7 @@ func TestGroundTruthAgreement(t *testing.T) {
 			args = append(args, filepath.Join(filepath.Dir(path), run.Trace))
 			res := execBinary(t, "", args...)
 			require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
-			ours, err := groundtruth.ReadSummary(filepath.Join(out, "summary.json"))
+			ours, err := groundtruth.ReadSummary(out)
 			require.NoError(t, err)
 			bad := run.Check(ours)
 			assert.Empty(t, bad, "out of bounds:\n%s", strings.Join(bad, "\n"))

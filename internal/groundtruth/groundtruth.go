@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"time"
@@ -132,8 +133,17 @@ type Ours struct {
 // SwitchMS is the time to switch-over: the total less the downtime.
 func (o Ours) SwitchMS() float64 { return float64(o.TotalNS-o.DowntimeNS) / 1e6 }
 
-// ReadSummary reads the one run of a replay's summary.json.
-func ReadSummary(path string) (Ours, error) {
+// ReadSummary reads the one run of the one replay whose results are in
+// dir (its summary-ID.json, or a summary.json of older releases).
+func ReadSummary(dir string) (Ours, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "summary*.json"))
+	if err != nil {
+		return Ours{}, err
+	}
+	if len(paths) != 1 {
+		return Ours{}, fmt.Errorf("read the replay results in %s: %d summaries, want 1", dir, len(paths))
+	}
+	path := paths[0]
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Ours{}, err

@@ -662,7 +662,7 @@ func replayTrace(ctx context.Context, o options, trace string, startNS int64, se
 	if err := cmd.Run(); err != nil {
 		return vmtruth.Ours{}, fmt.Errorf("%s %s: %v: %s", o.bin, strings.Join(args, " "), err, stderr.String())
 	}
-	return vmtruth.ReadSummary(filepath.Join(out, "summary.json"))
+	return vmtruth.ReadSummary(out)
 }
 
 func loadavg() string {
