@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -331,7 +330,7 @@ func forcedMark(c *Cell) string {
 // table's downtime includes the RTT and the resume overhead, so a reader
 // must see them.
 func settings(runs []Run) string {
-	var rtts, overheads, models, links, caps []string
+	var rtts, overheads, models, links []string
 	seen := map[string]bool{}
 	add := func(list *[]string, key, v string) {
 		if !seen[key+v] {
@@ -348,23 +347,9 @@ func settings(runs []Run) string {
 			link = "sim"
 		}
 		add(&links, "ln", link)
-		var ps struct {
-			MaxBandwidth *int64 `json:"max_bandwidth"`
-		}
-		if json.Unmarshal([]byte(r.Params), &ps) == nil && ps.MaxBandwidth != nil {
-			c := "none"
-			if *ps.MaxBandwidth > 0 {
-				c = results.FormatBps(*ps.MaxBandwidth * 8)
-			}
-			add(&caps, "cap", r.Algorithm+" "+c)
-		}
 	}
-	capNote := ""
-	if len(caps) > 0 {
-		capNote = fmt.Sprintf(" Live-round caps (a policy's own rate limit, QEMU's max-bandwidth, lifted at switch-over; the table's bandwidth is the physical link, --bw): %s.", strings.Join(caps, ", "))
-	}
-	return fmt.Sprintf("Settings: dirty reading %s; RTT %s (paid once, at switch-over); resume overhead %s; link %s; cap: a migration not stopped by 10 × the time to send memory once (at least 60 s) is force-stopped. Downtime = final round's transfer + RTT + resume overhead.%s",
-		strings.Join(models, ", "), strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(links, ", "), capNote)
+	return fmt.Sprintf("Settings: dirty reading %s; RTT %s (paid once, at switch-over); resume overhead %s; link %s; cap: a migration not stopped by 10 × the time to send memory once (at least 60 s) is force-stopped. Downtime = final round's transfer + RTT + resume overhead.",
+		strings.Join(models, ", "), strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(links, ", "))
 }
 
 // fmtInterval renders "median [lo, hi]", or the median alone when every
