@@ -3,7 +3,6 @@
 package guest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -11,9 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/microwiper/microwiper/internal/atomicfile"
 )
 
 // ExitMarker starts the line /init prints on the console when Script
@@ -107,24 +107,8 @@ func (s Initramfs) Write(ctx context.Context, path string) error {
 	files = append(files, File{Path: "/etc/microwiper-modules", Data: []byte(modList.String()), Mode: 0o644})
 	files = append(files, s.Files...)
 
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("initramfs %s: %w", path, err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	err = writeCpio(w, files)
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("initramfs %s: %w", path, err)
+	if err := atomicfile.Write(path, func(w io.Writer) error { return writeCpio(w, files) }); err != nil {
+		return fmt.Errorf("initramfs: %w", err)
 	}
 	return nil
 }
