@@ -50,8 +50,8 @@ func ParseDirtyModel(s string) (DirtyModel, error) {
 type AfterTrace string
 
 const (
-	// Loop replays the trace again, shifted by its length: a workload keeps
-	// running. The default.
+	// Loop replays the written span of the trace again and again (see
+	// buildSchedule for the period): a workload keeps running. The default.
 	Loop AfterTrace = "loop"
 	// Idle stops writing.
 	Idle AfterTrace = "idle"
@@ -134,16 +134,22 @@ type schedule struct {
 	lo, hi []int64
 	kind   []kind
 	pages  []int32
-	period int64 // loop period: the last epoch's time; 0 if the trace cannot loop
+	period int64 // loop period: the written span, first epoch's start to last epoch's end; 0 if the trace cannot loop
 }
 
 func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
 	s := &schedule{pages: tr.Pages}
 	n := len(tr.EpochT)
-	if n > 0 {
-		s.period = tr.EpochT[n-1]
-	}
 	E := tr.Header.EpochNS
+	if n > 0 {
+		// A loop repeats the span the trace saw written, from the start
+		// of its first written epoch to the end of its last: the time
+		// before the first written epoch is capture set-up (a whole-VM
+		// capture reads every present page first), and repeating it would
+		// put a write-free gap at every seam, where a pause finds nothing
+		// dirty even though the workload never stopped writing.
+		s.period = tr.EpochT[n-1] - max(0, tr.EpochT[0]-E)
+	}
 	switch dm {
 	case End, Exact:
 		s.t = tr.EpochT

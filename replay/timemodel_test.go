@@ -92,10 +92,40 @@ func TestOnce(t *testing.T) {
 	}
 }
 
-// TestLoop: the trace repeats with its last epoch's time as period (30 ms).
+// TestLoop: the trace repeats its written span, (0, 30] ms: period 30 ms.
 func TestLoop(t *testing.T) {
 	e := newEvents(t, twoEpochs(t), TimeModel{Dirty: End})
 	assert.Equal(t, []popped{{10, []int32{1, 2}}, {30, []int32{2}}, {40, []int32{1, 2}}, {60, []int32{2}}, {70, []int32{1, 2}}}, drain(e, 70*ms))
+}
+
+// TestLoopSkipsSetup: a trace whose first written epoch ends at 40 ms
+// (E = 10 ms) loops its written span (30, 60] ms, so the period is
+// 60 - 30 = 30 ms: End rows come at 40, 60, then 40+30 = 70, 60+30 = 90,
+// 40+60 = 100 ms. Under continuous, the second pass's first epoch begins
+// at 30+30 ms + 1 ns, the instant the last epoch (50, 60] ends, so the
+// seam is never write-free. With the last epoch's time as the period
+// (60 ms) it would begin at 91 ms and leave (61, 91) ms clean.
+func TestLoopSkipsSetup(t *testing.T) {
+	late := func() *Trace {
+		return newTestTrace(t, 4, epoch{40, []int32{1, 2}}, epoch{60, []int32{2}})
+	}
+	e := newEvents(t, late(), TimeModel{Dirty: End})
+	assert.Equal(t, []popped{{40, []int32{1, 2}}, {60, []int32{2}}, {70, []int32{1, 2}}, {90, []int32{2}}, {100, []int32{1, 2}}}, drain(e, 100*ms))
+
+	e = newEvents(t, late(), TimeModel{Dirty: Continuous})
+	type ev struct {
+		ns int64
+		k  kind
+	}
+	var got []ev
+	for e.NextNS() <= 61*ms+1 {
+		m, k, _ := e.Pop()
+		got = append(got, ev{m, k})
+	}
+	assert.Equal(t, []ev{
+		{30*ms + 1, beginEpoch}, {40*ms + 1, endEpoch}, {50*ms + 1, beginEpoch},
+		{60*ms + 1, endEpoch}, {60*ms + 1, beginEpoch},
+	}, got)
 }
 
 // TestStartSpeed: starting at trace time 15 ms skips the 10 ms epoch (its
