@@ -378,61 +378,56 @@ func workloadParagraph(g *grouping, trace string, cs []claimRow, tp *traceProfil
 			}
 		}
 	}
-	out := fmt.Sprintf("**%s** (%s).", trace, workloadClass(trace))
+	class, note := workloadClass(trace)
+	out := fmt.Sprintf("**%s** (%s).", trace, class)
 	if tp != nil {
 		out += " " + traceProperties(tp, bws)
 	}
 	out += " Results: " + strings.Join(parts, "; ") + "."
 	if base != nil {
-		if n := classNote(workloadClass(trace)); n != "" {
-			out += " Expected to decide it: " + n
+		if note != "" {
+			out += " Expected to decide it: " + note
 		}
 	}
 	return out
 }
 
-// workloadClass names the class of a shipped or captured trace by its
-// name; VM traces will carry their own.
-func workloadClass(trace string) string {
-	switch {
-	case strings.HasPrefix(trace, "hotcold"):
-		return "synthetic: a Zipf-hot set of page clusters over a cold rest"
-	case strings.HasPrefix(trace, "wws"):
-		return "synthetic: a fixed writable working set, Clark-style"
-	case strings.HasPrefix(trace, "phase"):
-		return "synthetic: a working set that moves between phases"
-	case strings.HasPrefix(trace, "build"):
-		return "captured process tree: a parallel build, compilers starting and exiting"
-	case strings.HasPrefix(trace, "postgres"):
-		return "captured process tree: database, PostgreSQL under pgbench"
-	case strings.HasPrefix(trace, "redis"):
-		return "captured process: key-value store under redis-benchmark"
-	case strings.HasPrefix(trace, "sqlite"):
-		return "captured process: database"
-	case strings.HasPrefix(trace, "xz"):
-		return "captured process: compression, streaming through buffers"
-	}
-	return "workload"
+// workloadClasses name the class of each shipped or captured trace (by
+// the prefix of its name; VM traces will carry their own) and the property
+// that, by construction of the class, decides whether holding stripes back
+// can pay.
+// scatteredWrites is the property that decides the key-value and
+// database classes.
+const scatteredWrites = "the locality of writes within stripes. Scattered small writes dirty many stripes a little, so stripe rates tell hot from cold poorly and the variants stay close to Xen."
+
+var workloadClasses = []struct{ prefix, class, note string }{
+	{"hotcold", "synthetic: a Zipf-hot set of page clusters over a cold rest",
+		"the hot set's rewriting rate against the link. Where the hot clusters outrun the link, holding them saves re-sends but they still make up the final round; where the link outruns them, every policy's final round is small and the variants meet Xen."},
+	{"wws", "synthetic: a fixed writable working set, Clark-style",
+		"the working set's size against bandwidth. A fixed hot set is rewritten every round, so no reading keeps it out of the final round; a held stripe also holds its cold pages, so holding can add to the final round."},
+	{"phase", "synthetic: a working set that moves between phases",
+		"phase changes. A stripe held in one phase cools in the next, so the fate of held pages (next, final, cool) and the rate window (last round, mean) matter most here."},
+	{"build", "captured process tree: a parallel build, compilers starting and exiting",
+		"phase changes: each compiler writes its own memory for a short life, so the written set moves, and a stripe held while one compiler runs is clean once it exits; the readings of held pages and of rates differ most here."},
+	{"postgres", "captured process tree: database, PostgreSQL under pgbench",
+		scatteredWrites},
+	{"redis", "captured process: key-value store under redis-benchmark",
+		scatteredWrites},
+	{"sqlite", "captured process: database",
+		scatteredWrites},
+	{"xz", "captured process: compression, streaming through buffers",
+		"the locality of writes within stripes: buffers are rewritten whole, so stripes go hot and cold together, the case stripe rates are made for."},
 }
 
-// classNote is the property that, by construction of the class, decides
-// whether holding stripes back can pay.
-func classNote(class string) string {
-	switch {
-	case strings.Contains(class, "Zipf"):
-		return "the hot set's rewriting rate against the link. Where the hot clusters outrun the link, holding them saves re-sends but they still make up the final round; where the link outruns them, every policy's final round is small and the variants meet Xen."
-	case strings.Contains(class, "fixed writable"):
-		return "the working set's size against bandwidth. A fixed hot set is rewritten every round, so no reading keeps it out of the final round; a held stripe also holds its cold pages, so holding can add to the final round."
-	case strings.Contains(class, "moves between"):
-		return "phase changes. A stripe held in one phase cools in the next, so the fate of held pages (next, final, cool) and the rate window (last round, mean) matter most here."
-	case strings.Contains(class, "parallel build"):
-		return "phase changes: each compiler writes its own memory for a short life, so the written set moves, and a stripe held while one compiler runs is clean once it exits; the readings of held pages and of rates differ most here."
-	case strings.Contains(class, "key-value"), strings.Contains(class, "database"):
-		return "the locality of writes within stripes. Scattered small writes dirty many stripes a little, so stripe rates tell hot from cold poorly and the variants stay close to Xen."
-	case strings.Contains(class, "compression"):
-		return "the locality of writes within stripes: buffers are rewritten whole, so stripes go hot and cold together, the case stripe rates are made for."
+// workloadClass returns the class of trace and the property expected to
+// decide it ("workload" and no property for a trace of no known class).
+func workloadClass(trace string) (class, note string) {
+	for _, c := range workloadClasses {
+		if strings.HasPrefix(trace, c.prefix) {
+			return c.class, c.note
+		}
 	}
-	return ""
+	return "workload", ""
 }
 
 // traceProperties describes a trace's dirtying against the links: its
