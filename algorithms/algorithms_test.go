@@ -255,35 +255,99 @@ func TestQemuHighCountSurvivesLowPeriod(t *testing.T) {
 //
 // Syncs: round 1 at 0 (1), round 2 at 1 s (2). One long pass follows.
 // Tick 5 s: a sync happened since the start (2 != 0): nothing.
-// Tick 10 s: none since 5 s → sync. The period runs from 0 (round 2 at
-// 1 s checked nothing: a check needs more than 1 s since the last): 20,000
-// pages dirtied = 81,920,000 B > 50% of 125,000,000 B sent → high (count 1).
-// Tick 15 s: none since 10 s → sync. Period 10..15 s: 20,000 more pages =
-// 81,920,000 B > 50% of 62,500,000 B → high, count 2 → throttle 20% in the
-// middle of the pass. QEMU 9.1 has no timer: the throttle stays 0 until the pass ends.
+// Tick 10 s: none since 5 s → sync (round 3). The period runs from 0
+// (round 2 at 1 s checked nothing: a check needs more than 1 s since the
+// last): 20,000 pages dirtied = 81,920,000 B > 50% of 125,000,000 B sent →
+// high (count 1). Tick 15 s: none since 10 s → sync (round 4). Period
+// 10..15 s: 20,000 more pages = 81,920,000 B > 50% of 62,500,000 B → high,
+// count 2 → throttle 20% in the middle of the pass. QEMU 9.1 has no timer:
+// no sync, and the throttle stays 0 until the pass ends.
 func TestQemuPeriodicSync(t *testing.T) {
 	for _, c := range []struct {
 		version  string
+		syncs    []bool
 		throttle int
-	}{{"9.2", 20}, {"10.1", 20}, {"9.1", 0}, {"8.2.1", 0}} {
+	}{
+		{"9.2", []bool{false, true, true}, 20},
+		{"10.1", []bool{false, true, true}, 20},
+		{"9.1", []bool{false, false, false}, 0},
+		{"8.2.1", []bool{false, false, false}, 0},
+	} {
 		q := NewQemuPrecopy()
 		q.P.AutoConverge = true
 		require.NoError(t, Set(q, "qemu_version", c.version))
 		q.Begin(Migration{Pages: 100000, PageSize: 4096, LinkBps: 1e8})
 		q.PlanRound(&Round{Number: 1, ToSend: pages(100000)})
 		q.PlanRound(&Round{Number: 2, NowNS: 1e9, SentBytes: 12.5e6, ToSend: pages(100000)})
-		var got int
-		for _, b := range []struct {
+		round, throttle := 2, 0
+		for i, b := range []struct {
 			atNS, sent, dirty int64
-		}{{5e9, 62.5e6, 10000}, {10e9, 125e6, 20000}, {15e9, 187.5e6, 40000}} {
-			batch := &Batch{Round: 2, NowNS: b.atNS, SentBytes: b.sent, Remaining: 50000, DirtyPages: b.dirty}
+		}{{5e9, 62.5e6, 10000}, {10e9, 125e6, 20000}, {15e9, 187.5e6, 20000}} {
+			batch := &Batch{Round: round, NowNS: b.atNS, SentBytes: b.sent, Remaining: 50000, DirtyPages: b.dirty}
 			assert.False(t, q.BeforeBatch(batch))
-			got = batch.ThrottlePct
+			assert.Equal(t, c.syncs[i], batch.Sync, "QEMU %s tick %d", c.version, i+1)
+			if batch.Sync {
+				round++
+				p := q.PlanRound(&Round{Number: round, NowNS: b.atNS, SentBytes: b.sent, ToSend: pages(100000), Dirtied: pages(int(b.dirty))})
+				require.False(t, p.Stop)
+				throttle = p.ThrottlePct
+			}
 		}
-		assert.Equal(t, c.throttle, got, "QEMU %s", c.version)
+		assert.Equal(t, c.throttle, throttle, "QEMU %s", c.version)
 	}
 	q := NewQemuPrecopy()
 	assert.Error(t, Set(q, "qemu_version", "nine"))
+}
+
+// TestQemuMidPassSync: when the pages left in the bitmap fall below the
+// threshold but a sync finds more, QEMU merges the dirty log and goes on
+// from where it was (ram_save_pending), and each round's order starts at
+// the page after the last one sent.
+//
+// 1,000 pages of 4096 B, 1 Gbit/s, no cap, downtime limit 300 ms. Round 2
+// at 1 s with 4,096,000 B sent: threshold = 4,096,000 B/s × 0.3 s =
+// 1,228,800 B = 300 pages. Its order is pages 500..999 (the position after
+// round 1's last page, 999, wraps to 0). A batch with 200 pages left (est
+// 819,200 B < threshold) and 400 in the log, 50 of them among the 200:
+// exact = 200 + 400 − 50 = 550 pages ≥ 300 → sync, no stop. The last page
+// sent was 799, so round 3's order runs 800.. then wraps.
+func TestQemuMidPassSync(t *testing.T) {
+	q := NewQemuPrecopy()
+	q.P.MaxBandwidth = 0
+	q.Begin(Migration{Pages: 1000, PageSize: 4096, LinkBps: 1e9})
+	p := q.PlanRound(&Round{Number: 1, ToSend: pages(1000)})
+	require.Equal(t, pages(1000), p.Order)
+	toSend := make([]int32, 0, 500)
+	for pg := int32(500); pg < 1000; pg++ {
+		toSend = append(toSend, pg)
+	}
+	p = q.PlanRound(&Round{Number: 2, NowNS: 1e9, SentBytes: 4096000, ToSend: toSend, Dirtied: toSend})
+	require.False(t, p.Stop)
+	require.Equal(t, toSend, p.Order, "the position after page 999 wraps to 0")
+
+	b := &Batch{Round: 2, NowNS: 1e9, SentBytes: 4096000 + 300*4096, Remaining: 200, DirtyPages: 400,
+		RemainingDirty: func() int64 { return 50 }}
+	assert.False(t, q.BeforeBatch(b), "exact 550 pages is above the threshold")
+	assert.True(t, b.Sync)
+
+	// The sync's exact count: pages 0..99 and 700..999 (400 ≥ 300).
+	var next []int32
+	for pg := int32(0); pg < 1000; pg++ {
+		if pg < 100 || pg >= 700 {
+			next = append(next, pg)
+		}
+	}
+	p = q.PlanRound(&Round{Number: 3, NowNS: 1e9, SentBytes: b.SentBytes, ToSend: next, Dirtied: next[:100]})
+	require.False(t, p.Stop)
+	require.Len(t, p.Order, 400)
+	assert.Equal(t, []int32{800, 999, 0, 99, 700, 799}, []int32{p.Order[0], p.Order[199], p.Order[200], p.Order[299], p.Order[300], p.Order[399]})
+
+	// Few pages left and a small log: below the threshold after the sync
+	// too, so the switch-over comes without a sync.
+	b = &Batch{Round: 3, NowNS: 1e9, SentBytes: b.SentBytes, Remaining: 3, DirtyPages: 10,
+		RemainingDirty: func() int64 { return 1 }}
+	assert.True(t, q.BeforeBatch(b))
+	assert.False(t, b.Sync)
 }
 
 // mwPlan32 is TestMicrowiperPlan's setting: 32 pages in stripes of 8 at a

@@ -132,6 +132,12 @@ type Batch struct {
 	// it (0 to 99) and the engine applies it from now on (QEMU's periodic
 	// bitmap sync can step auto-converge in the middle of a pass).
 	ThrottlePct int
+	// Sync, set by the policy, syncs the dirty log now without stopping:
+	// the round ends here and its unsent pages stay pending, joining the
+	// dirtied ones in the next round's ToSend (QEMU's mid-pass bitmap sync,
+	// after which it goes on from where it was). It is ignored before a
+	// round's first batch, which follows a sync already. Stop wins over it.
+	Sync bool
 	// RemainingDirty, when not nil, counts the remaining pages that are
 	// also in the dirty log, so Remaining + DirtyPages - RemainingDirty()
 	// is what a sync now would leave to send. It costs O(Remaining): call

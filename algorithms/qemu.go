@@ -2,6 +2,7 @@ package algorithms
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,23 +118,22 @@ func (p QemuPrecopyParams) Check() error {
 	return err
 }
 
-// QemuPrecopy is QEMU's RAM pre-copy. A round is one pass over the dirty
-// bitmap after a sync: the pending pages in page order, never skipped, the
-// never-written ones as headers only. Throughput is sampled every
-// BufferDelay and sets the switch-over threshold throughput × downtime
-// limit. Before each batch (one MaxWait of sending) the remaining bytes of
-// the pass are compared with the threshold; when below, the exact count
-// (the union of the remaining and the dirty-log pages, what QEMU's bitmap
-// sync would give; their sum when the engine cannot count the overlap)
-// decides the switch-over. At each sync (round start) the pending bytes
-// decide too.
+// QemuPrecopy is QEMU's RAM pre-copy. Its dirty bitmap is scanned
+// round-robin from where the last send left off; the never-written pages go
+// as headers only. Throughput is sampled every BufferDelay and sets the
+// switch-over threshold throughput × downtime limit. Before each batch (one
+// MaxWait of sending) the pages left in the bitmap are compared with the
+// threshold; when below, QEMU syncs the bitmap (ram_save_pending): if the
+// exact count (the remaining pages and the dirty log's, counted once) is
+// still below, it switches over, else it goes on from its position with the
+// merged bitmap. A round here is the stretch between two syncs: a full pass
+// when the estimate never falls below the threshold, else the part of a
+// pass before the mid-pass sync, so rounds + 1 (QEMU's sync at setup) is
+// QEMU's dirty-sync-count. Each round's order starts at the scan position
+// and wraps around.
 //
-// Deviation from QEMU: when the estimate is low but the exact count is not,
-// QEMU syncs the bitmap mid-pass and goes on from the current position; here
-// the pass finishes first and the next round does the sync. A periodic sync
-// of QEMU >= 9.2 likewise only runs the throttle check here, counting the
-// distinct pages dirtied since the last sync; QEMU would also merge the
-// log into the pass.
+// Deviation from QEMU: a periodic sync of QEMU >= 9.2 is taken at the
+// first batch after its timer's tick, not at the tick itself.
 type QemuPrecopy struct {
 	P QemuPrecopyParams
 
@@ -148,10 +148,16 @@ type QemuPrecopy struct {
 	periodSent int64 // bytes sent at its start
 	periodDirt int64 // pages dirtied during it, summed over syncs
 
-	syncs        int   // bitmap syncs so far (round starts and periodic ones)
-	tickNS       int64 // time of the dirty-sync timer's next tick
-	tickSyncs    int   // syncs at its last tick
-	roundCounted int64 // pages of this round's log already counted by periodic syncs
+	syncs     int   // bitmap syncs so far (round starts)
+	tickNS    int64 // time of the dirty-sync timer's next tick
+	tickSyncs int   // syncs at its last tick
+
+	// pos is the scan position: the page after the last one sent. order is
+	// the current round's order, rotated into rot when pos is not 0.
+	pos     int32
+	order   []int32
+	rot     []int32
+	midPass bool // the current round ended with a mid-pass sync
 }
 
 // NewQemuPrecopy returns the policy with default parameters.
@@ -180,7 +186,8 @@ func (q *QemuPrecopy) Begin(m Migration) Traits {
 	q.threshold, q.sampleNS, q.sampleByte = 0, 0, 0
 	q.throttle, q.highCount = 0, 0
 	q.periodNS, q.periodSent, q.periodDirt = 0, 0, 0
-	q.syncs, q.tickNS, q.tickSyncs, q.roundCounted = 0, int64(qemuPeriodicSync), 0, 0
+	q.syncs, q.tickNS, q.tickSyncs = 0, int64(qemuPeriodicSync), 0
+	q.pos, q.order, q.midPass = 0, nil, false
 	pages := float64(q.rateBps()) * q.P.MaxWait.Seconds() / float64(m.PageBits())
 	q.batch = max(int(pages), 64)
 	return Traits{ZeroPages: true, ZeroPageNS: int64(q.P.ZeroPageScan)}
@@ -200,15 +207,31 @@ func (q *QemuPrecopy) PlanRound(r *Round) Plan {
 	q.sample(r.NowNS, r.SentBytes)
 	q.syncs++
 	if r.Number > 1 {
-		q.periodDirt += int64(len(r.Dirtied)) - q.roundCounted
-		q.roundCounted = 0
+		if !q.midPass && len(q.order) > 0 {
+			// The pass ran to its end: the scan goes on after its last page.
+			q.pos = q.order[len(q.order)-1] + 1
+		}
+		q.periodDirt += int64(len(r.Dirtied))
 		q.autoConverge(r.NowNS, r.SentBytes)
 		pending := float64(int64(len(r.ToSend)) * q.m.PageSize)
 		if pending == 0 || pending < q.threshold {
 			return Plan{Stop: true, ThrottlePct: q.throttle}
 		}
 	}
-	return Plan{Order: r.ToSend, BatchPages: q.batch, RateBps: q.rateBps(), ThrottlePct: q.throttle}
+	q.midPass = false
+	q.order = q.fromPosition(r.ToSend)
+	return Plan{Order: q.order, BatchPages: q.batch, RateBps: q.rateBps(), ThrottlePct: q.throttle}
+}
+
+// fromPosition orders the pending pages as QEMU's scan meets them: from
+// the scan position to the end of memory, then from the start.
+func (q *QemuPrecopy) fromPosition(toSend []int32) []int32 {
+	i, _ := slices.BinarySearch(toSend, q.pos)
+	if i == 0 || i == len(toSend) {
+		return toSend
+	}
+	q.rot = append(append(q.rot[:0], toSend[i:]...), toSend[:i]...)
+	return q.rot
 }
 
 // autoConverge is migration_trigger_throttle at a bitmap sync: once a
@@ -239,36 +262,56 @@ func (q *QemuPrecopy) autoConverge(now, sentBytes int64) {
 
 // periodicSync is QEMU >= 9.2's dirty-sync timer with auto-converge on:
 // every 5 s from the start, if no sync happened since the previous tick
-// and the first pass is over (more than one sync), it syncs the bitmap,
-// which runs the throttle check. Ticks are taken at the first batch at or
-// after their time.
-func (q *QemuPrecopy) periodicSync(b *Batch) {
+// and the first pass is over (more than one sync), it syncs the bitmap
+// (which runs the throttle check) and the scan goes on from its position.
+// Ticks are taken at the first batch at or after their time.
+func (q *QemuPrecopy) periodicSync(b *Batch) bool {
 	if !q.P.AutoConverge || !q.P.periodicSync() {
-		return
+		return false
 	}
+	sync := false
 	for b.NowNS >= q.tickNS {
-		if q.syncs > 1 && q.syncs == q.tickSyncs {
-			q.syncs++
-			q.periodDirt += b.DirtyPages - q.roundCounted
-			q.roundCounted = b.DirtyPages
-			q.autoConverge(b.NowNS, b.SentBytes)
+		if q.syncs > 1 && q.syncs == q.tickSyncs && !sync {
+			sync = true
 		}
 		q.tickSyncs = q.syncs
+		if sync {
+			// The sync this tick asks for counts as the tick's own.
+			q.tickSyncs++
+		}
 		q.tickNS += int64(qemuPeriodicSync)
 	}
-	b.ThrottlePct = q.throttle
+	return sync
 }
 
 func (q *QemuPrecopy) BeforeBatch(b *Batch) bool {
 	q.sample(b.NowNS, b.SentBytes)
-	q.periodicSync(b)
+	sync := q.periodicSync(b)
 	est := float64(b.Remaining * q.m.PageSize)
-	if q.threshold <= 0 || est >= q.threshold {
-		return false
+	if q.threshold > 0 && est < q.threshold {
+		pending := b.Remaining + b.DirtyPages
+		if b.RemainingDirty != nil {
+			pending -= b.RemainingDirty()
+		}
+		if float64(pending*q.m.PageSize) < q.threshold {
+			return true
+		}
+		sync = true
 	}
-	pending := b.Remaining + b.DirtyPages
-	if b.RemainingDirty != nil {
-		pending -= b.RemainingDirty()
+	if sync {
+		q.syncAt(b)
 	}
-	return float64(pending*q.m.PageSize) < q.threshold
+	return false
+}
+
+// syncAt ends the round at a mid-pass sync; the scan position is the page
+// after the last one sent.
+func (q *QemuPrecopy) syncAt(b *Batch) {
+	sent := len(q.order) - int(b.Remaining)
+	if sent <= 0 {
+		return // the round's first batch: it follows a sync already
+	}
+	b.Sync = true
+	q.midPass = true
+	q.pos = q.order[sent-1] + 1
 }

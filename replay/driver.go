@@ -34,8 +34,9 @@ type Machine interface {
 	// Send sends pages, applying the Log's writes as time passes, and
 	// returns the bytes charged. Called without the lock.
 	Send(pages []int32) (int64, error)
-	// EndRound closes a live round that ran to its end. It must not wait
-	// for the modelled RTT: live rounds are pipelined.
+	// EndRound closes a live round that ran to its end or to a mid-pass
+	// sync (Batch.Sync). It must not wait for the modelled RTT: live
+	// rounds are pipelined.
 	EndRound(ctx context.Context, round int) error
 	// SendHeaders sends header-only records for pages, with no content
 	// (Plan.PeekSendsHeader): the destination's copy does not change.
@@ -245,6 +246,11 @@ func (d *driver) liveRound(ctx context.Context, round int, start int64, plan *al
 		}
 		if stop {
 			stopped = true
+			l.unsend(order[i:])
+			break
+		}
+		if b.Sync && i > 0 {
+			// The rest of the round joins the next one, which starts now.
 			l.unsend(order[i:])
 			break
 		}

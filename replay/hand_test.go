@@ -235,6 +235,34 @@ func TestQemuHand(t *testing.T) {
 	assert.Equal(t, int64(81_600_000), res.TotalNS)
 }
 
+// TestQemuMidPassSyncHand: 256 pages at 1 ms each (no cap), batches of 64
+// (QEMU's least), buffer_delay 1 ms (throughput 4,096,000 B/s), downtime
+// limit 100 ms: threshold 409,600 B = 100 pages. dirty=end, idle after.
+// Writes: 100 ms {0..49}; 220 ms {200}.
+//
+// Round 1: 0..191 go at 0..192 ms in batches of 64. Batch at 192 ms: 64
+// pages left (below 100), so QEMU syncs: 64 + 50 dirtied = 114, not below
+// → the round ends there (192 sent, 50 dirtied, 114 to send).
+// Round 2 (192 ms) starts after page 191: 192..255 at 192..256 ms, then
+// would wrap to 0..49. Batch at 256 ms: 50 left, + {200} (re-dirtied at
+// 220 ms, after it went at 200) = 51 < 100 → switch over.
+// Final (256 ms): 0..49 and 200, 51 ms. Total 307 ms.
+func TestQemuMidPassSyncHand(t *testing.T) {
+	first := make([]int32, 50)
+	for i := range first {
+		first[i] = int32(i)
+	}
+	tr := newTestTrace(t, 256, epoch{100, first}, epoch{220, []int32{200}})
+	res := runAlg(t, tr, "qemu-precopy", handConfig(0, End, Idle), "max_bandwidth", "0", "buffer_delay", "1ms",
+		"downtime_limit", "100ms", "max_wait", "1ms")
+	assert.Equal(t, []row{
+		{0, 192, 192, 0, 0, 50, 114},
+		{192, 64, 64, 0, 0, 1, 51},
+		{256, 51, 51, 0, 0, 0, 0},
+	}, rowsOf(res))
+	assert.Equal(t, 307*ms, res.TotalNS)
+}
+
 // TestQemuZeroPageScan: TestQemuHand's migration with zero_page_scan =
 // 0.1 ms, the source's time to find a page zero: a zero page now takes
 // 0.2 + 0.1 = 0.3 ms.
