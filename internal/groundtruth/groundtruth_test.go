@@ -19,24 +19,30 @@ func TestCheck(t *testing.T) {
 	cases := []struct {
 		name string
 		run  Run
-		ours Ours
+		ours []Ours
 		bad  []string // substrings, one per expected complaint
 	}{
-		{"strict within", strict, good, nil},
+		{"strict within", strict, []Ours{good}, nil},
 		// Medians: total 1050, switch-over 1030, downtime 20 (10 to 30).
-		{"total 6% long", strict, Ours{TotalNS: 1113e6, DowntimeNS: 20e6, BytesSent: 100e6, PagesSent: 1000}, []string{"total time", "switch-over"}},
-		{"downtime in QEMU's range", strict, Ours{TotalNS: 1040e6, DowntimeNS: 29e6, BytesSent: 100e6, PagesSent: 1000}, nil},
-		{"downtime 11 ms over the range", strict, Ours{TotalNS: 1061e6, DowntimeNS: 41e6, BytesSent: 100e6, PagesSent: 1000}, []string{"downtime"}},
-		{"bytes and pages 10% high", strict, Ours{TotalNS: 1040e6, DowntimeNS: 15e6, BytesSent: 111e6, PagesSent: 1110}, []string{"bytes", "pages"}},
-		{"no convergence held", noConv, Ours{TotalNS: 60e9, ForcedStop: true}, nil},
-		{"converged although QEMU gave up", noConv, Ours{TotalNS: 9e9}, []string{"converged after 9000 ms"}},
-		{"loose within 2x", loose, Ours{TotalNS: 15e9}, nil},
-		{"loose forced stop", loose, Ours{TotalNS: 15e9, ForcedStop: true}, []string{"factor of 2"}},
-		{"loose 3x", loose, Ours{TotalNS: 61e9}, []string{"factor of 2"}},
+		{"total 6% long", strict, []Ours{{TotalNS: 1113e6, DowntimeNS: 20e6, BytesSent: 100e6, PagesSent: 1000}}, []string{"total time", "switch-over"}},
+		{"downtime in QEMU's range", strict, []Ours{{TotalNS: 1040e6, DowntimeNS: 29e6, BytesSent: 100e6, PagesSent: 1000}}, nil},
+		{"downtime 11 ms over the range", strict, []Ours{{TotalNS: 1061e6, DowntimeNS: 41e6, BytesSent: 100e6, PagesSent: 1000}}, []string{"downtime"}},
+		{"bytes and pages 10% high", strict, []Ours{{TotalNS: 1040e6, DowntimeNS: 15e6, BytesSent: 111e6, PagesSent: 1110}}, []string{"bytes", "pages"}},
+		{"no convergence held", noConv, []Ours{{TotalNS: 60e9, ForcedStop: true}}, nil},
+		{"converged although QEMU gave up", noConv, []Ours{{TotalNS: 9e9}}, []string{"converged after 9000 ms"}},
+		{"loose within 2x", loose, []Ours{{TotalNS: 15e9}}, nil},
+		{"loose forced stop", loose, []Ours{{TotalNS: 15e9, ForcedStop: true}}, []string{"factor of 2"}},
+		{"loose 3x", loose, []Ours{{TotalNS: 61e9}}, []string{"factor of 2"}},
+		// One repetition's replay 10% long, the median's within.
+		{"strict median of replays", strict, []Ours{good, {TotalNS: 1160e6, DowntimeNS: 15e6, BytesSent: 100e6, PagesSent: 1000}, good}, nil},
+		{"strict median of replays out", strict, []Ours{good, {TotalNS: 1160e6, DowntimeNS: 15e6, BytesSent: 100e6, PagesSent: 1000},
+			{TotalNS: 1160e6, DowntimeNS: 15e6, BytesSent: 100e6, PagesSent: 1000}}, []string{"total time", "switch-over"}},
+		{"one replay of several converged too soon", noConv, []Ours{{TotalNS: 60e9, ForcedStop: true}, {TotalNS: 9e9}}, []string{"converged after 9000 ms"}},
+		{"no replay", strict, nil, []string{"no replay"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := c.run.Check(c.ours)
+			got := c.run.Check(c.ours...)
 			assert.Len(t, got, len(c.bad), "%q", got)
 			for i := range min(len(got), len(c.bad)) {
 				assert.Contains(t, got[i], c.bad[i])
