@@ -78,6 +78,8 @@ type scenario struct {
 	// bound is what the agreement test holds the replay to
 	// (vmtruth.Bound*).
 	bound string
+	// epoch is the capture's epoch; 0 means 100 ms.
+	epoch time.Duration
 }
 
 func scenarios(reps int) []scenario {
@@ -85,23 +87,45 @@ func scenarios(reps int) []scenario {
 		ThrottleInitial: 20, ThrottleIncrement: 10}
 	ac := base
 	ac.AutoConverge = true
-	// The stream writer passes over its buffer about once per 100 ms
-	// epoch (its traces show each page once per epoch, ~21k pages/s over
-	// 2.1k pages), so a row means one write in the epoch: --dirty once.
-	// Under QEMU's throttle the vCPU runs in 10 ms slices and the writer
-	// covers only part of the buffer in each, which continuous (dirty
-	// throughout the stretched epoch) would overstate.
+	// The stream writer passes over its 8 MiB faster than a 100 ms epoch
+	// can show (a trace row says only that the page was written at least
+	// once in its epoch): at 100 ms its traces showed every page once per
+	// epoch, ~21k pages/s, where QEMU's throttle had to climb to 80–99% to
+	// converge. A 10 ms epoch resolves the writer's rate, and a row then
+	// means one write in the epoch: --dirty once. Under QEMU's throttle
+	// the vCPU runs in 10 ms slices and the writer covers only part of the
+	// buffer in each, which continuous (dirty throughout the stretched
+	// epoch) would overstate.
 	ac.Dirty = "once"
 	noac := base
 	noac.Dirty = "once"
+	// A second cap: twice the first, so each pass takes half as long.
+	fast := base
+	fast.MaxBandwidth = 32 << 20
 	w := 4 * time.Second
+	const streamEpoch = 10 * time.Millisecond
+	// stream-ac's window is long enough that the replay need not loop it:
+	// QEMU's migrations took 22-29 s at a mean throttle of about 35%, i.e.
+	// under 20 s of trace time. A looped window repeats whatever stall it
+	// caught (a 300 ms write-free stretch, the vCPU descheduled on the
+	// loaded host, made one replay switch over at 7 s where QEMU took 22).
+
 	return []scenario{
 		{name: "idle", about: "idle guest: the kernel's own background writes", args: "-mode idle", settings: base, reps: reps, timeout: 60 * time.Second, window: w, bound: vmtruth.BoundStrict},
 		{name: "hotset", about: "rewrites one word in each page of a 3 MiB hot set every 50 ms", args: "-mode hotset -hot 3 -period 50ms", settings: base, reps: reps, timeout: 60 * time.Second, window: w, bound: vmtruth.BoundStrict},
 		{name: "kv", about: "in-memory key-value store, 20k keys, 2000 random SET/DEL per second, Go GC", args: "-mode kv -keys 20000 -ops 2000", settings: base, reps: reps, timeout: 60 * time.Second, window: w, bound: vmtruth.BoundStrict},
-		{name: "stream-noac", about: "writes all of 8 MiB in a loop as fast as the vCPU runs; auto-converge off: does not converge", args: "-mode stream -hot 8", settings: noac, reps: reps, timeout: 12 * time.Second, window: w, preOnly: true, noSocket: true, bound: vmtruth.BoundNoConvergence},
-		{name: "stream-ac", about: "the same writer with auto-converge on", args: "-mode stream -hot 8", settings: ac, reps: reps, timeout: 90 * time.Second, window: 8 * time.Second, preOnly: true, bound: vmtruth.BoundLoose},
+		{name: "stream-noac", about: "writes all of 8 MiB in a loop as fast as the vCPU runs; auto-converge off: does not converge", args: "-mode stream -hot 8", settings: noac, reps: reps, timeout: 12 * time.Second, window: w, preOnly: true, noSocket: true, bound: vmtruth.BoundNoConvergence, epoch: streamEpoch},
+		{name: "stream-ac", about: "the same writer with auto-converge on", args: "-mode stream -hot 8", settings: ac, reps: reps, timeout: 90 * time.Second, window: 24 * time.Second, preOnly: true, bound: vmtruth.BoundStrict, epoch: streamEpoch},
+		{name: "hotset-32m", about: "the hot-set writer at a 32 MiB/s cap", args: "-mode hotset -hot 3 -period 50ms", settings: fast, reps: reps, timeout: 60 * time.Second, window: w, bound: vmtruth.BoundStrict},
+		{name: "kv-32m", about: "the key-value store at a 32 MiB/s cap", args: "-mode kv -keys 20000 -ops 2000", settings: fast, reps: reps, timeout: 60 * time.Second, window: w, bound: vmtruth.BoundStrict},
 	}
+}
+
+func (sc scenario) captureEpoch() time.Duration {
+	if sc.epoch == 0 {
+		return 100 * time.Millisecond
+	}
+	return sc.epoch
 }
 
 type options struct {
@@ -274,7 +298,8 @@ func freePort() (int, error) {
 }
 
 func runScenario(ctx context.Context, o options, k *guest.Kernel, work string, sc scenario) (vmtruth.Run, error) {
-	res := vmtruth.Run{Name: sc.name, About: sc.about, Workload: sc.args, Settings: sc.settings, SimOnly: sc.noSocket, Bound: sc.bound}
+	res := vmtruth.Run{Name: sc.name, About: sc.about, Workload: sc.args, Settings: sc.settings, SimOnly: sc.noSocket, Bound: sc.bound,
+		EpochMS: float64(sc.captureEpoch()) / 1e6}
 	dir := filepath.Join(o.work, sc.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return res, err
@@ -310,6 +335,15 @@ func runScenario(ctx context.Context, o options, k *guest.Kernel, work string, s
 	}
 	defer func() { src.stop() }()
 	for rep := 1; rep <= sc.reps; rep++ {
+		// A guest that crashed since it arrived (after the check below)
+		// would migrate as an idle one: start afresh.
+		if why := crashed(src); why != "" {
+			o.log.Warn("the source guest crashed before its migration; booting a fresh one", "scenario", sc.name, "rep", rep, "console", why)
+			src.stop()
+			if src, err = boot(fmt.Sprintf("vm%d-pre", rep)); err != nil {
+				return res, err
+			}
+		}
 		port, err := freePort()
 		if err != nil {
 			return res, err
@@ -403,7 +437,7 @@ func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scen
 	capLog := &syncBuffer{}
 	if !o.noCapture {
 		var err error
-		if stopCapture, err = startCapture(ctx, o, src, tracePath, capLog); err != nil {
+		if stopCapture, err = startCapture(ctx, o, sc, src, tracePath, capLog); err != nil {
 			return fig, 0, err
 		}
 	}
@@ -449,6 +483,7 @@ func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scen
 		}
 		if last.Throttle > fig.MaxThrottle {
 			fig.MaxThrottle = last.Throttle
+			fig.Events = append(fig.Events, vmtruth.Event{Name: "THROTTLE", Pct: last.Throttle, AtMS: float64(time.Since(migStart).Microseconds()) / 1000})
 		}
 		select {
 		case <-deadline:
@@ -498,6 +533,7 @@ func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scen
 		}
 		fig.Events = append(fig.Events, vmtruth.Event{Name: ev.Name, Status: d.Status, Pass: d.Pass, AtMS: float64(ev.Time.Sub(migStart).Microseconds()) / 1000})
 	}
+	sort.SliceStable(fig.Events, func(i, j int) bool { return fig.Events[i].AtMS < fig.Events[j].AtMS })
 	if !setupAt.IsZero() && !stopAt.IsZero() {
 		fig.SwitchMS = float64(stopAt.Sub(setupAt).Microseconds()) / 1000
 	}
@@ -515,11 +551,12 @@ func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scen
 
 // startCapture starts `microwiper capture --qemu-qmp` on src and returns
 // once it is capturing; the function it returns stops it.
-func startCapture(ctx context.Context, o options, src *vm, tracePath string, capLog *syncBuffer) (func() error, error) {
+func startCapture(ctx context.Context, o options, sc scenario, src *vm, tracePath string, capLog *syncBuffer) (func() error, error) {
 	// The capture runs as its own process, as a user would run it: the
 	// tracer must not be QEMU's parent, whose wait for QEMU's exit would
 	// race the tracer's for ptrace stops.
-	capCmd := exec.CommandContext(ctx, o.bin, "capture", "--qemu-qmp", src.cap, "--epoch", "100ms", "--segment", "0", "-v", "-o", tracePath)
+	epoch := sc.captureEpoch()
+	capCmd := exec.CommandContext(ctx, o.bin, "capture", "--qemu-qmp", src.cap, "--epoch", epoch.String(), "--segment", "0", "-v", "-o", tracePath)
 	capCmd.Cancel = func() error { return capCmd.Process.Signal(os.Interrupt) }
 	capCmd.WaitDelay = 20 * time.Second
 	capCmd.Stderr = capLog
@@ -750,7 +787,11 @@ func writeReport(o options, runs []vmtruth.Run) error {
 		if dirty == "" {
 			dirty = "continuous (default)"
 		}
-		fmt.Fprintf(&b, ". Replay: `--dirty %s`", dirty)
+		epoch := r.EpochMS
+		if epoch == 0 {
+			epoch = 100
+		}
+		fmt.Fprintf(&b, ". Capture epoch %g ms; replay: `--dirty %s`", epoch, dirty)
 		if r.SimOnly {
 			b.WriteString(", sim engine only")
 		}

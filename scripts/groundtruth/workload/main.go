@@ -43,12 +43,21 @@ func main() {
 		}
 		fmt.Println("ready")
 		var v byte
+		passes, last := 0, time.Now()
 		for {
 			v++
 			if *mode == "stream" {
 				// Whole pages: the vCPU's speed sets the dirty rate.
 				for i := range buf {
 					buf[i] = v
+				}
+				// The writer's own rate, on the console, to compare with
+				// what a capture sees (which slows it) and with QEMU's
+				// throttle.
+				passes++
+				if now := time.Now(); now.Sub(last) >= time.Second {
+					fmt.Printf("stream: %.1f passes/s\n", float64(passes)/now.Sub(last).Seconds())
+					passes, last = 0, now
 				}
 				continue
 			}
