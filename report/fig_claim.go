@@ -45,17 +45,66 @@ func bestVariants(claims []claimRow) map[Scenario]string {
 	return out
 }
 
-// claimFigure draws, per link, each trace's median downtime relative to
-// the baseline (with its interval) for the default reading, the best
-// variant and the oracle, against the claim's -50% line.
+// claimCap cuts relative values above +200%: a runaway cell would
+// otherwise squash the -50% line into the axis.
+const claimCap = 200
+
+// claimSeries are the bars of each trace in the claim figure, in order:
+// few enough that the bars of thirteen traces stay legible.
+var claimSeries = []barSeries{
+	{Label: "microwiper (default reading)", Style: seriesStyle{Color: algorithmColors["microwiper"], Glyph: draw.CircleGlyph{}, Hatch: algorithmHatches["microwiper"]}},
+	{Label: "best variant in the cell", Style: bestStyle},
+	{Label: "oracle (bound)", Style: seriesStyle{Color: algorithmColors["oracle"], Glyph: draw.TriangleGlyph{}, Hatch: algorithmHatches["oracle"]}},
+}
+
+// claimCharts builds the claim figure's bars for one link: per trace
+// (in traces' order), the median downtime and pages relative to the
+// baseline, with their intervals, of the default reading, the best
+// variant and the oracle. A trace without a baseline or a cell has no bar.
+func claimCharts(g *grouping, best map[Scenario]string, traces []string, bw int64) (down, pages *barChart) {
+	down = &barChart{Series: claimSeries, Cap: claimCap, Width: 0.8}
+	pages = &barChart{Series: claimSeries, Cap: claimCap, Width: 0.8}
+	idx := map[string]int{}
+	for i, t := range traces {
+		idx[t] = i
+	}
+	for range claimSeries {
+		down.Values = append(down.Values, make([]Summary, len(traces)))
+		pages.Values = append(pages.Values, make([]Summary, len(traces)))
+	}
+	for _, sc := range g.Scenarios {
+		if sc.BandwidthBps != bw {
+			continue
+		}
+		base := g.Cells[sc][baseline]
+		if base == nil {
+			continue
+		}
+		for si, l := range []string{"microwiper", best[sc], "oracle"} {
+			cell := g.Cells[sc][l]
+			if cell == nil {
+				continue
+			}
+			r := relate(cell, base)
+			down.Values[si][idx[sc.Trace]] = r.Downtime
+			pages.Values[si][idx[sc.Trace]] = r.Pages
+		}
+	}
+	return down, pages
+}
+
+// claimFigure draws, per link (a row) and for downtime and pages (the
+// columns), each trace's median relative to the baseline as a bar from
+// 0 with its 95% interval: the default reading, the best variant in the
+// cell and the oracle, against the claim's -50% line.
 func claimFigure(g *grouping, claims []claimRow) *Figure {
 	var bws []int64
-	traces := map[string]int{}
-	var traceNames []string
+	var traces []string
+	seenT := map[string]bool{}
 	for _, sc := range g.Scenarios {
-		if _, ok := traces[sc.Trace]; !ok {
-			traces[sc.Trace] = len(traceNames)
-			traceNames = append(traceNames, sc.Trace)
+		if !seenT[sc.Trace] {
+			seenT[sc.Trace] = true
+			traces = append(traces, sc.Trace)
 		}
 	}
 	seen := map[int64]bool{}
@@ -70,99 +119,67 @@ func claimFigure(g *grouping, claims []claimRow) *Figure {
 	}
 	sort.Slice(bws, func(i, j int) bool { return bws[i] < bws[j] })
 	best := bestVariants(claims)
-	series := []struct {
-		label string
-		style seriesStyle
-		off   float64
-	}{
-		{"microwiper (default reading)", seriesStyle{Color: algorithmColors["microwiper"], Glyph: draw.CircleGlyph{}}, -0.2},
-		{"best variant", seriesStyle{Color: okBlue, Glyph: draw.SquareGlyph{}}, 0},
-		{"oracle (bound)", seriesStyle{Color: algorithmColors["oracle"], Glyph: draw.TriangleGlyph{}}, 0.2},
-	}
 	var entries []legendEntry
-	for _, s := range series {
-		entries = append(entries, legendEntry{label: s.label, style: s.style})
+	for _, s := range claimSeries {
+		entries = append(entries, legendEntry{label: s.Label, style: s.Style, bar: true})
 	}
-	entries = append(entries, legendEntry{label: "claim: -50%", style: seriesStyle{Color: okBlack, Dash: dashes[1]}, line: true})
-	cols, rows := panelGrid(len(bws))
+	entries = append(entries, legendEntry{label: "claim: -50% downtime", style: seriesStyle{Color: okBlack, Dash: dashes[1]}, line: true, noGlyph: true})
+	width := math.Min(11, math.Max(6, 2*(0.9+float64(len(traces)*len(claimSeries))*0.1)))
+	panelW := vg.Length(width/2-0.9) * vg.Inch
 	fig := &Figure{
-		Name:    "claim",
-		Caption: "Median downtime relative to " + baseline + " (paired over start times; bars: 95% intervals) per trace, one panel per link: the default reading, the best variant in that cell, and the oracle's bound. Below the dashed line the paper's claim (more than 50% less downtime) holds.",
-		Width:   vg.Length(math.Max(4.5, 3.4*float64(cols))) * vg.Inch,
-		Height:  vg.Length(1.2+3.0*float64(rows)) * vg.Inch,
+		Name: "claim",
+		Caption: "Median downtime (left) and pages sent (right) relative to " + baseline + ", paired over start times, per trace; one row per link. " +
+			"Bars rise from 0 (no change) to the median; whiskers are 95% intervals. Per trace three bars: Microwiper's default reading, " +
+			"the variant with the least median downtime in that cell (the claim table names it; it may be the default), and the oracle's bound. " +
+			"Below the dashed line the paper's downtime claim (more than 50% less) holds; its pages claim needs a bar below 0. " +
+			"Values beyond +200% are cut at +200% (an arrowhead marks a cut interval).",
+		Width: vg.Length(width) * vg.Inch,
 	}
+	var downs, pagess []*barChart
+	var downV, pageV []float64
+	for _, bw := range bws {
+		d, p := claimCharts(g, best, traces, bw)
+		downs, pagess = append(downs, d), append(pagess, p)
+		downV, pageV = append(downV, d.values()...), append(pageV, p.values()...)
+	}
+	// One scale per column: links compare at a glance.
+	downV = append(downV, claimThreshold, 0)
+	pageV = append(pageV, 0)
+	probe := newPlot("", "", "")
+	slant := false
+	for _, t := range traces {
+		if probe.X.Tick.Label.Width(t) > panelW/vg.Length(len(traces))*0.95 {
+			slant = true
+		}
+	}
+	rowH := 2.4
+	if slant {
+		rowH += 0.5
+	}
+	fig.Height = vg.Length(0.5+rowH*float64(len(bws))) * vg.Inch
 	fig.Draw = func(c draw.Canvas) {
 		var plots []*plot.Plot
-		for _, bw := range bws {
-			p := newPlot("link "+fmtBw(bw), "", "Δ downtime vs "+baseline+" (%)")
-			addGrid(p, false)
-			var ys []float64
-			for si, s := range series {
-				var pts errPoints
-				for _, sc := range g.Scenarios {
-					if sc.BandwidthBps != bw {
-						continue
-					}
-					base := g.Cells[sc][baseline]
-					if base == nil {
-						continue
-					}
-					var cell *Cell
-					switch si {
-					case 0:
-						cell = g.Cells[sc]["microwiper"]
-					case 1:
-						cell = g.Cells[sc][best[sc]]
-					case 2:
-						cell = g.Cells[sc]["oracle"]
-					}
-					if cell == nil {
-						continue
-					}
-					r := relate(cell, base).Downtime
-					if r.N == 0 || math.IsNaN(r.Median) {
-						continue
-					}
-					// Clip the rare runaway so the -50% line stays readable.
-					r.Median, r.Lo, r.Hi = math.Min(r.Median, 200), math.Min(r.Lo, 200), math.Min(r.Hi, 200)
-					pts.add(float64(traces[sc.Trace])+s.off, r)
-					ys = append(ys, r.Lo, r.Hi)
+		for i, bw := range bws {
+			for k, ch := range []*barChart{downs[i], pagess[i]} {
+				title, ylabel, vals := "downtime, link "+fmtBw(bw), "Δ downtime vs "+baseline+" (%)", downV
+				if k == 1 {
+					title, ylabel, vals = "pages sent, link "+fmtBw(bw), "Δ pages sent vs "+baseline+" (%)", pageV
 				}
-				if pts.Len() == 0 {
-					continue
+				p := newPlot(title, "", ylabel)
+				addGrid(p, false)
+				nameGroups(p, traces, panelW/vg.Length(len(traces)))
+				padLinear(&p.Y, vals)
+				p.Y.Tick.Marker = tidyTicks{p.Y.Tick.Marker}
+				p.Add(ch)
+				p.Add(hLine{y: 0, style: draw.LineStyle{Color: okBlack, Width: vg.Points(0.6)}})
+				if k == 0 {
+					p.Add(hLine{y: claimThreshold, style: draw.LineStyle{Color: okBlack, Width: vg.Points(1), Dashes: dashes[1]}})
 				}
-				sct, err := plotter.NewScatter(&pts)
-				if err != nil {
-					continue
-				}
-				sct.GlyphStyle = draw.GlyphStyle{Color: s.style.Color, Radius: vg.Points(2.5), Shape: s.style.Glyph}
-				p.Add(sct)
-				if sp := pts.spread(); sp.Len() > 0 {
-					if eb, err := plotter.NewYErrorBars(sp); err == nil {
-						eb.Color = s.style.Color
-						eb.CapWidth = vg.Points(3)
-						p.Add(eb)
-					}
-				}
+				p.X.Min, p.X.Max = -0.5, float64(len(traces))-0.5
+				plots = append(plots, p)
 			}
-			line, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: claimThreshold}, {X: float64(len(traceNames)) - 0.5, Y: claimThreshold}})
-			if err == nil {
-				line.Color = okBlack
-				line.Dashes = dashes[1]
-				p.Add(line)
-			}
-			p.X.Min, p.X.Max = -0.5, float64(len(traceNames))-0.5
-			p.NominalX(traceNames...)
-			p.X.Min, p.X.Max = -0.5, float64(len(traceNames))-0.5
-			// Trace names are long: slant them so they never overlap.
-			p.X.Tick.Label.Rotation = math.Pi / 6
-			p.X.Tick.Label.XAlign = draw.XRight
-			p.X.Tick.Label.YAlign = draw.YCenter
-			ys = append(ys, claimThreshold, 0)
-			padLinear(&p.Y, ys)
-			plots = append(plots, p)
 		}
-		withLegend(c, entries, func(c draw.Canvas) { alignGrid(c, plots, cols) })
+		withLegend(c, entries, func(c draw.Canvas) { alignGrid(c, plots, 2) })
 	}
 	return fig
 }

@@ -12,6 +12,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/microwiper/microwiper/algorithms"
 )
 
 // errPoints are points with asymmetric error bars (a median and its
@@ -148,40 +150,123 @@ func fmtDuration(ns int64) string {
 	return fmt.Sprintf("%dns", ns)
 }
 
-// metricFigure draws one metric per scenario and algorithm: the median as
-// a marker and the 95% interval as error bars, algorithms side by side
-// within each scenario. When the scenario names would not fit under their
-// groups, the figure gets a panel per trace, so that each group is named
-// by its bandwidth alone.
-func metricFigure(g *grouping, name, caption, ylabel string, metric func(*Cell) Summary) *Figure {
+// maxBarsPerGroup bounds the bars of a group in a per-metric figure:
+// beyond it Microwiper's variants are reduced to two roles.
+const maxBarsPerGroup = 7
+
+// metricBars is one series of a per-metric figure: which cell of a
+// scenario it shows.
+type metricBars struct {
+	barSeries
+	cell func(sc Scenario) *Cell
+}
+
+// metricSeries picks the bars of every group: each label when there are
+// few; otherwise every algorithm but Microwiper's variants, Microwiper's
+// default reading, and in each scenario the variant with the least median
+// downtime relative to the baseline. note says so for the caption.
+func metricSeries(g *grouping) (out []metricBars, note string) {
 	st := styles(g)
-	nl := len(g.Labels)
-	var all []float64
-	for _, sc := range g.Scenarios {
+	one := func(l string) metricBars {
+		return metricBars{barSeries{Label: l, Style: st[l]}, func(sc Scenario) *Cell { return g.Cells[sc][l] }}
+	}
+	mw := 0
+	for _, l := range g.Labels {
+		if algorithms.Base(g.LabelAlgorithm[l]) == "microwiper" {
+			mw++
+		}
+	}
+	if len(g.Labels) <= maxBarsPerGroup || mw <= 2 {
 		for _, l := range g.Labels {
-			if c := g.Cells[sc][l]; c != nil {
-				s := metric(c)
-				all = append(all, s.Lo, s.Hi, s.Median)
+			out = append(out, one(l))
+		}
+		return out, ""
+	}
+	best := bestVariants(claimRows(g))
+	variants := 0
+	for _, l := range g.Labels {
+		if algorithms.Base(g.LabelAlgorithm[l]) != "microwiper" {
+			out = append(out, one(l))
+			continue
+		}
+		variants++
+		if g.LabelAlgorithm[l] == "microwiper" && g.Default[l] {
+			out = append(out, one(l))
+		}
+		if variants == 1 {
+			// The best variant's bar follows the default's; its slot is
+			// reserved at the first Microwiper label.
+			out = append(out, metricBars{barSeries{Label: "best microwiper variant", Style: bestStyle}, func(sc Scenario) *Cell {
+				if b := best[sc]; b != "" {
+					return g.Cells[sc][b]
+				}
+				return nil
+			}})
+		}
+	}
+	// The default reading goes before the best variant.
+	for i := 1; i < len(out); i++ {
+		if out[i-1].Label == "best microwiper variant" && g.LabelAlgorithm[out[i].Label] == "microwiper" {
+			out[i-1], out[i] = out[i], out[i-1]
+		}
+	}
+	return out, fmt.Sprintf(" Of Microwiper's %d variants, the bars show the default reading and, per scenario, the variant with the least median downtime relative to %s (the summary tables give every variant; it may be the default).", variants, baseline)
+}
+
+// metricPanel is one panel of a per-metric figure: its groups and the
+// bars drawn in them.
+type metricPanel struct {
+	title string
+	// scenarios are the groups' scenarios; the zero Scenario where a
+	// trace has none in this panel.
+	scenarios []Scenario
+	names     []string
+	chart     *barChart
+}
+
+// metricLayout is a per-metric figure before drawing: the data its
+// plotters are built from.
+type metricLayout struct {
+	series []metricBars
+	// note is the caption's sentence on which bars are shown.
+	note   string
+	panels []metricPanel
+	cols   int
+	// width is the figure's width in inches.
+	width float64
+	// all is every value and interval end, for the one shared y scale.
+	all []float64
+}
+
+// layoutMetric groups the scenarios for a per-metric figure: one panel
+// with a group per scenario when their names fit under the groups;
+// otherwise a panel per link (and RTT, dirty model and engine where they
+// vary) whose groups are the traces, each trace in the same place in
+// every panel.
+func layoutMetric(g *grouping, metric func(*Cell) Summary) metricLayout {
+	series, note := metricSeries(g)
+	lay := metricLayout{series: series, note: note, cols: 1}
+	nl := len(series)
+	for _, sc := range g.Scenarios {
+		for _, s := range series {
+			if c := s.cell(sc); c != nil {
+				v := metric(c)
+				lay.all = append(lay.all, v.Lo, v.Hi, v.Median)
 			}
 		}
 	}
-	type panel struct {
-		title     string
-		scenarios []Scenario
-		names     []string
-	}
-	single := panel{}
+	single := metricPanel{}
 	for _, sc := range g.Scenarios {
 		single.scenarios = append(single.scenarios, sc)
 		single.names = append(single.names, g.scenarioName(sc, true, "\n"))
 	}
-	panels := []panel{single}
-	width := vg.Length(math.Max(5, math.Min(11, 1+float64(len(g.Scenarios)*nl)*0.16))) * vg.Inch
+	lay.panels = []metricPanel{single}
+	lay.width = math.Max(5, math.Min(11, 1+float64(len(g.Scenarios)*nl)*0.16))
 	tick := newPlot("", "", "").X.Tick.Label
-	fits := func(p panel, w vg.Length) bool {
-		groupW := (w - vg.Inch) / vg.Length(max(len(p.scenarios), 1))
+	fits := func(p metricPanel, w float64) bool {
+		groupW := vg.Length(w-1) * vg.Inch / vg.Length(max(len(p.scenarios), 1))
 		for _, n := range p.names {
-			for _, line := range strings.Split(n, "\n") {
+			for _, line := range splitLines(n) {
 				if tick.Width(line) > groupW*0.95 {
 					return false
 				}
@@ -189,102 +274,122 @@ func metricFigure(g *grouping, name, caption, ylabel string, metric func(*Cell) 
 		}
 		return true
 	}
-	cols := 1
-	if !fits(single, width) && g.Varies.Trace {
-		panels = nil
-		idx := map[string]int{}
+	if !fits(single, lay.width) && g.Varies.Trace {
+		var traces []string
+		seen := map[string]bool{}
 		for _, sc := range g.Scenarios {
-			i, ok := idx[sc.Trace]
+			if !seen[sc.Trace] {
+				seen[sc.Trace] = true
+				traces = append(traces, sc.Trace)
+			}
+		}
+		var panels []metricPanel
+		var rests []Scenario
+		idx := map[Scenario]int{}
+		for _, sc := range g.Scenarios {
+			rest := sc
+			rest.Trace, rest.TraceID = "", ""
+			i, ok := idx[rest]
 			if !ok {
 				i = len(panels)
-				idx[sc.Trace] = i
-				panels = append(panels, panel{title: sc.Trace})
+				idx[rest] = i
+				rests = append(rests, rest)
+				panels = append(panels, metricPanel{title: g.restName(rest), scenarios: make([]Scenario, len(traces)), names: traces})
 			}
-			panels[i].scenarios = append(panels[i].scenarios, sc)
-			n := g.scenarioName(sc, true, "\n")
-			n = strings.TrimPrefix(n, sc.Trace+"\n")
-			panels[i].names = append(panels[i].names, n)
+			panels[i].scenarios[indexOf(traces, sc.Trace)] = sc
 		}
-		most := 0
-		for _, p := range panels {
-			most = max(most, len(p.scenarios))
+		order := make([]int, len(panels))
+		for i := range order {
+			order[i] = i
 		}
-		cols = max(1, min(len(panels), int(11/(1+float64(most*nl)*0.16))))
-		width = vg.Length(math.Min(11, math.Max(5, float64(cols)*(1+float64(most*nl)*0.16)))) * vg.Inch
+		sort.SliceStable(order, func(a, b int) bool { return rests[order[a]].BandwidthBps < rests[order[b]].BandwidthBps })
+		lay.panels = nil
+		for _, o := range order {
+			lay.panels = append(lay.panels, panels[o])
+		}
+		panelW := 0.9 + float64(len(traces)*nl)*0.1
+		lay.cols = max(1, min(len(panels), int(11/panelW)))
+		lay.width = math.Min(11, math.Max(5, float64(lay.cols)*panelW))
 	}
-	rows := (len(panels) + cols - 1) / cols
-	fig := &Figure{Name: name, Caption: caption, Width: width, Height: vg.Length(0.6+2.6*float64(rows)) * vg.Inch}
-	if len(panels) == 1 {
+	bs := make([]barSeries, nl)
+	for i, s := range series {
+		bs[i] = s.barSeries
+	}
+	for i := range lay.panels {
+		pn := &lay.panels[i]
+		pn.chart = &barChart{Series: bs, Width: 0.8}
+		for _, s := range series {
+			vals := make([]Summary, len(pn.scenarios))
+			marks := make([]bool, len(pn.scenarios))
+			for gi, sc := range pn.scenarios {
+				if sc == (Scenario{}) {
+					continue
+				}
+				if c := s.cell(sc); c != nil {
+					vals[gi] = metric(c)
+					marks[gi] = c.Forced > 0
+				}
+			}
+			pn.chart.Values = append(pn.chart.Values, vals)
+			pn.chart.Marked = append(pn.chart.Marked, marks)
+		}
+	}
+	return lay
+}
+
+// roomPerGroup is the width a group of p gets in the figure.
+func (lay *metricLayout) roomPerGroup(p metricPanel) vg.Length {
+	return vg.Length(lay.width/float64(lay.cols)-0.9) * vg.Inch / vg.Length(max(len(p.scenarios), 1))
+}
+
+// metricFigure draws one metric per scenario and algorithm as grouped
+// bars: the median as a filled bar, the 95% interval as a whisker, one
+// bar per algorithm in each group (see layoutMetric for the groups and
+// metricSeries for the bars).
+func metricFigure(g *grouping, name, caption, ylabel string, metric func(*Cell) Summary) *Figure {
+	lay := layoutMetric(g, metric)
+	rows := (len(lay.panels) + lay.cols - 1) / lay.cols
+	slanted := false
+	probe := newPlot("", "", "")
+	for _, p := range lay.panels {
+		slanted = nameGroups(probe, p.names, lay.roomPerGroup(p)) || slanted
+	}
+	rowH := 2.6
+	if slanted {
+		rowH += 0.5
+	}
+	fig := &Figure{Name: name, Caption: caption + lay.note, Width: vg.Length(lay.width) * vg.Inch, Height: vg.Length(0.6+rowH*float64(rows)) * vg.Inch}
+	if len(lay.panels) == 1 && !slanted {
 		fig.Height = 3.2 * vg.Inch
 	}
 	var entries []legendEntry
-	for _, l := range g.Labels {
-		entries = append(entries, legendEntry{label: l, style: st[l]})
+	for _, s := range lay.series {
+		entries = append(entries, legendEntry{label: s.Label, style: s.Style, bar: true})
 	}
-	step := 0.8 / float64(nl)
 	fig.Draw = func(c draw.Canvas) {
 		var plots []*plot.Plot
-		for _, pn := range panels {
+		for _, pn := range lay.panels {
 			p := newPlot(pn.title, "", ylabel)
-			p.NominalX(pn.names...)
-			p.X.Min, p.X.Max = -0.5, float64(len(pn.scenarios))-0.5
-			p.X.Tick.Width = 0
 			addGrid(p, false)
-			// One scale for every panel, from every panel's values.
-			floor := useLogY(&p.Y, all, 100)
-			if floor == 0 {
-				padLinear(&p.Y, all)
+			nameGroups(p, pn.names, lay.roomPerGroup(pn))
+			// One scale for every panel, from every panel's values; bars
+			// rise from 0, or from a log axis's floor.
+			ch := *pn.chart
+			if floor := useLogY(&p.Y, lay.all, 100); floor > 0 {
+				// A bar at the floor has no height: when the least value
+				// is close to it, a decade more keeps every bar visible.
+				// (With zeros the floor holds them, a decade below the
+				// least positive value, so this never applies.)
+				if lo := minPositive(lay.all); lo < 2*floor {
+					p.Y.Min /= 10
+				}
+				ch.Base, ch.Log = p.Y.Min, true
+			} else {
+				padLinear(&p.Y, append(slices.Clip(lay.all), 0))
 			}
-			for gi := 1; gi < len(pn.scenarios); gi++ {
-				sep, _ := plotter.NewLine(plotter.XYs{{X: float64(gi) - 0.5, Y: p.Y.Min}, {X: float64(gi) - 0.5, Y: p.Y.Max}})
-				if sep != nil {
-					sep.Color = gridColor
-					p.Add(sep)
-				}
-			}
-			for li, l := range g.Labels {
-				pts := &errPoints{}
-				for gi, sc := range pn.scenarios {
-					if c := g.Cells[sc][l]; c != nil {
-						pts.add(float64(gi)+(float64(li)-float64(nl-1)/2)*step, metric(c))
-					}
-				}
-				if pts.Len() == 0 {
-					continue
-				}
-				if floor > 0 {
-					pts.clamp(floor)
-				}
-				if sp := pts.spread(); sp.Len() > 0 {
-					if eb, err := plotter.NewYErrorBars(sp); err == nil {
-						eb.Color = st[l].Color
-						eb.Width = vg.Points(0.8)
-						eb.CapWidth = vg.Points(4)
-						p.Add(eb)
-					}
-				}
-				if sc, err := plotter.NewScatter(pts); err == nil {
-					sc.GlyphStyle = draw.GlyphStyle{Color: st[l].Color, Radius: vg.Points(2.5), Shape: st[l].Glyph}
-					p.Add(sc)
-				}
-				// Force-stopped cells get a ring, so that a migration that
-				// never converged never looks like an ordinary result.
-				forced := &errPoints{}
-				for gi, sc := range pn.scenarios {
-					if c := g.Cells[sc][l]; c != nil && c.Forced > 0 {
-						forced.add(float64(gi)+(float64(li)-float64(nl-1)/2)*step, metric(c))
-					}
-				}
-				if forced.Len() > 0 {
-					if floor > 0 {
-						forced.clamp(floor)
-					}
-					if sc, err := plotter.NewScatter(forced); err == nil {
-						sc.GlyphStyle = draw.GlyphStyle{Color: color.Black, Radius: vg.Points(5), Shape: draw.RingGlyph{}}
-						p.Add(sc)
-					}
-				}
-			}
+			p.Y.Tick.Marker = tidyTicks{p.Y.Tick.Marker}
+			p.Add(&ch)
+			p.X.Min, p.X.Max = -0.5, float64(len(pn.scenarios))-0.5
 			plots = append(plots, p)
 		}
 		withLegend(c, entries, func(c draw.Canvas) {
@@ -292,10 +397,26 @@ func metricFigure(g *grouping, name, caption, ylabel string, metric func(*Cell) 
 				plots[0].Draw(c)
 				return
 			}
-			alignGrid(c, plots, cols)
+			alignGrid(c, plots, lay.cols)
 		})
 	}
 	return fig
+}
+
+// restName names a scenario without its trace: the link, and the RTT,
+// dirty model and engine where they vary.
+func (g *grouping) restName(s Scenario) string {
+	parts := []string{"link " + s.bandwidthName()}
+	if g.Varies.RTT {
+		parts = append(parts, "rtt "+fmtDuration(s.RTTNS))
+	}
+	if g.Varies.DirtyModel {
+		parts = append(parts, s.DirtyModel)
+	}
+	if g.Varies.Engine {
+		parts = append(parts, s.engineName())
+	}
+	return strings.Join(parts, ", ")
 }
 
 // sweepFigure draws downtime against bandwidth, a line per algorithm and a
@@ -437,6 +558,17 @@ func sortErrPoints(e *errPoints) {
 		out.hi = append(out.hi, e.hi[i])
 	}
 	*e = out
+}
+
+// minPositive is the least value above 0 (Inf when none is).
+func minPositive(vs []float64) float64 {
+	lo := math.Inf(1)
+	for _, v := range vs {
+		if v > 0 {
+			lo = math.Min(lo, v)
+		}
+	}
+	return lo
 }
 
 func minMax(vs []float64) (lo, hi float64) {

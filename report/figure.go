@@ -99,6 +99,8 @@ type legendEntry struct {
 	line bool
 	// noGlyph leaves the marker out (lines only).
 	noGlyph bool
+	// bar draws a filled, hatched swatch instead of a marker.
+	bar bool
 }
 
 const (
@@ -158,11 +160,17 @@ func withLegend(c draw.Canvas, entries []legendEntry, body func(draw.Canvas)) {
 		y -= rowH
 	}
 	bodyC := c
-	bodyC.Max.Y -= h
+	// A little air between the legend and the panels' titles.
+	bodyC.Max.Y -= h + vg.Points(3)
 	body(bodyC)
 }
 
 func drawThumb(c *draw.Canvas, e legendEntry, x, y vg.Length) {
+	if e.bar {
+		h := vg.Points(7)
+		drawBar(*c, e.style, x+1, y-h/2, x+thumbWidth-1, y+h/2)
+		return
+	}
 	if e.line || e.noGlyph {
 		c.StrokeLine2(draw.LineStyle{Color: e.style.Color, Width: vg.Points(1.2), Dashes: e.style.Dash}, x, y, x+thumbWidth, y)
 	}

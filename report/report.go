@@ -172,11 +172,14 @@ func build(s *Set, profiles []*traceProfile, opt Options) (*document, []*Figure,
 		forcedNote = " A black ring marks a cell with force-stopped repetitions (the migration never converged)."
 	}
 	addFig(metricFigure(g, "downtime",
-		"Downtime per algorithm: median over repetitions (marker) with its 95% confidence interval (bars, left out where every repetition agreed), grouped by scenario. On a log axis, zero downtimes sit on the bottom edge."+forcedNote,
+		"Downtime per algorithm: median over repetitions (bar) with its 95% confidence interval (whisker, left out where every repetition agreed), grouped by scenario. On a log axis bars rise from the bottom edge, and zero downtimes sit on it (a flat stroke)."+forcedNote,
 		"downtime (ms)", func(c *Cell) Summary { return c.Downtime }))
 	addFig(metricFigure(g, "pages",
-		"Pages sent per algorithm (all rounds, including the stop-and-copy round): median with 95% confidence interval."+forcedNote,
+		"Pages sent per algorithm (all rounds, including the stop-and-copy round): median (bar) with 95% confidence interval (whisker)."+forcedNote,
 		"pages sent", func(c *Cell) Summary { return c.PagesSent }))
+	addFig(metricFigure(g, "total",
+		"Total migration time per algorithm (from the migration's start until the VM resumes at the destination, downtime included): median (bar) with 95% confidence interval (whisker)."+forcedNote,
+		"total time (s)", func(c *Cell) Summary { return c.Total }))
 	// Downtime over start times: the registered policies, and for the
 	// Microwiper variants only the default and the best in the scenario,
 	// so the panels stay readable.

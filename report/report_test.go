@@ -14,8 +14,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/microwiper/microwiper/results"
 )
 
 // golden compares got with testdata/name, rewriting it under -update. On a
@@ -186,30 +184,6 @@ func hasInk(img image.Image) bool {
 		}
 	}
 	return other > 100
-}
-
-func TestMetricFigurePanelsPerTraceWhenCrowded(t *testing.T) {
-	// Three traces with long names at seven bandwidths: names would not
-	// fit under their groups, so each trace gets a panel and its groups
-	// are named by bandwidth.
-	var runs []Run
-	for _, tr := range []string{"phase-256mib-long", "hotcold-1gib-long", "wws-512mib-long"} {
-		for _, bw := range []int64{2e8, 5e8, 1e9, 2e9, 5e9, 1e10, 2.5e10} {
-			for _, alg := range []string{"xen-precopy", "xen-v2", "qemu-precopy", "microwiper", "stop-and-copy"} {
-				runs = append(runs, Run{RunID: tr + alg + results.FormatBps(bw), Trace: tr, Algorithm: alg, Params: "{}",
-					BandwidthBps: bw, Link: "sim", DowntimeNS: 1e6 + bw/1e3, PagesSent: 65536})
-			}
-		}
-	}
-	g := group(&Set{Runs: runs, Rounds: map[string][]Round{}})
-	f := metricFigure(g, "downtime", "", "downtime (ms)", func(c *Cell) Summary { return c.Downtime })
-	assert.Greater(t, f.Height.Points(), (3.2 * 72.0), "a row of panels per trace")
-	svg, err := f.Render("svg")
-	require.NoError(t, err)
-	for _, want := range []string{"phase-256mib-long", "hotcold-1gib-long", "25Gbit", "200Mbit"} {
-		assert.Contains(t, string(svg), want)
-	}
-	assert.NotContains(t, string(svg), "phase-256mib-long\n200Mbit", "groups named by bandwidth alone")
 }
 
 func TestHTMLIsWellFormed(t *testing.T) {

@@ -35,6 +35,25 @@ var algorithmColors = map[string]color.Color{
 	"oracle":        okPurple,
 }
 
+// algorithmHatches fix each registered algorithm's bar pattern, beside
+// its colour: orange, sky blue and purple, or vermilion and green, are
+// nearly the same grey.
+var algorithmHatches = map[string]hatch{
+	"xen-precopy":   hatchNone,
+	"xen-v2":        hatchBack,
+	"qemu-precopy":  hatchVert,
+	"microwiper":    hatchFwd,
+	"stop-and-copy": hatchNone,
+	"oracle":        hatchHoriz,
+}
+
+// Roles of a bar figure that are not one label: the best Microwiper
+// variant of each group. Blue with a cross hatch is no algorithm's.
+var bestStyle = seriesStyle{Color: okBlue, Glyph: draw.SquareGlyph{}, Hatch: hatchCross}
+
+// spareHatches go to variants and unknown algorithms, with spareColors.
+var spareHatches = []hatch{hatchGrid, hatchCross, hatchBack, hatchFwd}
+
 // spareColors go to variants and unknown algorithms, in label order.
 var spareColors = []color.Color{okBlue, okGrey, color.RGBA{0xB8, 0xA0, 0x00, 0xFF}, color.RGBA{0x88, 0x44, 0x00, 0xFF}}
 
@@ -50,6 +69,8 @@ type seriesStyle struct {
 	Color color.Color
 	Glyph draw.GlyphDrawer
 	Dash  []vg.Length
+	// Hatch is the pattern over a bar's fill.
+	Hatch hatch
 }
 
 // styles assigns a style to every label: registered algorithms get their
@@ -67,8 +88,10 @@ func styles(g *grouping) map[string]seriesStyle {
 		if c, ok := algorithmColors[alg]; ok && (l == alg || g.Default[l] && !taken[alg]) {
 			taken[alg] = true
 			s.Color = c
+			s.Hatch = algorithmHatches[alg]
 		} else {
 			s.Color = spareColors[spare%len(spareColors)]
+			s.Hatch = spareHatches[spare%len(spareHatches)]
 			s.Dash = dashes[1+spare%(len(dashes)-1)]
 			spare++
 		}

@@ -37,7 +37,7 @@ func TestReportEndToEnd(t *testing.T) {
 	r = execBinary(t, "", "report", "-out", out, "-trace", trace, "-rounds-trace", "small", "-rounds-bw", "100Mbit", res, fixtureShard0, fixtureShard1)
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "report.md")
-	assert.Contains(t, r.stdout, "7 figures", "six, and the CDF of downtime over the fixtures' repetitions")
+	assert.Contains(t, r.stdout, "8 figures", "downtime, pages, total time, rounds, sweep, heatmap, rate CDF, and the CDF of downtime over the fixtures' repetitions")
 	assert.Empty(t, r.stderr)
 
 	md, err := os.ReadFile(filepath.Join(out, "report.md"))
