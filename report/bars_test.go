@@ -162,7 +162,10 @@ func TestClaimCharts(t *testing.T) {
 
 // manyVariantsSet: one trace at one link, the baseline, the oracle and
 // nine Microwiper readings; the fourth variant has the least downtime.
-func manyVariantsSet() (*Set, string) {
+func manyVariantsSet(bws ...int64) (*Set, string) {
+	if len(bws) == 0 {
+		bws = []int64{1e9}
+	}
 	s := &Set{Rounds: map[string][]Round{}}
 	names := append([]string{baseline, "oracle"}, algorithms.Variants()[:9]...)
 	bestName := names[2+4]
@@ -171,9 +174,11 @@ func manyVariantsSet() (*Set, string) {
 		if n == bestName {
 			down = 20e6
 		}
-		for rep := int64(0); rep < 6; rep++ {
-			s.Runs = append(s.Runs, Run{RunID: fmt.Sprint(n, rep), Trace: "kv", TraceID: "k", Algorithm: n, Params: "{}", Engine: "sim", Link: "sim",
-				BandwidthBps: 1e9, RTTNS: 1e6, DirtyModel: "continuous", Seed: 1, Rep: rep, DowntimeNS: int64(down) + rep*1e5, PagesSent: 1000 + rep})
+		for _, bw := range bws {
+			for rep := int64(0); rep < 6; rep++ {
+				s.Runs = append(s.Runs, Run{RunID: fmt.Sprint(n, bw, rep), Trace: "kv", TraceID: "k", Algorithm: n, Params: "{}", Engine: "sim", Link: "sim",
+					BandwidthBps: bw, RTTNS: 1e6, DirtyModel: "continuous", Seed: 1, Rep: rep, DowntimeNS: int64(down*1e9/float64(bw)) + rep*1e5, PagesSent: 1000 + rep})
+			}
 		}
 	}
 	return s, bestName
@@ -203,6 +208,23 @@ func TestMetricSeriesBounded(t *testing.T) {
 	lay = layoutMetric(group(fixtureSetRuns()), func(c *Cell) Summary { return c.PagesSent })
 	assert.Len(t, lay.series, 4)
 	assert.Empty(t, lay.note)
+}
+
+// TestSweepBoundedLines: the sweep draws the bar figures' series, not a
+// line per variant.
+func TestSweepBoundedLines(t *testing.T) {
+	s, bestName := manyVariantsSet(1e8, 1e9)
+	f := sweepFigure(group(s))
+	require.NotNil(t, f)
+	assert.Contains(t, f.Caption, "Of Microwiper's 9 variants")
+	svg, err := f.Render("svg")
+	require.NoError(t, err)
+	assert.Contains(t, string(svg), "best microwiper variant")
+	for _, v := range algorithms.Variants()[1:9] {
+		if v != bestName {
+			assert.NotContains(t, string(svg), v+"<", "no line, so no legend entry, for %s", v)
+		}
+	}
 }
 
 func fixtureSetRuns() *Set {

@@ -449,15 +449,17 @@ func sweepFigure(g *grouping) *Figure {
 	if len(useKeys) == 0 {
 		return nil
 	}
-	st := styles(g)
+	// The same lines as the bar figures' bars: with many Microwiper
+	// variants, the default reading and the best per scenario.
+	series, note := metricSeries(g)
 	var entries []legendEntry
-	for _, l := range g.Labels {
-		entries = append(entries, legendEntry{label: l, style: st[l], line: true})
+	for _, s := range series {
+		entries = append(entries, legendEntry{label: s.Label, style: s.Style, line: true})
 	}
 	cols, rows := panelGrid(len(useKeys))
 	fig := &Figure{
 		Name:    "sweep",
-		Caption: "Downtime against link bandwidth (log-log), one line per algorithm; markers are medians, bars and shaded bands 95% confidence intervals; on a log axis, zero downtimes sit on the bottom edge.",
+		Caption: "Downtime against link bandwidth (log-log), one line per algorithm; markers are medians, bars and shaded bands 95% confidence intervals; on a log axis, zero downtimes sit on the bottom edge." + note,
 		Width:   vg.Length(math.Max(4.5, 3.2*float64(cols))) * vg.Inch,
 		Height:  vg.Length(0.5+2.6*float64(rows)) * vg.Inch,
 	}
@@ -468,18 +470,19 @@ func sweepFigure(g *grouping) *Figure {
 			p := newPlot(g.scenarioName(sc0, false, ", "), "bandwidth (Gbit/s)", "downtime (ms)")
 			addGrid(p, true)
 			var xs, ys []float64
-			for _, l := range g.Labels {
+			for _, s := range series {
 				for _, sc := range panels[k] {
-					if cell := g.Cells[sc][l]; cell != nil {
+					if cell := s.cell(sc); cell != nil {
 						ys = append(ys, cell.Downtime.Lo, cell.Downtime.Hi)
 					}
 				}
 			}
 			floor := useLogY(&p.Y, ys, 1)
-			for _, l := range g.Labels {
+			for _, s := range series {
+				st := s.Style
 				var pts errPoints
 				for _, sc := range panels[k] {
-					if cell := g.Cells[sc][l]; cell != nil {
+					if cell := s.cell(sc); cell != nil {
 						pts.add(float64(sc.BandwidthBps)/1e9, cell.Downtime)
 					}
 				}
@@ -502,7 +505,7 @@ func sweepFigure(g *grouping) *Figure {
 						ring = append(ring, plotter.XY{X: pts.xs[i], Y: pts.hi[i]})
 					}
 					if poly, err := plotter.NewPolygon(ring); err == nil {
-						r, gg, b, _ := st[l].Color.RGBA()
+						r, gg, b, _ := st.Color.RGBA()
 						poly.Color = color.NRGBA{uint8(r >> 8), uint8(gg >> 8), uint8(b >> 8), 0x30}
 						poly.LineStyle.Width = 0
 						p.Add(poly)
@@ -512,17 +515,17 @@ func sweepFigure(g *grouping) *Figure {
 				if err != nil {
 					continue
 				}
-				line.Color = st[l].Color
-				line.Dashes = st[l].Dash
+				line.Color = st.Color
+				line.Dashes = st.Dash
 				line.Width = vg.Points(1)
-				sc.GlyphStyle = draw.GlyphStyle{Color: st[l].Color, Radius: vg.Points(2.2), Shape: st[l].Glyph}
+				sc.GlyphStyle = draw.GlyphStyle{Color: st.Color, Radius: vg.Points(2.2), Shape: st.Glyph}
 				p.Add(line, sc)
 				if sp := pts.spread(); sp.Len() > 0 {
 					eb, err := plotter.NewYErrorBars(sp)
 					if err != nil {
 						continue
 					}
-					eb.Color = st[l].Color
+					eb.Color = st.Color
 					eb.CapWidth = vg.Points(3)
 					p.Add(eb)
 				}

@@ -49,7 +49,7 @@ var algorithmHatches = map[string]hatch{
 
 // Roles of a bar figure that are not one label: the best Microwiper
 // variant of each group. Blue with a cross hatch is no algorithm's.
-var bestStyle = seriesStyle{Color: okBlue, Glyph: draw.SquareGlyph{}, Hatch: hatchCross}
+var bestStyle = seriesStyle{Color: okBlue, Glyph: draw.SquareGlyph{}, Dash: dashes[2], Hatch: hatchCross}
 
 // spareHatches go to variants and unknown algorithms, with spareColors.
 var spareHatches = []hatch{hatchGrid, hatchCross, hatchBack, hatchFwd}
