@@ -249,7 +249,18 @@ func TestReplaySpeedGuest(t *testing.T) {
 	assert.Equal(t, four.TotalNS, guest.TotalNS)
 	assert.NotEqual(t, one.PagesSent, guest.PagesSent, "the trace's writes come four times as fast")
 
-	res := execBinary(t, "", "replay", "-speed", "guest", slow, plain)
+	// An experiment file says it the same way.
+	exp := filepath.Join(dir, "exp.json")
+	require.NoError(t, os.WriteFile(exp, []byte(`{"experiments": [{"name": "slow", "traces": ["slow.parquet"],
+	  "replay": ["-alg", "xen-precopy", "-bw", "100Mbit", "-speed", "guest"]}]}`), 0o644))
+	res := execBinary(t, dir, "run", "--out", "run-out", exp)
+	require.Equal(t, 0, res.code, res.stderr)
+	d, err := results.Read(filepath.Join(dir, "run-out"))
+	require.NoError(t, err)
+	require.Len(t, d.Runs, 1)
+	assert.Equal(t, guest.PagesSent, d.Runs[0].PagesSent)
+
+	res = execBinary(t, "", "replay", "-speed", "guest", slow, plain)
 	assert.Equal(t, 2, res.code, res.stderr)
 	assert.Contains(t, res.stderr, "records no guest slowdown")
 	assert.Contains(t, res.stderr, plain)
