@@ -10,7 +10,7 @@ RACE_PKGS ?= ./tracefmt/... ./replay/...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1x
 
-.PHONY: all build test vet fmt-check tidy-check cross unit race run reproduce bench fuzz clean test-guest test-kernels groundtruth
+.PHONY: all build test vet fmt-check tidy-check cross unit race run reproduce bench fuzz clean test-guest test-kernels groundtruth traces
 
 all: build
 
@@ -114,6 +114,17 @@ reproduce: build
 # (apt-get download of linux-image-amd64 on first use). About 10 minutes.
 groundtruth: build
 	nice -n -5 $(GO) run ./scripts/groundtruth -bin $(BIN) -o GROUNDTRUTH.md -traces traces/vm
+
+# traces recaptures the whole-VM workload traces in traces/vm/ (idle,
+# redis, sqlite, compile, stress: one TCG guest each, 512 MiB to 2 GiB,
+# captured for 45 s with capture --qemu-qmp, each with its guest's measured
+# slowdown) and rewrites traces/vm/README.md from them; the ground-truth
+# traces there are left alone. Needs root, qemu-system-x86, busybox-static,
+# gcc, libsqlite3-dev, redis-server, redis-tools, stress-ng and the Debian
+# archive on first use (linux-image-amd64). About 6 minutes on 2 cores
+# (5m53s at load average 1-6, 270 s of CPU).
+traces: build
+	nice -n 5 $(GO) run ./scripts/vmtraces -bin $(BIN) -traces traces/vm
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem $(PKGS)

@@ -32,6 +32,9 @@ type Options struct {
 	SegmentEvery time.Duration
 	// Workload is the command line stored in the trace's metadata.
 	Workload string
+	// GuestSlowdown, if not 0, is stored as the trace's guest_slowdown
+	// (tracefmt.Header.GuestSlowdown).
+	GuestSlowdown float64
 	// Progress, when set, gets a live status line (for a terminal).
 	Progress io.Writer
 	// Logger gets debug and warning records; nil discards them.
@@ -134,7 +137,7 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 	h := tracefmt.Header{
 		PageSize: int64(idx.PageSize()), Pages: max(idx.Pages(), 1), EpochNS: opts.Epoch.Nanoseconds(),
 		Backend: tr.Backend(), Workload: opts.Workload, Kernel: kernelRelease(), StartedAt: opts.Start,
-		Regions: idx.Regions(),
+		Regions: idx.Regions(), GuestSlowdown: opts.GuestSlowdown,
 	}
 	wopts := tracefmt.WriterOptions{}
 	if opts.SegmentEvery > 0 {

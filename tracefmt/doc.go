@@ -41,6 +41,9 @@
 //	workload           command line of the traced process
 //	kernel             kernel release of the capture host
 //	started_at         RFC 3339 wall-clock start of the capture
+//	guest_slowdown     optional: how many times slower than hardware the traced
+//	                   guest ran (a float in [0.01, 1e6]; absent: unknown), for
+//	                   replay --speed guest
 //	regions            JSON list of {first_page, pages, start_addr, perms, path,
 //	                   and for process trees pid, comm, object, offset, exit_ns;
 //	                   a whole-VM capture adds ram_block, QEMU's RAM block

@@ -21,6 +21,10 @@ const (
 	KeyKernel    = "kernel"
 	KeyStartedAt = "started_at"
 	KeyRegions   = "regions"
+	// KeyGuestSlowdown is how many times slower than the hardware the
+	// traced guest ran (a fixed benchmark's time in the guest over its
+	// time on the host); absent when unknown.
+	KeyGuestSlowdown = "guest_slowdown"
 	// KeyFinished is "true" in the footer a writer's Close writes and
 	// "false" in the segments it finishes before that: a directory whose
 	// last file says "false" is a trace cut short (a killed capture). Files
@@ -93,6 +97,11 @@ type Header struct {
 	// Regions maps the dense page index back to address ranges; may be empty
 	// for synthetic traces.
 	Regions []Region
+	// GuestSlowdown is how many times slower than the hardware the traced
+	// guest ran (under an emulator such as QEMU TCG); 0 means unknown.
+	// Replaying with the trace running this many times faster than
+	// migration time plays the workload at hardware speed.
+	GuestSlowdown float64
 }
 
 // MemoryBytes is the traced memory size in bytes.
@@ -111,6 +120,8 @@ func (h Header) Check() error {
 		return fmt.Errorf("metadata %s = %d: want a positive epoch", KeyEpochNS, h.EpochNS)
 	case h.Backend == "":
 		return fmt.Errorf("metadata %s is empty", KeyBackend)
+	case h.GuestSlowdown != 0 && !(h.GuestSlowdown >= MinGuestSlowdown && h.GuestSlowdown <= MaxGuestSlowdown): // NaN fails both
+		return fmt.Errorf("metadata %s = %g: want a factor between %g and %g", KeyGuestSlowdown, h.GuestSlowdown, float64(MinGuestSlowdown), float64(MaxGuestSlowdown))
 	}
 	var next int64
 	for i, r := range h.Regions {
@@ -132,8 +143,17 @@ const (
 	MaxMemoryBytes = 1 << 62
 )
 
-// MetadataKeys lists the metadata keys in the order files store them.
-var MetadataKeys = []string{KeyFormat, KeyPageSize, KeyPages, KeyEpochNS, KeyBackend, KeyWorkload, KeyKernel, KeyStartedAt, KeyRegions}
+// MinGuestSlowdown and MaxGuestSlowdown bound GuestSlowdown: a guest a
+// hundred times faster than its host, or a million times slower, is a
+// measurement gone wrong.
+const (
+	MinGuestSlowdown = 0.01
+	MaxGuestSlowdown = 1e6
+)
+
+// MetadataKeys lists the metadata keys in the order files store them;
+// KeyGuestSlowdown is stored only when known.
+var MetadataKeys = []string{KeyFormat, KeyPageSize, KeyPages, KeyEpochNS, KeyBackend, KeyWorkload, KeyKernel, KeyStartedAt, KeyRegions, KeyGuestSlowdown}
 
 // Metadata returns the header as key-value metadata, the form Parquet files
 // store (and CSV traces carry as comments).
@@ -150,7 +170,7 @@ func (h Header) Metadata() (map[string]string, error) {
 	if !h.StartedAt.IsZero() {
 		started = h.StartedAt.UTC().Format(time.RFC3339Nano)
 	}
-	return map[string]string{
+	m := map[string]string{
 		KeyFormat:    FormatVersion,
 		KeyPageSize:  strconv.FormatInt(h.PageSize, 10),
 		KeyPages:     strconv.FormatInt(h.Pages, 10),
@@ -160,7 +180,11 @@ func (h Header) Metadata() (map[string]string, error) {
 		KeyKernel:    h.Kernel,
 		KeyStartedAt: started,
 		KeyRegions:   string(rj),
-	}, nil
+	}
+	if h.GuestSlowdown != 0 {
+		m[KeyGuestSlowdown] = strconv.FormatFloat(h.GuestSlowdown, 'g', -1, 64)
+	}
+	return m, nil
 }
 
 // ParseMetadata builds a header from key-value metadata; lookup returns a
@@ -198,6 +222,13 @@ func ParseMetadata(lookup func(string) (string, bool)) (Header, error) {
 			return h, fmt.Errorf("metadata %s = %q: not an RFC 3339 time", KeyStartedAt, v)
 		}
 		h.StartedAt = t
+	}
+	if v, ok := lookup(KeyGuestSlowdown); ok {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || x == 0 {
+			return h, fmt.Errorf("metadata %s = %q: want a factor between %g and %g", KeyGuestSlowdown, v, float64(MinGuestSlowdown), float64(MaxGuestSlowdown))
+		}
+		h.GuestSlowdown = x
 	}
 	if v, _ := lookup(KeyRegions); v != "" {
 		if err := json.Unmarshal([]byte(v), &h.Regions); err != nil {

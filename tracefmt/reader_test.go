@@ -2,6 +2,8 @@ package tracefmt
 
 import (
 	"bytes"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -177,4 +179,46 @@ func TestHeaderCheckBounds(t *testing.T) {
 	big := ok
 	big.PageSize, big.Pages = MaxPageSize, MaxMemoryBytes/MaxPageSize
 	require.NoError(t, big.Check(), "the largest memory allowed")
+}
+
+// TestGuestSlowdown: the guest_slowdown key survives a file round trip, is
+// absent when unknown (traces without it keep their bytes), and absurd
+// values are refused both in a header and in a file's metadata.
+func TestGuestSlowdown(t *testing.T) {
+	h := Header{PageSize: 4096, Pages: 8, EpochNS: 1e8, Backend: BackendSynthetic, GuestSlowdown: 12.5}
+	path := filepath.Join(t.TempDir(), "slow.parquet")
+	w, err := Create(path, h, WriterOptions{})
+	require.NoError(t, err)
+	require.NoError(t, w.WriteEpoch(1e8, []int64{1, 2}, nil))
+	require.NoError(t, w.Close())
+	r, err := Open(path)
+	require.NoError(t, err)
+	assert.Equal(t, 12.5, r.Header().GuestSlowdown)
+	require.NoError(t, r.Close())
+
+	h.GuestSlowdown = 0
+	m, err := h.Metadata()
+	require.NoError(t, err)
+	assert.NotContains(t, m, KeyGuestSlowdown, "unknown is absent, not 0")
+
+	for name, x := range map[string]float64{"negative": -2, "NaN": math.NaN(), "infinite": math.Inf(1), "absurdly slow": 2e6, "absurdly fast": 0.001} {
+		t.Run("header "+name, func(t *testing.T) {
+			bad := h
+			bad.GuestSlowdown = x
+			assert.ErrorContains(t, bad.Check(), KeyGuestSlowdown)
+		})
+	}
+	good, err := Header{PageSize: 4096, Pages: 8, EpochNS: 1e8, Backend: BackendSynthetic, GuestSlowdown: 3}.Metadata()
+	require.NoError(t, err)
+	for _, v := range []string{"0", "-1", "NaN", "fast", "", "1e9"} {
+		t.Run("metadata "+v, func(t *testing.T) {
+			kv := maps.Clone(good)
+			kv[KeyGuestSlowdown] = v
+			_, err := ParseMetadata(func(k string) (string, bool) { v, ok := kv[k]; return v, ok })
+			assert.ErrorContains(t, err, KeyGuestSlowdown)
+		})
+	}
+	got, err := ParseMetadata(func(k string) (string, bool) { v, ok := good[k]; return v, ok })
+	require.NoError(t, err)
+	assert.Equal(t, 3.0, got.GuestSlowdown)
 }

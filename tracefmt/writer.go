@@ -337,7 +337,9 @@ func (w *Writer) finishFile(last bool) error {
 	}
 	// A fixed key order makes the same trace give the same bytes.
 	for _, k := range MetadataKeys {
-		w.pw.SetKeyValueMetadata(k, kv[k])
+		if v, ok := kv[k]; ok {
+			w.pw.SetKeyValueMetadata(k, v)
+		}
 	}
 	w.pw.SetKeyValueMetadata(KeyFinished, strconv.FormatBool(last))
 	name := w.currentPath()

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/microwiper/microwiper/capture"
+	"github.com/microwiper/microwiper/tracefmt"
 )
 
 var captureCommand = command{
@@ -43,6 +44,7 @@ type captureOptions struct {
 	MinRegion int64
 	QEMUQMP   string
 	KeepZero  bool
+	Slowdown  float64
 	Verbose   bool
 }
 
@@ -59,6 +61,7 @@ func (o *captureOptions) bind(fs *flag.FlagSet) {
 	bytesVar(fs, &o.MinRegion, "min-region", 0, "capture only mappings at least this large (e.g. 1GiB: a VM's guest RAM)")
 	fs.StringVar(&o.QEMUQMP, "qemu-qmp", "", "capture a whole VM: the QEMU serving this QMP socket, exactly its RAM blocks in its migration order (never the TCG buffer)")
 	fs.BoolVar(&o.KeepZero, "keep-zero-pages", false, "keep present pages that hold only zeros in the initial image (default: their content is checked and they are left out)")
+	fs.Float64Var(&o.Slowdown, "guest-slowdown", 0, "record that the traced guest ran this many times slower than hardware (e.g. 12.5: a benchmark's time in the guest over its time on the host), for 'replay --speed guest'; 0: unknown")
 	fs.BoolVar(&o.Verbose, "v", false, "log each mapping left out and other details to stderr")
 }
 
@@ -87,6 +90,9 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	}
 	if o.Epoch <= 0 {
 		return usageErrorf("--epoch %v: want a positive duration", o.Epoch)
+	}
+	if o.Slowdown != 0 && !(o.Slowdown >= tracefmt.MinGuestSlowdown && o.Slowdown <= tracefmt.MaxGuestSlowdown) {
+		return usageErrorf("--guest-slowdown %g: want a factor between %g and %g (0: unknown)", o.Slowdown, float64(tracefmt.MinGuestSlowdown), float64(tracefmt.MaxGuestSlowdown))
 	}
 	if o.Duration < 0 || o.Segment < 0 {
 		return usageErrorf("--duration and --segment must not be negative")
@@ -132,6 +138,7 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	opts := capture.Options{
 		TrackerOptions: capture.TrackerOptions{Backend: backend, Filter: filter},
 		KeepZeroPages:  o.KeepZero,
+		GuestSlowdown:  o.Slowdown,
 		Epoch:          o.Epoch,
 		Duration:       o.Duration,
 		Output:         o.Out,

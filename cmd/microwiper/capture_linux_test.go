@@ -32,6 +32,9 @@ func TestCaptureUsageErrors(t *testing.T) {
 		{"bad backend", []string{"capture", "--backend", "dirty", "--", "true"}, exitUsage, `--backend "dirty"`},
 		{"bad epoch", []string{"capture", "--epoch", "0s", "--", "true"}, exitUsage, "--epoch"},
 		{"bad region", []string{"capture", "--region", "[x", "--", "true"}, exitUsage, "--region"},
+		{"negative slowdown", []string{"capture", "--guest-slowdown", "-3", "--", "true"}, exitUsage, "--guest-slowdown -3: want a factor"},
+		{"absurd slowdown", []string{"capture", "--guest-slowdown", "1e9", "--", "true"}, exitUsage, "--guest-slowdown 1e+09"},
+		{"NaN slowdown", []string{"capture", "--guest-slowdown", "NaN", "--", "true"}, exitUsage, "--guest-slowdown NaN"},
 		{"pid gone", []string{"capture", "--pid", "4194303", "-o", filepath.Join(t.TempDir(), "x")}, exitFailure, "check --pid"},
 		{"qmp and region", []string{"capture", "--qemu-qmp", "q.sock", "--min-region", "1GiB"}, exitUsage, "picks the VM's RAM blocks itself"},
 		{"qmp and command", []string{"capture", "--qemu-qmp", "q.sock", "--", "true"}, exitUsage, "picks the VM's RAM blocks itself"},
@@ -64,7 +67,7 @@ func TestCaptureLaunch(t *testing.T) {
 	needCaptureKernel(t)
 	out := filepath.Join(t.TempDir(), "sh.parquet")
 	// A shell that builds a few MiB of data in memory, then exits.
-	res := execBinary(t, "", "capture", "--epoch", "20ms", "-o", out, "--", "sh", "-c", `x=$(head -c 3000000 /dev/zero | tr '\0' a); echo ${#x}`)
+	res := execBinary(t, "", "capture", "--epoch", "20ms", "--guest-slowdown", "7.5", "-o", out, "--", "sh", "-c", `x=$(head -c 3000000 /dev/zero | tr '\0' a); echo ${#x}`)
 	if res.code != 0 && strings.Contains(res.stderr, "not supported") {
 		t.Skipf("kernel lacks userfaultfd-wp: %s", res.stderr)
 	}
@@ -80,8 +83,12 @@ func TestCaptureLaunch(t *testing.T) {
 	assert.Contains(t, res.stderr, "backend "+best+" (the best this kernel")
 	assert.Contains(t, h.Workload, "sh -c")
 	assert.NotEmpty(t, h.Regions)
+	assert.Equal(t, 7.5, h.GuestSlowdown, "--guest-slowdown is recorded")
 	res = execBinary(t, "", "trace", "validate", out)
 	assert.Equal(t, 0, res.code, "trace validate: %s %s", res.stdout, res.stderr)
+	res = execBinary(t, "", "trace", "info", out)
+	assert.Equal(t, 0, res.code, "trace info: %s", res.stderr)
+	assert.Contains(t, res.stdout, "slowdown     7.5: the guest ran 7.5 times slower")
 }
 
 // TestCaptureRedis captures redis-server under redis-benchmark for 10 s,

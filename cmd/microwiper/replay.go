@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/microwiper/microwiper/replay/socket"
 	"github.com/microwiper/microwiper/report"
 	"github.com/microwiper/microwiper/results"
+	"github.com/microwiper/microwiper/tracefmt"
 	"golang.org/x/term"
 )
 
@@ -52,7 +54,7 @@ type replayOptions struct {
 	Start          time.Duration
 	Starts         int
 	Seed           int64
-	Speed          float64
+	Speed          string
 	ResumeOverhead time.Duration
 	MaxMemory      int64
 	MaxWork        float64
@@ -74,7 +76,7 @@ func (o *replayOptions) bind(fs *flag.FlagSet) {
 	durationVar(fs, &o.Start, "start", 0, "trace time at which the migration starts, e.g. 10s")
 	fs.IntVar(&o.Starts, "starts", 0, "run each cell from N start times drawn over the trace from --seed (reps 0..N-1), for distributions; 0: one run from --start")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of the --starts draw: the same seed draws the same start times")
-	fs.Float64Var(&o.Speed, "speed", 1, "trace time per migration time")
+	fs.StringVar(&o.Speed, "speed", "1", "trace time per migration time (2: the workload runs twice as fast as captured), or guest: each trace's recorded guest_slowdown, which replays a workload captured in a slowed (TCG) guest at hardware speed")
 	durationVar(fs, &o.ResumeOverhead, "resume-overhead", time.Duration(replay.DefaultResumeOverheadNS), "added to the downtime after the final round, e.g. 5ms (default 0: QEMU showed no fixed part)")
 	bytesVar(fs, &o.MaxMemory, "max-memory", replay.DefaultMaxMemory, "refuse runs whose estimated memory (trace, per-page state, socket memory image) exceeds this")
 	fs.Float64Var(&o.MaxWork, "max-work", replay.DefaultMaxWork, "refuse runs estimated to take more steps (trace events applied, oracle scans; about 3 ns each)")
@@ -106,6 +108,29 @@ type replayPlan struct {
 	// starts > 0 draws that many start times per cell from seed.
 	starts int
 	seed   int64
+	// speedGuest sets each trace's speed to its guest_slowdown.
+	speedGuest bool
+}
+
+// SpeedGuest is the -speed value that replays each trace at its recorded
+// guest slowdown (tracefmt.Header.GuestSlowdown): a workload captured in
+// a guest running S times slower than hardware plays at hardware speed
+// when trace time runs S times faster than migration time.
+const SpeedGuest = "guest"
+
+// guestSlowdown reads a trace's recorded slowdown, or says why -speed
+// guest cannot use it.
+func guestSlowdown(path string) (float64, error) {
+	r, err := tracefmt.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	h := r.Header()
+	r.Close()
+	if h.GuestSlowdown == 0 {
+		return 0, usageErrorf("-speed %s: trace %s records no guest slowdown (metadata %s): give a number to -speed, or capture with --guest-slowdown", SpeedGuest, path, tracefmt.KeyGuestSlowdown)
+	}
+	return h.GuestSlowdown, nil
 }
 
 // plan checks the options and turns them into a plan over traces.
@@ -185,9 +210,25 @@ func (o *replayOptions) plan(traces []string) (*replayPlan, error) {
 		return nil, usageErrorf("-starts draws the start times: drop -start %s, or drop -starts", o.Start)
 	}
 	p.starts, p.seed = o.Starts, o.Seed
-	p.cfg.Time.Speed = o.Speed
-	if err := p.cfg.Time.Check(); err != nil || p.cfg.Time.Speed == 0 {
-		return nil, usageErrorf("-speed %g: want a factor between 1e-6 and 1e6", p.cfg.Time.Speed)
+	if o.Speed == SpeedGuest {
+		// Each trace's own slowdown, set per trace when it is loaded; a
+		// trace without one fails here, before any run.
+		p.speedGuest = true
+		p.cfg.Time.Speed = 1
+		for _, path := range traces {
+			if _, err := guestSlowdown(path); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		speed, err := strconv.ParseFloat(o.Speed, 64)
+		if err != nil {
+			return nil, usageErrorf("-speed %q: want a factor between 1e-6 and 1e6, or %s", o.Speed, SpeedGuest)
+		}
+		p.cfg.Time.Speed = speed
+		if err := p.cfg.Time.Check(); err != nil || p.cfg.Time.Speed == 0 {
+			return nil, usageErrorf("-speed %g: want a factor between 1e-6 and 1e6, or %s", p.cfg.Time.Speed, SpeedGuest)
+		}
 	}
 	p.cfg.ResumeOverheadNS = int64(o.ResumeOverhead)
 	if o.MaxMemory <= 0 {
@@ -311,6 +352,12 @@ func executeReplay(ctx context.Context, cio *cmdIO, jobs []replayJob, out string
 			trKey = key
 		}
 		cfg := p.cfg
+		if p.speedGuest {
+			if tr.Header.GuestSlowdown == 0 {
+				return fmt.Errorf("-speed %s: trace %s records no guest slowdown", SpeedGuest, j.path)
+			}
+			cfg.Time.Speed = tr.Header.GuestSlowdown
+		}
 		cfg.Link.Bps = j.bps
 		cfg.Rep, cfg.Seed = j.rep, j.rep
 		if p.starts > 0 {

@@ -215,3 +215,57 @@ func TestReplayCapVersusLink(t *testing.T) {
 		})
 	}
 }
+
+// TestReplaySpeedGuest: -speed guest replays a trace at its recorded
+// guest_slowdown, exactly as -speed with that number does; a trace that
+// records none is refused before any run, with the fix in the message.
+func TestReplaySpeedGuest(t *testing.T) {
+	dir := t.TempDir()
+	plain := writeReplayTrace(t)
+	slow := filepath.Join(dir, "slow.parquet")
+	w, err := tracefmt.Create(slow, tracefmt.Header{PageSize: 4096, Pages: 512, EpochNS: int64(100 * time.Millisecond),
+		Backend: tracefmt.BackendSynthetic, Workload: "replay_test", GuestSlowdown: 4}, tracefmt.WriterOptions{})
+	require.NoError(t, err)
+	r, err := tracefmt.Open(plain)
+	require.NoError(t, err)
+	for r.Scan() {
+		require.NoError(t, w.WriteEpoch(r.Epoch().TNS, r.Epoch().Pages, nil))
+	}
+	require.NoError(t, r.Err())
+	r.Close()
+	require.NoError(t, w.Close())
+
+	run := func(speed string) results.Run {
+		out := filepath.Join(dir, "out-"+speed)
+		res := execBinary(t, "", "replay", "-alg", "xen-precopy", "-bw", "100Mbit", "-speed", speed, "-out", out, slow)
+		require.Equal(t, 0, res.code, res.stderr)
+		d, err := results.Read(out)
+		require.NoError(t, err)
+		require.Len(t, d.Runs, 1)
+		return d.Runs[0]
+	}
+	guest, four, one := run("guest"), run("4"), run("1")
+	assert.Equal(t, four.PagesSent, guest.PagesSent)
+	assert.Equal(t, four.TotalNS, guest.TotalNS)
+	assert.NotEqual(t, one.PagesSent, guest.PagesSent, "the trace's writes come four times as fast")
+
+	// An experiment file says it the same way.
+	exp := filepath.Join(dir, "exp.json")
+	require.NoError(t, os.WriteFile(exp, []byte(`{"experiments": [{"name": "slow", "traces": ["slow.parquet"],
+	  "replay": ["-alg", "xen-precopy", "-bw", "100Mbit", "-speed", "guest"]}]}`), 0o644))
+	res := execBinary(t, dir, "run", "--out", "run-out", exp)
+	require.Equal(t, 0, res.code, res.stderr)
+	d, err := results.Read(filepath.Join(dir, "run-out"))
+	require.NoError(t, err)
+	require.Len(t, d.Runs, 1)
+	assert.Equal(t, guest.PagesSent, d.Runs[0].PagesSent)
+
+	res = execBinary(t, "", "replay", "-speed", "guest", slow, plain)
+	assert.Equal(t, 2, res.code, res.stderr)
+	assert.Contains(t, res.stderr, "records no guest slowdown")
+	assert.Contains(t, res.stderr, plain)
+	assert.Equal(t, 1, strings.Count(res.stderr, "\n"), "one-line error: %q", res.stderr)
+	res = execBinary(t, "", "replay", "-speed", "fast", plain)
+	assert.Equal(t, 2, res.code, res.stderr)
+	assert.Contains(t, res.stderr, `-speed "fast"`)
+}

@@ -130,6 +130,9 @@ func printTraceInfo(w io.Writer, path string, st *profile.Profile, procs *procSt
 		started = h.StartedAt.UTC().Format(time.RFC3339)
 	}
 	kv("started", "%s", started)
+	if h.GuestSlowdown != 0 {
+		kv("slowdown", "%g: the guest ran %g times slower than hardware ('replay --speed guest' plays it at hardware speed)", h.GuestSlowdown, h.GuestSlowdown)
+	}
 	kv("page size", "%d B", h.PageSize)
 	kv("pages", "%d (%s)", h.Pages, traceHumanBytes(h.MemoryBytes()))
 	kv("epoch", "%v", time.Duration(h.EpochNS))

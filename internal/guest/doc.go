@@ -26,7 +26,12 @@
 //     tmpfs, loads the modules, runs Script with busybox sh, prints
 //     "microwiper-guest: exit <status>" (ExitMarker) and powers off. All of
 //     the guest lives in RAM: size MemoryMiB for the archive plus the
-//     workload.
+//     workload. Program(hostPath, guestPath) gives the Files that run a
+//     dynamically linked host program (Debian's redis-server, gcc's cc1)
+//     in the guest: the program, its loader (PT_INTERP) and every shared
+//     library it needs (DT_NEEDED, transitively, searched like the loader
+//     does: DT_RUNPATH, then the multiarch directories), each at its host
+//     path.
 //
 //  3. Start(ctx, Config{Kernel, Initrd, MemoryMiB, CPUs, Console, Output,
 //     QMP, Incoming, Args}) runs qemu-system-x86_64 -accel tcg. The console

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -307,4 +308,67 @@ func TestOwnerKilled(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	assert.False(t, alive(pid), "qemu pid %d outlived its killed owner", pid)
+}
+
+// lddPaths runs ldd on prog and returns the libraries it resolved, and the
+// loader, by path.
+func lddPaths(t *testing.T, prog string) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("ldd", prog).Output()
+	require.NoError(t, err, "ldd %s", prog)
+	paths := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
+			paths[f[2]] = true
+		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
+			paths[f[0]] = true
+		}
+	}
+	return paths
+}
+
+// Program finds what ldd finds, from the ELF headers alone.
+func TestProgramMatchesLdd(t *testing.T) {
+	if _, err := exec.LookPath("ldd"); err != nil {
+		t.Skip("no ldd to compare with")
+	}
+	tested := 0
+	for _, prog := range []string{"/bin/ls", "/usr/bin/stress-ng", "/usr/bin/redis-benchmark", "/usr/lib/gcc/x86_64-linux-gnu/12/cc1", "/usr/bin/qemu-system-x86_64"} {
+		if _, err := os.Stat(prog); err != nil {
+			continue
+		}
+		tested++
+		t.Run(filepath.Base(prog), func(t *testing.T) {
+			files, err := Program(prog, "/usr/bin/x")
+			require.NoError(t, err)
+			require.Equal(t, "/usr/bin/x", files[0].Path)
+			require.Equal(t, prog, files[0].Source)
+			got := map[string]bool{}
+			for _, f := range files[1:] {
+				assert.Equal(t, f.Path, f.Source, "libraries keep their host path")
+				got[f.Path] = true
+			}
+			assert.Equal(t, lddPaths(t, prog), got)
+		})
+	}
+	require.NotZero(t, tested, "no dynamically linked program found to test with")
+}
+
+func TestProgramStaticAndErrors(t *testing.T) {
+	if _, err := os.Stat("/bin/busybox"); err == nil {
+		files, err := Program("/bin/busybox", "/bin/busybox")
+		require.NoError(t, err)
+		assert.Equal(t, []File{{Path: "/bin/busybox", Source: "/bin/busybox"}}, files, "a static program needs nothing else")
+	}
+	_, err := Program("/bin/ls", "bin/ls")
+	assert.ErrorContains(t, err, "not absolute")
+	notELF := filepath.Join(t.TempDir(), "script")
+	require.NoError(t, os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755))
+	_, err = Program(notELF, "/bin/script")
+	assert.ErrorContains(t, err, notELF)
+	// With no library directories, the first DT_NEEDED cannot be found.
+	_, err = program("/bin/ls", "/bin/ls", nil)
+	assert.ErrorContains(t, err, "not found")
 }

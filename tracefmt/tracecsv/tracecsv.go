@@ -263,7 +263,11 @@ func (w *Writer) Header(h tracefmt.Header) error {
 	}
 	oneLine := strings.NewReplacer("\n", " ", "\r", " ")
 	for _, k := range tracefmt.MetadataKeys {
-		if _, err := fmt.Fprintf(w.w, "# %s=%s\n", k, oneLine.Replace(meta[k])); err != nil {
+		v, ok := meta[k]
+		if !ok {
+			continue
+		}
+		if _, err := fmt.Fprintf(w.w, "# %s=%s\n", k, oneLine.Replace(v)); err != nil {
 			return err
 		}
 	}
