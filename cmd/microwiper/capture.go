@@ -43,6 +43,7 @@ type captureOptions struct {
 	MinRegion int64
 	QEMUQMP   string
 	KeepZero  bool
+	ZeroWrite bool
 	Verbose   bool
 }
 
@@ -59,6 +60,7 @@ func (o *captureOptions) bind(fs *flag.FlagSet) {
 	bytesVar(fs, &o.MinRegion, "min-region", 0, "capture only mappings at least this large (e.g. 1GiB: a VM's guest RAM)")
 	fs.StringVar(&o.QEMUQMP, "qemu-qmp", "", "capture a whole VM: the QEMU serving this QMP socket, exactly its RAM blocks in its migration order (never the TCG buffer)")
 	fs.BoolVar(&o.KeepZero, "keep-zero-pages", false, "keep present pages that hold only zeros in the initial image (default: their content is checked and they are left out)")
+	fs.BoolVar(&o.ZeroWrite, "zero-writes", false, "after every epoch, read each page written in it (read-only) and record in the trace's zero column those left all zeros, which a content-checking migration (QEMU) sends as zero pages")
 	fs.BoolVar(&o.Verbose, "v", false, "log each mapping left out and other details to stderr")
 }
 
@@ -132,6 +134,7 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	opts := capture.Options{
 		TrackerOptions: capture.TrackerOptions{Backend: backend, Filter: filter},
 		KeepZeroPages:  o.KeepZero,
+		ZeroWrites:     o.ZeroWrite,
 		Epoch:          o.Epoch,
 		Duration:       o.Duration,
 		Output:         o.Out,
@@ -176,6 +179,14 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	}
 	fmt.Fprintf(cio.stderr, "captured %s for %.1fs (stopped: %s): %d processes, %d epochs, %d rows, %d initial pages (%d all-zero pages left out, checked in %v), memory %d pages (%.1f MiB) -> %s\n",
 		what, st.Elapsed.Seconds(), st.Stopped, st.Processes, st.Epochs, st.Rows, st.Initial, st.InitialZero, st.ZeroCheck.Round(10*time.Microsecond), st.Pages, float64(st.Pages*int64(os.Getpagesize()))/(1<<20), opts.Output)
+	if o.ZeroWrite {
+		perEpoch := time.Duration(0)
+		if st.Epochs > 0 {
+			perEpoch = st.ZeroWriteCheck / time.Duration(st.Epochs)
+		}
+		fmt.Fprintf(cio.stderr, "zero writes: %d of %d written pages held only zeros at the end of their epoch (checked in %v, %v an epoch)\n",
+			st.ZeroWrites, st.ZeroWriteChecked, st.ZeroWriteCheck.Round(10*time.Microsecond), perEpoch.Round(time.Microsecond))
+	}
 	fmt.Fprintf(cio.stderr, "backend %s%s\n", backend, why)
 	// The workload's failure is the command's failure (the trace is kept):
 	// a script must not mistake a crashed benchmark for a good trace.
