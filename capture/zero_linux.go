@@ -2,10 +2,13 @@ package capture
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+
+	"golang.org/x/sys/unix"
 )
 
 var zeroPage = make([]byte, 1<<16)
@@ -55,7 +58,8 @@ func zeroCheck(mem memOf, idx *Index, pages []int64, buf []byte, zero []bool) (n
 		addr := int64(reg.StartAddr + uint64((p-reg.FirstPage)*ps))
 		b := buf[:int64(j-i)*ps]
 		ok := false
-		if m := mem(reg.PID, false); m != nil {
+		m := mem(reg.PID, false)
+		if m != nil {
 			if _, err := m.ReadAt(b, addr); err == nil {
 				ok = true
 			} else if m = mem(reg.PID, true); m != nil {
@@ -65,7 +69,15 @@ func zeroCheck(mem memOf, idx *Index, pages []int64, buf []byte, zero []bool) (n
 		}
 		for k := i; k < j; k++ {
 			off := int64(k-i) * ps
-			zero[k] = ok && allZero(b[off:off+ps])
+			page := b[off : off+ps]
+			if !ok && m != nil && j-i > 1 {
+				// One unreadable page fails the whole run: read the
+				// run's pages one by one.
+				_, err := m.ReadAt(page, addr+off)
+				zero[k] = err == nil && allZero(page)
+			} else {
+				zero[k] = ok && allZero(page)
+			}
 			if zero[k] {
 				n++
 			}
@@ -156,15 +168,41 @@ func nonZeroInitial(pid int, idx *Index, pages []int64) ([]int64, int, error) {
 }
 
 // writeZeros checks, after each scan, which of the pages the scan reported
-// written hold only zeros (Options.ZeroWrites).
+// written hold only zeros (Options.ZeroWrites). Written pages are mostly
+// scattered and mostly hold data, so reading each whole (one pread of
+// /proc/PID/mem a page) would cost a system call and a 4 KiB copy per
+// page. Instead process_vm_readv reads the first prefixBytes of up to
+// maxIov pages in one call; only the pages whose prefix is zero are read
+// whole, in a second batched call. Both are reads: the target is never
+// written.
 type writeZeros struct {
-	m    *procMem
-	buf  []byte
-	mask []bool
+	pid    int
+	m      *procMem // fallback where process_vm_readv is refused
+	noVM   bool
+	mask   []bool
+	owner  []int // per page: the pid holding it, -1 when it cannot be read
+	addr   []uint64
+	cand   []int // pages whose prefix is zero
+	prefix []byte
+	full   []byte
+	local  []unix.Iovec
+	remote []unix.RemoteIovec
+	buf    []byte // fallback read buffer
 }
 
+const (
+	// prefixBytes is read of every page first: data pages rarely start
+	// with 64 zero bytes.
+	prefixBytes = 64
+	// maxIov is the kernel's limit on iovecs per call (UIO_MAXIOV).
+	maxIov = 1024
+	// fullPages bounds a batch of whole-page reads (1 MiB of 4 KiB pages).
+	fullPages = 256
+)
+
 func newWriteZeros(pid int) *writeZeros {
-	return &writeZeros{m: newProcMem(pid), buf: make([]byte, 1<<20)}
+	return &writeZeros{pid: pid, m: newProcMem(pid), prefix: make([]byte, maxIov*prefixBytes),
+		local: make([]unix.Iovec, maxIov), remote: make([]unix.RemoteIovec, maxIov)}
 }
 
 // check returns zero flags parallel to pages (valid until the next call)
@@ -172,10 +210,151 @@ func newWriteZeros(pid int) *writeZeros {
 func (z *writeZeros) check(idx *Index, pages []int64) ([]bool, int) {
 	if cap(z.mask) < len(pages) {
 		z.mask = make([]bool, len(pages))
+		z.owner = make([]int, len(pages))
+		z.addr = make([]uint64, len(pages))
 	}
-	z.mask = z.mask[:len(pages)]
-	n := zeroCheck(z.m.mem, idx, pages, z.buf, z.mask)
+	z.mask, z.owner, z.addr = z.mask[:len(pages)], z.owner[:len(pages)], z.addr[:len(pages)]
+	if z.noVM {
+		if z.buf == nil {
+			z.buf = make([]byte, 1<<20)
+		}
+		return z.mask, zeroCheck(z.m.mem, idx, pages, z.buf, z.mask)
+	}
+	ps := int(idx.PageSize())
+	if z.full == nil || len(z.full) != fullPages*ps {
+		z.full = make([]byte, fullPages*ps)
+	}
+	z.locate(idx, pages)
+	// Prefixes: runs of pages of one process, maxIov at a time.
+	z.cand = z.cand[:0]
+	for i := 0; i < len(pages); {
+		if z.owner[i] < 0 {
+			z.mask[i] = false
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(pages) && j-i < maxIov && z.owner[j] == z.owner[i] {
+			j++
+		}
+		got := z.read(z.owner[i], z.addr[i:j], prefixBytes, z.prefix)
+		if got < 0 {
+			// process_vm_readv refused (no such call, or a policy forbids
+			// it): read through /proc/PID/mem from now on.
+			z.noVM = true
+			return z.check(idx, pages)
+		}
+		for k := i; k < j; k++ {
+			z.mask[k] = false
+			off := (k - i) * prefixBytes
+			if k-i < got && allZero(z.prefix[off:off+prefixBytes]) {
+				z.cand = append(z.cand, k)
+			}
+		}
+		// A page that could not be read ends the call's transfer: the
+		// pages after it are read by the next call.
+		if got < j-i {
+			z.owner[i+got] = -1
+			j = i + got + 1
+		}
+		i = j
+	}
+	// Whole pages, for the candidates only.
+	n := 0
+	for c := 0; c < len(z.cand); {
+		k0 := z.cand[c]
+		d := c + 1
+		for d < len(z.cand) && d-c < fullPages && z.owner[z.cand[d]] == z.owner[k0] {
+			d++
+		}
+		addrs := z.cand[c:d]
+		// One local buffer, filled in order; adjacent pages are one
+		// remote range.
+		remote := z.remote[:0]
+		for x, k := range addrs {
+			if x > 0 && z.addr[k] == z.addr[addrs[x-1]]+uint64(ps) {
+				remote[len(remote)-1].Len += ps
+				continue
+			}
+			remote = append(remote, unix.RemoteIovec{Base: uintptr(z.addr[k]), Len: ps})
+		}
+		local := z.local[:1]
+		local[0] = unix.Iovec{Base: &z.full[0]}
+		local[0].SetLen(len(addrs) * ps)
+		got := readv(z.owner[k0], local, remote, ps)
+		for x, k := range addrs {
+			if x < got && allZero(z.full[x*ps:(x+1)*ps]) {
+				z.mask[k] = true
+				n++
+			}
+		}
+		if got < len(addrs) {
+			d = c + max(got, 0) + 1
+		}
+		c = d
+	}
 	return z.mask, n
+}
+
+// locate finds each page's process and address; pages outside every
+// region, or in a region whose address space ended, get owner -1.
+func (z *writeZeros) locate(idx *Index, pages []int64) {
+	ps := int64(idx.PageSize())
+	regions := idx.Regions()
+	r := -1
+	for k, p := range pages {
+		if r < 0 || p < regions[r].FirstPage || p >= regions[r].FirstPage+regions[r].Pages {
+			r = sort.Search(len(regions), func(i int) bool { return regions[i].FirstPage+regions[i].Pages > p })
+			if r == len(regions) || p < regions[r].FirstPage {
+				r = -1
+				z.owner[k] = -1
+				continue
+			}
+		}
+		reg := regions[r]
+		pid := reg.PID
+		if pid == 0 {
+			pid = z.pid
+		}
+		if reg.ExitNS > 0 || pid <= 0 {
+			z.owner[k] = -1
+			continue
+		}
+		z.owner[k] = pid
+		z.addr[k] = reg.StartAddr + uint64((p-reg.FirstPage)*ps)
+	}
+}
+
+// read reads size bytes at each of addrs of process pid into dst, back to
+// back, and returns how many entries were read whole; -1 when the call is
+// refused altogether.
+func (z *writeZeros) read(pid int, addrs []uint64, size int, dst []byte) int {
+	remote := z.remote[:len(addrs)]
+	for x, a := range addrs {
+		remote[x] = unix.RemoteIovec{Base: uintptr(a), Len: size}
+	}
+	local := z.local[:1]
+	local[0] = unix.Iovec{Base: &dst[0]}
+	local[0].SetLen(len(addrs) * size)
+	n, err := unix.ProcessVMReadv(pid, local, remote, 0)
+	switch {
+	case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM):
+		return -1
+	case err != nil || n < 0:
+		return 0
+	}
+	return n / size
+}
+
+// readv is one process_vm_readv call; it returns how many entries of size
+// bytes were transferred whole (0 on any error: the first entry failed,
+// or the process is gone).
+func readv(pid int, local []unix.Iovec, remote []unix.RemoteIovec, size int) int {
+	n, err := unix.ProcessVMReadv(pid, local, remote, 0)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n / size
 }
 
 func (z *writeZeros) close() { z.m.close() }

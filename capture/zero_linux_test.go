@@ -3,9 +3,13 @@ package capture
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -137,4 +141,59 @@ func TestZeroWritesOff(t *testing.T) {
 	require.NoError(t, err)
 	defer r.Close()
 	assert.False(t, r.HasZero())
+}
+
+// TestWriteZerosReads checks the content check on this process's own
+// memory, through process_vm_readv and through the /proc/PID/mem
+// fallback: zero pages found, data pages not, and a page that cannot be
+// read (unmapped after the scan, in the middle of a batch) is not zero
+// and does not stop the pages after it from being checked.
+func TestWriteZerosReads(t *testing.T) {
+	ps := os.Getpagesize()
+	const n = 3000 // more than one batch of prefixes and of whole pages
+	buf, err := unix.Mmap(-1, 0, n*ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(t, err)
+	start := uint64(uintptr(unsafe.Pointer(&buf[0])))
+	x := NewIndex(uint64(ps))
+	require.True(t, x.Cover(Mapping{Start: start, End: start + uint64(n*ps), Perms: "rw-p"}))
+	want := make([]bool, n)
+	for p := range n {
+		switch {
+		case p%5 == 0:
+			want[p] = true // never touched: reads as zeros
+		case p%5 == 1:
+			buf[(p+1)*ps-1] = 7 // zero prefix, data at the end
+		default:
+			buf[p*ps] = 1
+		}
+	}
+	// Pages 1500..1509 unmapped after the scan: unreadable.
+	require.NoError(t, unix.MunmapPtr(unsafe.Pointer(&buf[1500*ps]), uintptr(10*ps)))
+	defer unix.MunmapPtr(unsafe.Pointer(&buf[0]), uintptr(1500*ps))
+	defer unix.MunmapPtr(unsafe.Pointer(&buf[1510*ps]), uintptr((n-1510)*ps))
+	for p := 1500; p < 1510; p++ {
+		want[p] = false
+	}
+	var pages []int64
+	for p := int64(0); p < n; p++ {
+		if p%7 != 3 { // gaps: runs and single pages
+			pages = append(pages, p)
+		}
+	}
+	for _, fallback := range []bool{false, true} {
+		z := newWriteZeros(os.Getpid())
+		z.noVM = fallback
+		mask, count := z.check(x, pages)
+		wantCount := 0
+		for k, p := range pages {
+			if !assert.Equal(t, want[p], mask[k], "page %d (fallback %v)", p, fallback) {
+				break
+			}
+			if want[p] {
+				wantCount++
+			}
+		}
+		assert.Equal(t, wantCount, count)
+		z.close()
+	}
 }
