@@ -118,6 +118,20 @@
 // 4 GiB TCG guest with 3.2 GiB written, 833,634 pages, 0.89-1.11 s
 // (28,673), about 3 GB/s.
 //
+// Writes back to zeros (Options.ZeroWrites, capture --zero-writes): after
+// every scan, each page the scan reported written is read, read-only, and
+// marked in the trace's zero column when it holds only zeros (freed memory
+// the kernel zeroed, a calloc'd buffer, a cleared cache: QEMU sends such a
+// page as a header). The read comes after the scan protected the pages
+// again, so a write racing with it is reported in the next epoch and read
+// again there: a page's last row says what it holds. process_vm_readv
+// reads the first 64 bytes of up to 1024 pages per call and the whole page
+// only where those are zero (a data page rarely starts with 64 zero
+// bytes); where the call is refused, /proc/PID/mem. The check works
+// wherever the initial image's does: attached, launched, process trees
+// (each region's process) and whole VMs. Its cost is in the final report
+// of the zero branch and reproducible with scripts/zerocost.
+//
 // Meaning of a row, beyond the trace format's:
 //   - New mappings are found from /proc/PID/maps at every epoch and
 //     registered. Writes made to a mapping before it was registered cannot be
