@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -278,6 +279,64 @@ func BenchmarkScanShared(b *testing.B) {
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(pages), "cpu-ns/page")
 			}
 			b.ReportMetric(float64(tr.Index().Pages()), "page-space")
+		})
+	}
+}
+
+// BenchmarkZeroCheck is the per-epoch content check of --zero-writes:
+// pages of this process read through /proc/self/mem, as capture reads a
+// target's, and compared with zeros. Written pages come in runs
+// (contiguous: one read per 256 pages) or alone (scattered: every other
+// page, one read each); data pages differ from zero in their first
+// bytes, zero pages are compared whole.
+func BenchmarkZeroCheck(b *testing.B) {
+	ps := os.Getpagesize()
+	const n = 16384 // 64 MiB
+	buf, err := unix.Mmap(-1, 0, n*ps, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	require.NoError(b, err)
+	defer unix.Munmap(buf)
+	start := uint64(uintptr(unsafe.Pointer(&buf[0])))
+	x := NewIndex(uint64(ps))
+	require.True(b, x.Cover(Mapping{Start: start, End: start + uint64(n*ps), Perms: "rw-p"}))
+	for _, tc := range []struct {
+		name      string
+		scattered bool
+		zero      bool
+	}{
+		{"pattern=contiguous/content=data", false, false},
+		{"pattern=scattered/content=data", true, false},
+		{"pattern=contiguous/content=zero", false, true},
+		{"pattern=scattered/content=zero", true, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for p := range n {
+				if tc.zero {
+					clear(buf[p*ps : (p+1)*ps])
+				} else {
+					buf[p*ps] = byte(p | 1)
+				}
+			}
+			var pages []int64
+			for p := int64(0); p < n; p++ {
+				if !tc.scattered || p%2 == 0 {
+					pages = append(pages, p)
+				}
+			}
+			z := newWriteZeros(os.Getpid())
+			defer z.close()
+			b.ResetTimer()
+			checked := 0
+			for i := 0; i < b.N; i++ {
+				_, nz := z.check(x, pages)
+				if tc.zero != (nz == len(pages)) {
+					b.Fatalf("%d of %d pages found zero", nz, len(pages))
+				}
+				checked += len(pages)
+			}
+			s := b.Elapsed().Seconds()
+			b.ReportMetric(float64(checked)/s, "pages/s")
+			b.ReportMetric(float64(checked*ps)/s/1e6, "MB/s")
+			b.ReportMetric(0, "ns/op")
 		})
 	}
 }

@@ -74,13 +74,15 @@ func TestQEMUWholeVM(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "vm.parquet")
 	st, err := Record(ctx, Target{PID: pid}, Options{TrackerOptions: TrackerOptions{Filter: Filter{Ranges: Ranges(blocks)}},
-		Epoch: 50 * time.Millisecond, Duration: 300 * time.Millisecond, Output: out})
+		Epoch: 50 * time.Millisecond, Duration: 300 * time.Millisecond, Output: out, ZeroWrites: true})
 	require.NoError(t, err)
 	assert.Equal(t, int64(used/4096), st.Pages, "the page space is exactly the RAM blocks' used lengths")
 	assert.Greater(t, st.InitialZero, 0, "ROM blocks have all-zero pages")
+	t.Logf("zero writes: %d of %d written pages", st.ZeroWrites, st.ZeroWriteChecked)
 	r, err := tracefmt.Open(out)
 	require.NoError(t, err)
 	h := r.Header()
+	assert.True(t, r.HasZero(), "a whole-VM capture with ZeroWrites has the zero column")
 	r.Close()
 	require.Len(t, h.Regions, len(blocks))
 	for i, b := range blocks {

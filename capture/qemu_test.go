@@ -134,15 +134,15 @@ func TestDropZeroPages(t *testing.T) {
 	}
 	x := NewIndex(ps)
 	x.Cover(Mapping{Start: 0x10000, End: 0x10000 + 8*ps, Perms: "rw-p"})
-	kept, zero := dropZeroPages(func(int) io.ReaderAt { return bytes.NewReader(mem) }, x, []int64{0, 1, 2, 4, 5, 7})
+	kept, zero := dropZeroPages(func(int, bool) io.ReaderAt { return bytes.NewReader(mem) }, x, []int64{0, 1, 2, 4, 5, 7})
 	assert.Equal(t, []int64{1, 4, 7}, kept)
 	assert.Equal(t, 3, zero)
 	// A read that fails keeps the pages.
-	kept, zero = dropZeroPages(func(int) io.ReaderAt { return strings.NewReader("") }, x, []int64{0, 1})
+	kept, zero = dropZeroPages(func(int, bool) io.ReaderAt { return strings.NewReader("") }, x, []int64{0, 1})
 	assert.Equal(t, []int64{0, 1}, kept)
 	assert.Equal(t, 0, zero)
 	// A process whose memory cannot be opened keeps its pages.
-	kept, zero = dropZeroPages(func(int) io.ReaderAt { return nil }, x, []int64{0, 1})
+	kept, zero = dropZeroPages(func(int, bool) io.ReaderAt { return nil }, x, []int64{0, 1})
 	assert.Equal(t, []int64{0, 1}, kept)
 	assert.Equal(t, 0, zero)
 }

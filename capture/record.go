@@ -50,6 +50,12 @@ type Options struct {
 	// and they are left out: they are zero pages to a migration that looks
 	// at content (QEMU), even when a huge page makes them present.
 	KeepZeroPages bool
+	// ZeroWrites checks, after every scan, the content of each page the
+	// scan reported written, 4 KiB at a time and read-only, and marks
+	// those that hold only zeros (the trace's zero column): freed memory
+	// the kernel zeroed, a calloc'd buffer, a cleared cache are zero pages
+	// again to a migration that looks at content.
+	ZeroWrites bool
 }
 
 // Target is what to capture: a running process (PID), a command to start
@@ -77,6 +83,12 @@ type Stats struct {
 	// took (reading every present page once).
 	InitialZero int
 	ZeroCheck   time.Duration
+	// ZeroWrites counts the written pages found all zeros at the end of
+	// their epoch (Options.ZeroWrites), ZeroWriteChecked the written pages
+	// checked, and ZeroWriteCheck the time the checks took in all.
+	ZeroWrites       int64
+	ZeroWriteChecked int64
+	ZeroWriteCheck   time.Duration
 	// Elapsed is the capture's length.
 	Elapsed time.Duration
 	// Exited reports that the target exited during the capture.
@@ -139,7 +151,7 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 		Backend: tr.Backend(), Workload: opts.Workload, Kernel: kernelRelease(), StartedAt: opts.Start,
 		Regions: idx.Regions(), GuestSlowdown: opts.GuestSlowdown,
 	}
-	wopts := tracefmt.WriterOptions{}
+	wopts := tracefmt.WriterOptions{ZeroWrites: opts.ZeroWrites}
 	if opts.SegmentEvery > 0 {
 		wopts.SegmentRows = segmentRowsCap
 	}
@@ -157,11 +169,11 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 			err = fmt.Errorf("no memory matched %s during the capture: no trace written", opts.Filter)
 		}
 	}()
+	pid := target.PID
+	if target.Cmd != nil && target.Cmd.Process != nil {
+		pid = target.Cmd.Process.Pid
+	}
 	if !opts.KeepZeroPages {
-		pid := target.PID
-		if target.Cmd != nil && target.Cmd.Process != nil {
-			pid = target.Cmd.Process.Pid
-		}
 		t0 := time.Now()
 		if initial, st.InitialZero, err = nonZeroInitial(pid, idx, initial); err != nil {
 			return st, fmt.Errorf("check the initial image for zero pages: %w", err)
@@ -185,6 +197,11 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 		opts.Ready()
 	}
 
+	var zw *writeZeros
+	if opts.ZeroWrites {
+		zw = newWriteZeros(pid)
+		defer zw.close()
+	}
 	ticker := time.NewTicker(opts.Epoch)
 	defer ticker.Stop()
 	var deadline <-chan time.Time
@@ -227,7 +244,20 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 			w.SetPages(idx.Pages())
 			w.SetRegions(idx.Regions())
 		}
-		if err := writeScan(w, sc, tNS, &lastT); err != nil {
+		var zero []bool
+		if zw != nil && len(sc.Pages) > 0 {
+			// After the scan, which protected the pages again: a write
+			// racing with the read shows up in the next epoch, whose check
+			// reads the page again, so a page's last row says what it
+			// holds.
+			t0 := time.Now()
+			var n int
+			zero, n = zw.check(idx, sc.Pages)
+			st.ZeroWriteCheck += time.Since(t0)
+			st.ZeroWrites += int64(n)
+			st.ZeroWriteChecked += int64(len(sc.Pages))
+		}
+		if err := writeScan(w, sc, zero, tNS, &lastT); err != nil {
 			return st, outputErr(opts.Output, err)
 		}
 		if opts.SegmentEvery > 0 && time.Since(lastRotate) >= opts.SegmentEvery {
@@ -243,6 +273,9 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 	}
 	st.Elapsed = time.Since(opts.Start)
 	st.Pages = idx.Pages()
+	if zw != nil {
+		log.Debug("written pages checked for zeros", "checked", st.ZeroWriteChecked, "zero", st.ZeroWrites, "took", st.ZeroWriteCheck)
+	}
 	// Processes that ended since the last scan: their memory is freed.
 	w.SetPages(max(st.Pages, 1))
 	w.SetRegions(idx.Regions())
@@ -255,19 +288,30 @@ func Record(ctx context.Context, target Target, opts Options) (st Stats, err err
 	return st, nil
 }
 
-// writeScan writes one scan. Sync scans carry a time per page; rows that
-// share a time form one epoch, and times are kept strictly increasing
-// (a fault recorded a moment late can trail the previous epoch by a few
-// microseconds).
-func writeScan(w *tracefmt.Writer, sc Scan, tNS int64, lastT *int64) error {
+// writeScan writes one scan, with zero parallel to sc.Pages (nil: no
+// content check). Sync scans carry a time per page; rows that share a time
+// form one epoch, and times are kept strictly increasing (a fault recorded
+// a moment late can trail the previous epoch by a few microseconds).
+func writeScan(w *tracefmt.Writer, sc Scan, zero []bool, tNS int64, lastT *int64) error {
 	if len(sc.Pages) == 0 {
 		return nil
 	}
 	if sc.TimesNS == nil {
 		t := max(tNS, *lastT+1)
 		*lastT = t
-		return w.WriteEpoch(t, sc.Pages, nil)
+		return w.WriteEpochZero(t, sc.Pages, nil, zero)
 	}
+	// The groups below are sorted by page: find the zero pages by value.
+	var zeroSet map[int64]bool
+	for k, z := range zero {
+		if z {
+			if zeroSet == nil {
+				zeroSet = map[int64]bool{}
+			}
+			zeroSet[sc.Pages[k]] = true
+		}
+	}
+	var groupZero []bool
 	for i := 0; i < len(sc.Pages); {
 		t := max(sc.TimesNS[i], *lastT+1)
 		j := i + 1
@@ -277,7 +321,13 @@ func writeScan(w *tracefmt.Writer, sc Scan, tNS int64, lastT *int64) error {
 		// Times raised to follow the previous epoch merge runs of pages
 		// that were each ascending on their own.
 		group := slices.Compact(slices.Sorted(slices.Values(sc.Pages[i:j])))
-		if err := w.WriteEpoch(t, group, nil); err != nil {
+		groupZero = groupZero[:0]
+		if zeroSet != nil {
+			for _, p := range group {
+				groupZero = append(groupZero, zeroSet[p])
+			}
+		}
+		if err := w.WriteEpochZero(t, group, nil, groupZero); err != nil {
 			return err
 		}
 		*lastT = t

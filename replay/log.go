@@ -11,13 +11,13 @@ import (
 
 // Log is the workload side of a migration that both engines share: the
 // time model's event stream applied to the dirty log. The engine owns the
-// memory (versions, content) and is told of every write through the
-// function given to NewLog; the round driver owns the log's reads. Pages
+// memory (versions, content) and is told of every write, and of which
+// writes left their page all zeros, through the function given to NewLog; the round driver owns the log's reads. Pages
 // are int32 indices; bitmaps are []uint64 with page p at word p>>6, bit
 // p&63.
 type Log struct {
 	ev    *events
-	write func(pages []int32)
+	write func(pages []int32, z Zeros)
 	n     int64
 
 	dirty   []uint64 // the dirty log: dirtied since the last read
@@ -52,9 +52,10 @@ var logPool sync.Pool
 
 // NewLog returns the dirty log of a migration of tr under tm, with every
 // page pending (each must be sent once). write is called, in time order,
-// with the pages of each group of writes as it is applied; it must not
-// retain the slice.
-func NewLog(tr *Trace, tm TimeModel, write func(pages []int32)) (*Log, error) {
+// with the pages of each group of writes as it is applied and their zero
+// marks (z.At(i): the write left pages[i] all zeros); it must not retain
+// the slice.
+func NewLog(tr *Trace, tm TimeModel, write func(pages []int32, z Zeros)) (*Log, error) {
 	if tr.Header.Pages > math.MaxInt32 {
 		return nil, fmt.Errorf("trace %s has %d pages: at most %d", tr.Name, tr.Header.Pages, math.MaxInt32)
 	}
@@ -161,9 +162,10 @@ func (l *Log) Release() {
 	l.bufs = nil
 }
 
-// Prehistory calls fn with the pages written before the migration started.
-func (l *Log) Prehistory(fn func(pages []int32)) {
-	l.ev.Prehistory(func(_ kind, ps []int32) { fn(ps) })
+// Prehistory calls fn with the pages written before the migration started
+// and their zero marks, each page's last write last.
+func (l *Log) Prehistory(fn func(pages []int32, z Zeros)) {
+	l.ev.prehistoryZeros(fn)
 }
 
 // NextNS is the migration time of the next write, math.MaxInt64 when none
@@ -179,7 +181,7 @@ func (l *Log) Applied() int64 { return l.applied }
 // the driver.
 func (l *Log) ApplyUntil(t int64) {
 	for l.ev.next <= t {
-		_, k, ps := l.ev.Pop()
+		_, k, ps, z := l.ev.popZeros()
 		if k != writeAt {
 			l.heat(k, ps)
 		}
@@ -193,7 +195,7 @@ func (l *Log) ApplyUntil(t int64) {
 		}
 		l.count += int64(added)
 		l.applied += int64(len(ps))
-		l.write(ps)
+		l.write(ps, z)
 	}
 }
 

@@ -220,11 +220,7 @@ func newSim(tr *Trace, cfg Config) (*sim, error) {
 	} else {
 		setAll(s.hasData, n)
 	}
-	s.log.Prehistory(func(ps []int32) {
-		for _, p := range ps {
-			s.hasData[p>>6] |= 1 << (uint(p) & 63)
-		}
-	})
+	s.log.Prehistory(func(ps []int32, z Zeros) { markData(s.hasData, ps, z) })
 	return s, nil
 }
 
@@ -269,15 +265,31 @@ func (s *sim) release() {
 }
 
 // write is a group of writes: the source's pages change.
-func (s *sim) write(ps []int32) {
+func (s *sim) write(ps []int32, z Zeros) {
 	src := s.srcVer
 	for _, p := range ps {
 		src[p]++
 	}
 	if s.zero {
 		// Only zero-page detection needs to know which pages hold data.
-		has := s.hasData
+		markData(s.hasData, ps, z)
+	}
+}
+
+// markData records in has that a group of writes left its pages holding
+// data, except those z marks as left all zeros: those are zero pages
+// again.
+func markData(has []uint64, ps []int32, z Zeros) {
+	if !z.Any() {
 		for _, p := range ps {
+			has[p>>6] |= 1 << (uint(p) & 63)
+		}
+		return
+	}
+	for i, p := range ps {
+		if z.At(i) {
+			has[p>>6] &^= 1 << (uint(p) & 63)
+		} else {
 			has[p>>6] |= 1 << (uint(p) & 63)
 		}
 	}

@@ -134,11 +134,12 @@ type schedule struct {
 	lo, hi []int64
 	kind   []kind
 	pages  []int32
-	period int64 // loop period: the written span, first epoch's start to last epoch's end; 0 if the trace cannot loop
+	zero   []uint64 // zero marks of pages, bit per entry (Trace.Zero); nil if none
+	period int64    // loop period: the written span, first epoch's start to last epoch's end; 0 if the trace cannot loop
 }
 
 func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
-	s := &schedule{pages: tr.Pages}
+	s := &schedule{pages: tr.Pages, zero: tr.Zero}
 	n := len(tr.EpochT)
 	E := tr.Header.EpochNS
 	if n > 0 {
@@ -182,15 +183,17 @@ func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
 		}
 	case Once:
 		type ev struct {
-			t int64
-			p int32
+			t    int64
+			p    int32
+			zero bool
 		}
 		evs := make([]ev, 0, len(tr.Pages))
 		for i := range n {
 			t, ps := tr.Epoch(i)
-			for _, p := range ps {
+			z := tr.zeros(tr.EpochOff[i])
+			for j, p := range ps {
 				off := splitmix.Mix(uint64(p)^uint64(t)) % uint64(E)
-				evs = append(evs, ev{t - E + int64(off), p})
+				evs = append(evs, ev{t - E + int64(off), p, z.At(j)})
 			}
 		}
 		slices.SortFunc(evs, func(a, b ev) int {
@@ -200,8 +203,15 @@ func buildSchedule(tr *Trace, dm DirtyModel) *schedule {
 			return cmp.Compare(a.p, b.p)
 		})
 		s.pages = make([]int32, len(evs))
+		s.zero = nil
+		if tr.ZeroRows > 0 {
+			s.zero = make([]uint64, (len(evs)+63)/64)
+		}
 		for i, e := range evs {
 			s.pages[i] = e.p
+			if e.zero {
+				s.zero[i>>6] |= 1 << (uint(i) & 63)
+			}
 			if i == 0 || e.t != evs[i-1].t {
 				s.t = append(s.t, e.t)
 				s.lo = append(s.lo, int64(i))
@@ -284,6 +294,32 @@ func (e *events) Prehistory(fn func(k kind, pages []int32)) {
 	}
 }
 
+// prehistoryZeros calls fn with the writes before the migration started
+// and their zero marks, in the order that leaves each page's last write
+// last: looping, the previous cycle's groups from the current one on,
+// then this cycle's before it.
+func (e *events) prehistoryZeros(fn func(pages []int32, z Zeros)) {
+	n := len(e.s.t)
+	cur := min(e.g, n)
+	group := func(g int) { fn(e.s.pages[e.s.lo[g]:e.s.hi[g]], e.s.zerosOf(g)) }
+	if e.cycle > 0 {
+		for g := cur; g < n; g++ {
+			group(g)
+		}
+	}
+	for g := range cur {
+		group(g)
+	}
+}
+
+// zerosOf returns group g's zero marks.
+func (s *schedule) zerosOf(g int) Zeros {
+	if s.zero == nil {
+		return Zeros{}
+	}
+	return Zeros{bits: s.zero, off: s.lo[g]}
+}
+
 func (s *schedule) kindOf(g int) kind {
 	if s.kind == nil {
 		return writeAt
@@ -348,12 +384,19 @@ func (e *events) NextNS() int64 { return e.next }
 // Pop returns the next group: its migration time, its kind and the pages
 // it dirties (a read-only view valid until the stream is dropped).
 func (e *events) Pop() (int64, kind, []int32) {
+	m, k, ps, _ := e.popZeros()
+	return m, k, ps
+}
+
+// popZeros is Pop with the group's zero marks.
+func (e *events) popZeros() (int64, kind, []int32, Zeros) {
 	m := e.next
 	k := e.s.kindOf(e.g)
 	ps := e.s.pages[e.s.lo[e.g]:e.s.hi[e.g]]
+	z := e.s.zerosOf(e.g)
 	e.advance()
 	e.next = e.migTime()
-	return m, k, ps
+	return m, k, ps, z
 }
 
 // TraceNS is the trace time at migration time m (m not before the last

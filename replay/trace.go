@@ -1,7 +1,9 @@
 package replay
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math"
 	"path/filepath"
@@ -33,6 +35,13 @@ type Trace struct {
 	EpochOff []int64
 	// Pages holds every epoch's pages, ascending within an epoch.
 	Pages []int32
+	// Zero marks, one bit per row of Pages (row i at word i>>6, bit i&63),
+	// the writes that left their page all zeros (the trace's zero column);
+	// nil when none did. It may be shorter than Pages: missing words are
+	// zero.
+	Zero []uint64
+	// ZeroRows counts the bits set in Zero.
+	ZeroRows int64
 }
 
 // NewTrace returns an empty trace with header h.
@@ -42,8 +51,9 @@ func NewTrace(name string, h tracefmt.Header) *Trace {
 
 // ID identifies the trace by content, so that two traces of one name
 // (a/redis.parquet, b/redis.parquet) give different runs: a digest of its
-// metadata (memory size included), its row count, its epoch count and its
-// initial image's size.
+// metadata (memory size included), its row count, its epoch count, its
+// initial image's size and, when some writes left their page all zeros,
+// which rows those were.
 func (t *Trace) ID() string {
 	md, err := t.Header.Metadata()
 	if err != nil {
@@ -55,11 +65,43 @@ func (t *Trace) ID() string {
 		parts = append(parts, k, md[k])
 	}
 	parts = append(parts, strconv.FormatInt(t.Rows(), 10), strconv.Itoa(len(t.EpochT)), strconv.Itoa(len(t.Initial)))
+	if t.ZeroRows > 0 {
+		// Only then: a trace without zero writes keeps the identity it had
+		// before the zero column existed.
+		h := fnv.New64a()
+		var b [8]byte
+		for _, w := range t.Zero {
+			binary.LittleEndian.PutUint64(b[:], w)
+			h.Write(b[:])
+		}
+		parts = append(parts, "zero", strconv.FormatInt(t.ZeroRows, 10), strconv.FormatUint(h.Sum64(), 16))
+	}
 	return results.ID(parts...)
 }
 
 // Rows is the number of (t, page) rows, initial image excluded.
 func (t *Trace) Rows() int64 { return int64(len(t.Pages)) }
+
+// Zeros returns the zero marks of the rows from row off on, for a group of
+// writes that starts there.
+func (t *Trace) zeros(off int64) Zeros { return Zeros{bits: t.Zero, off: off} }
+
+// Zeros marks which writes of a group left their page all zeros: At(i) is
+// the mark of the group's i-th page.
+type Zeros struct {
+	bits []uint64
+	off  int64
+}
+
+// At reports whether the group's i-th write left its page all zeros.
+func (z Zeros) At(i int) bool {
+	j := z.off + int64(i)
+	return j>>6 < int64(len(z.bits)) && z.bits[j>>6]&(1<<(uint(j)&63)) != 0
+}
+
+// Any reports whether the group may have writes that left a page all
+// zeros (false: none did).
+func (z Zeros) Any() bool { return z.bits != nil }
 
 // Epoch returns epoch i's time and pages.
 func (t *Trace) Epoch(i int) (int64, []int32) {
@@ -78,7 +120,14 @@ func (t *Trace) SetInitial(pages []int32) error {
 
 // AddEpoch appends an epoch; tNS must exceed the previous epoch's and pages
 // must be ascending, unique and inside memory.
-func (t *Trace) AddEpoch(tNS int64, pages []int32) error {
+func (t *Trace) AddEpoch(tNS int64, pages []int32) error { return t.AddEpochZero(tNS, pages, nil) }
+
+// AddEpochZero is AddEpoch with zero parallel to pages (or nil): true where
+// the write left the page all zeros.
+func (t *Trace) AddEpochZero(tNS int64, pages []int32, zero []bool) error {
+	if zero != nil && len(zero) != len(pages) {
+		return fmt.Errorf("epoch at t_ns=%d: %d pages but %d zero flags", tNS, len(pages), len(zero))
+	}
 	if n := len(t.EpochT); n > 0 && tNS <= t.EpochT[n-1] {
 		return fmt.Errorf("epoch at t_ns=%d: not after the previous epoch at %d", tNS, t.EpochT[n-1])
 	}
@@ -92,7 +141,19 @@ func (t *Trace) AddEpoch(tNS int64, pages []int32) error {
 		return nil
 	}
 	t.EpochT = append(t.EpochT, tNS)
+	first := int64(len(t.Pages))
 	t.Pages = append(t.Pages, pages...)
+	for i, z := range zero {
+		if !z {
+			continue
+		}
+		row := first + int64(i)
+		for int64(len(t.Zero)) <= row>>6 {
+			t.Zero = append(t.Zero, 0)
+		}
+		t.Zero[row>>6] |= 1 << (uint(row) & 63)
+		t.ZeroRows++
+	}
 	t.EpochOff = append(t.EpochOff, int64(len(t.Pages)))
 	return nil
 }
@@ -166,7 +227,7 @@ func readTrace(name string, s Scanner, rows int64) (*Trace, error) {
 		if e.Initial {
 			err = t.SetInitial(buf)
 		} else {
-			err = t.AddEpoch(e.TNS, buf)
+			err = t.AddEpochZero(e.TNS, buf, e.Zero)
 		}
 		if err != nil {
 			return nil, err

@@ -90,6 +90,50 @@ func (c *int32Cursor) fill() (int, error) {
 
 func (c *int32Cursor) close() { closePages(&c.pages, &c.page) }
 
+// boolCursor is int64Cursor for the BOOLEAN zero column. Parquet stores
+// booleans bit-packed (or RLE): they are decoded through the generic
+// values, which the zero column's rarity on disk makes cheap enough.
+type boolCursor struct {
+	chunks []parquet.ColumnChunk
+	next   int
+	pages  parquet.Pages
+	page   parquet.Page
+	vals   []bool
+	pos    int
+	values []parquet.Value
+}
+
+func (c *boolCursor) fill() (int, error) {
+	for c.pos == len(c.vals) {
+		page, err := nextPage(&c.chunks, &c.next, &c.pages, &c.page)
+		if err != nil || page == nil {
+			return 0, err
+		}
+		c.vals, c.pos = c.vals[:0], 0
+		n := int(page.NumValues())
+		if cap(c.values) < n {
+			c.values = make([]parquet.Value, n)
+		}
+		vals := c.values[:n]
+		got, err := page.Values().ReadValues(vals)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		for _, v := range vals[:got] {
+			if v.IsNull() {
+				return 0, errors.New("null value: trace columns may not hold nulls")
+			}
+			if v.Kind() != parquet.Boolean {
+				return 0, fmt.Errorf("value of kind %v in the boolean column", v.Kind())
+			}
+			c.vals = append(c.vals, v.Boolean())
+		}
+	}
+	return len(c.vals) - c.pos, nil
+}
+
+func (c *boolCursor) close() { closePages(&c.pages, &c.page) }
+
 // nextPage releases the current page and reads the next one, moving on to
 // the next column chunk at the end of one. It returns nil at the end.
 func nextPage(chunks *[]parquet.ColumnChunk, next *int, pages *parquet.Pages, cur *parquet.Page) (parquet.Page, error) {

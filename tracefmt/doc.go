@@ -19,9 +19,16 @@
 //	t_ns    INT64, DELTA_BINARY_PACKED   ns since trace start when the write was observed
 //	page    INT64, DELTA_BINARY_PACKED   page index in the dense page space [0, pages)
 //	writes  INT32, DELTA_BINARY_PACKED   writes seen to that page in that epoch; 1 when unknown
+//	zero    BOOLEAN (optional column)    the page held only zeros at the end of the epoch
 //
 // The columns are flat and required; writes may be absent in files made by
-// other tools, and then reads as 1. Pages are zstd-compressed. Rows are
+// other tools, and then reads as 1. The zero column is optional too: a
+// trace without it (every trace before it existed, any other writer, a
+// capture without --zero-writes) reads as zero = false throughout, and
+// its presence says that every written page's content was checked. A page
+// whose row has zero = true is a zero page again from that write on, until
+// a later row without it: a migration that looks at content (QEMU) sends it
+// as a header. Initial-image rows must have zero = false. Pages are zstd-compressed. Rows are
 // sorted by (t_ns, page) with no duplicate (t_ns, page).
 //
 // Rows with t_ns = 0 and writes = 0 list the initial image: the pages that

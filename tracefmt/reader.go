@@ -45,7 +45,9 @@ type Reader struct {
 
 	t, p     int64Cursor
 	w        int32Cursor
+	z        boolCursor
 	hasW     bool
+	hasZ     bool
 	row      int64 // global index of the next row to consume
 	prevT    int64
 	prevP    int64
@@ -64,7 +66,7 @@ type segmentFile struct {
 	name string
 	f    *os.File
 	pf   *parquet.File
-	cols [3]int // leaf column indexes of t_ns, page, writes (-1: absent)
+	cols [4]int // leaf column indexes of t_ns, page, writes, zero (-1: absent)
 }
 
 // Open opens a trace file, or a directory of segment files, and checks its
@@ -105,10 +107,15 @@ func Open(path string) (*Reader, error) {
 		r.unfinished = true
 	}
 	r.hasW = r.files[0].cols[2] >= 0
+	r.hasZ = r.files[0].cols[3] >= 0
 	for _, sf := range r.files {
 		if (sf.cols[2] >= 0) != r.hasW {
 			r.Close()
 			return nil, &Violation{Path: sf.name, Row: -1, Msg: "segments disagree on whether the writes column exists"}
+		}
+		if (sf.cols[3] >= 0) != r.hasZ {
+			r.Close()
+			return nil, &Violation{Path: sf.name, Row: -1, Msg: "segments disagree on whether the zero column exists"}
 		}
 		for _, rg := range sf.pf.RowGroups() {
 			cc := rg.ColumnChunks()
@@ -116,6 +123,9 @@ func Open(path string) (*Reader, error) {
 			r.p.chunks = append(r.p.chunks, cc[sf.cols[1]])
 			if r.hasW {
 				r.w.chunks = append(r.w.chunks, cc[sf.cols[2]])
+			}
+			if r.hasZ {
+				r.z.chunks = append(r.z.chunks, cc[sf.cols[3]])
 			}
 		}
 	}
@@ -241,14 +251,15 @@ func checkChunkBounds(pf *parquet.File, size int64) error {
 	return nil
 }
 
-// findColumns locates the three columns and checks their types: flat,
-// integer, t_ns and page required INT64, writes INT32 and optional.
-func findColumns(s *parquet.Schema) ([3]int, error) {
-	cols := [3]int{-1, -1, -1}
+// findColumns locates the columns and checks their types: flat, t_ns and
+// page required INT64, writes INT32 and optional, zero BOOLEAN and
+// optional.
+func findColumns(s *parquet.Schema) ([4]int, error) {
+	cols := [4]int{-1, -1, -1, -1}
 	want := []struct {
 		name string
 		kind parquet.Kind
-	}{{ColumnTNS, parquet.Int64}, {ColumnPage, parquet.Int64}, {ColumnWrites, parquet.Int32}}
+	}{{ColumnTNS, parquet.Int64}, {ColumnPage, parquet.Int64}, {ColumnWrites, parquet.Int32}, {ColumnZero, parquet.Boolean}}
 	for leaf, path := range s.Columns() {
 		for i, w := range want {
 			if len(path) == 1 && path[0] == w.name {
@@ -261,7 +272,7 @@ func findColumns(s *parquet.Schema) ([3]int, error) {
 	}
 	for i, w := range want {
 		if cols[i] < 0 {
-			if w.name == ColumnWrites {
+			if w.name == ColumnWrites || w.name == ColumnZero {
 				continue
 			}
 			return cols, fmt.Errorf("schema: column %s missing", w.name)
@@ -300,6 +311,7 @@ func (r *Reader) Close() error {
 	r.t.close()
 	r.p.close()
 	r.w.close()
+	r.z.close()
 	var first error
 	for _, sf := range r.files {
 		if err := sf.f.Close(); err != nil && first == nil {
@@ -332,9 +344,11 @@ func (r *Reader) Scan() (ok bool) {
 	}()
 	r.epoch.Pages = r.epoch.Pages[:0]
 	r.epoch.Writes = r.epoch.Writes[:0]
+	r.epoch.Zero = r.epoch.Zero[:0]
 	r.epoch.Initial = false
 	r.queued.Pages = r.queued.Pages[:0]
 	r.queued.Writes = r.queued.Writes[:0]
+	r.queued.Zero = r.queued.Zero[:0]
 	for {
 		n, err := r.fill()
 		if err != nil {
@@ -353,6 +367,9 @@ func (r *Reader) Scan() (ok bool) {
 		r.p.pos += used
 		if r.hasW {
 			r.w.pos += used
+		}
+		if r.hasZ {
+			r.z.pos += used
 		}
 		if done {
 			return r.finishEpoch()
@@ -379,6 +396,13 @@ func (r *Reader) fill() (int, error) {
 		}
 		n = min(n, nw)
 	}
+	if r.hasZ {
+		nz, err := r.z.fill()
+		if err != nil {
+			return 0, r.corrupt(ColumnZero, err)
+		}
+		n = min(n, nz)
+	}
 	if n == 0 && (nt != 0 || np != 0) {
 		return 0, &Violation{Path: r.path, Row: r.row, Msg: "columns hold different numbers of values"}
 	}
@@ -399,6 +423,10 @@ func (r *Reader) consume(n int) (int, bool) {
 	if r.hasW {
 		ws = r.w.vals[r.w.pos : r.w.pos+n]
 	}
+	var zs []bool
+	if r.hasZ {
+		zs = r.z.vals[r.z.pos : r.z.pos+n]
+	}
 	pages := r.header.Pages
 	prevT, prevP := r.prevT, r.prevP
 	if !r.started {
@@ -417,15 +445,19 @@ func (r *Reader) consume(n int) (int, bool) {
 		if inEpoch && t == prevT && p > prevP && p < pages && w > 0 && t > 0 {
 			r.epoch.Pages = append(r.epoch.Pages, p)
 			r.epoch.Writes = append(r.epoch.Writes, w)
+			if zs != nil {
+				r.epoch.Zero = append(r.epoch.Zero, zs[i])
+			}
 			prevP = p
 			continue
 		}
+		z := zs != nil && zs[i]
 		if inEpoch && t != epochT {
 			r.prevT, r.prevP, r.started = prevT, prevP, true
 			r.row += int64(i)
 			return i, true
 		}
-		if msg := checkRow(t, p, w, prevT, prevP, pages); msg != "" {
+		if msg := checkRow(t, p, w, z, prevT, prevP, pages); msg != "" {
 			r.err = &Violation{Path: r.path, Row: r.row + int64(i), Msg: msg}
 			return i, true
 		}
@@ -434,10 +466,13 @@ func (r *Reader) consume(n int) (int, bool) {
 			r.epoch.TNS = t
 		}
 		if t == 0 {
-			r.addTimeZero(p, w)
+			r.addTimeZero(p, w, z)
 		} else {
 			r.epoch.Pages = append(r.epoch.Pages, p)
 			r.epoch.Writes = append(r.epoch.Writes, w)
+			if zs != nil {
+				r.epoch.Zero = append(r.epoch.Zero, z)
+			}
 		}
 		prevT, prevP = t, p
 	}
@@ -448,20 +483,26 @@ func (r *Reader) consume(n int) (int, bool) {
 
 // addTimeZero splits the rows at t = 0 into the initial image (writes = 0)
 // and the writes observed at t = 0, which interleave by page on disk.
-func (r *Reader) addTimeZero(p int64, w int32) {
+func (r *Reader) addTimeZero(p int64, w int32, z bool) {
 	if w == 0 {
 		r.epoch.Pages = append(r.epoch.Pages, p)
 		r.epoch.Writes = append(r.epoch.Writes, 0)
+		if r.hasZ {
+			r.epoch.Zero = append(r.epoch.Zero, false)
+		}
 		r.epoch.Initial = true
 		return
 	}
 	r.queued.Pages = append(r.queued.Pages, p)
 	r.queued.Writes = append(r.queued.Writes, w)
+	if r.hasZ {
+		r.queued.Zero = append(r.queued.Zero, z)
+	}
 }
 
 // checkRow returns the invariant row (t, p, w) breaks given the previous
 // row, or "".
-func checkRow(t, p int64, w int32, prevT, prevP, pages int64) string {
+func checkRow(t, p int64, w int32, z bool, prevT, prevP, pages int64) string {
 	switch {
 	case t < 0:
 		return fmt.Sprintf("t_ns %d is negative", t)
@@ -471,6 +512,8 @@ func checkRow(t, p int64, w int32, prevT, prevP, pages int64) string {
 		return fmt.Sprintf("writes %d is negative", w)
 	case w == 0 && t != 0:
 		return fmt.Sprintf("writes 0 at t_ns %d: only initial-image rows (t_ns 0) have writes 0", t)
+	case w == 0 && z:
+		return fmt.Sprintf("initial-image row (page %d) has zero true: the initial image lists pages that hold data", p)
 	case t < prevT:
 		return fmt.Sprintf("rows not sorted by t_ns: %d after %d", t, prevT)
 	case t == prevT && p < prevP:
@@ -494,6 +537,7 @@ func (r *Reader) finishEpoch() bool {
 			r.epoch.Initial = false
 			r.queued.Pages = r.queued.Pages[:0]
 			r.queued.Writes = r.queued.Writes[:0]
+			r.queued.Zero = r.queued.Zero[:0]
 		} else {
 			r.queued.TNS = 0
 			r.queued.Initial = false
@@ -518,11 +562,24 @@ func ReadAll(path string) (Header, []Epoch, error) {
 			TNS:     e.TNS,
 			Pages:   append([]int64(nil), e.Pages...),
 			Writes:  append([]int32(nil), e.Writes...),
+			Zero:    cloneZero(e.Zero),
 			Initial: e.Initial,
 		})
 	}
 	return r.Header(), out, r.Err()
 }
+
+// cloneZero copies a zero column, keeping nil (no column) apart from empty.
+func cloneZero(z []bool) []bool {
+	if z == nil {
+		return nil
+	}
+	return append(make([]bool, 0, len(z)), z...)
+}
+
+// HasZero reports whether the trace has the zero column: its writes were
+// checked for content, and a page written back to all zeros says so.
+func (r *Reader) HasZero() bool { return r.hasZ }
 
 // Validate reads the whole trace and returns the first broken invariant (a
 // *Violation for format problems), or nil. An unfinished trace is valid.

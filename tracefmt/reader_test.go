@@ -121,6 +121,9 @@ func FuzzReader(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte("PAR1PAR1PAR1"))
+	zero := zeroSmallTrace(f)
+	f.Add(zero)
+	f.Add(zero[:len(zero)-9])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "f.parquet")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -137,6 +140,14 @@ func FuzzReader(f *testing.F) {
 			rows += len(e.Pages)
 			if len(e.Pages) != len(e.Writes) {
 				t.Fatalf("epoch at %d: %d pages, %d writes", e.TNS, len(e.Pages), len(e.Writes))
+			}
+			if e.Zero != nil && len(e.Zero) != len(e.Pages) || r.HasZero() != (e.Zero != nil) {
+				t.Fatalf("epoch at %d: %d pages, %d zero flags (column %v)", e.TNS, len(e.Pages), len(e.Zero), r.HasZero())
+			}
+			for i, z := range e.Zero {
+				if z && e.Initial {
+					t.Fatalf("initial page %d marked zero", e.Pages[i])
+				}
 			}
 			for i := 1; i < len(e.Pages); i++ {
 				if e.Pages[i] <= e.Pages[i-1] {

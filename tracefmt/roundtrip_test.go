@@ -83,7 +83,7 @@ func writeTrace(t testing.TB, path string, h Header, epochs []Epoch, opts Writer
 			require.NoError(t, w.WriteInitial(e.Pages))
 			continue
 		}
-		require.NoError(t, w.WriteEpoch(e.TNS, e.Pages, e.Writes))
+		require.NoError(t, w.WriteEpochZero(e.TNS, e.Pages, e.Writes, e.Zero))
 	}
 	require.NoError(t, w.Close())
 }

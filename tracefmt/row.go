@@ -8,11 +8,21 @@ type row struct {
 	Writes int32 `parquet:"writes,delta"`
 }
 
+// zeroRow is row with the optional zero column, written by a Writer made
+// with WriterOptions.ZeroWrites. Rows are buffered in this shape either way.
+type zeroRow struct {
+	TNS    int64 `parquet:"t_ns,delta"`
+	Page   int64 `parquet:"page,delta"`
+	Writes int32 `parquet:"writes,delta"`
+	Zero   bool  `parquet:"zero"`
+}
+
 // Column names, as stored in the Parquet schema.
 const (
 	ColumnTNS    = "t_ns"
 	ColumnPage   = "page"
 	ColumnWrites = "writes"
+	ColumnZero   = "zero"
 )
 
 // Epoch is the pages observed written in one epoch, or the initial image.
@@ -25,6 +35,10 @@ type Epoch struct {
 	// Writes is parallel to Pages: writes seen per page in the epoch, 1 when
 	// unknown, 0 in the initial image.
 	Writes []int32
+	// Zero is parallel to Pages when the trace has the zero column (nil
+	// otherwise): the page held only zeros at the end of the epoch, as
+	// checked by content. Always false in the initial image.
+	Zero []bool
 	// Initial marks the initial image: the pages that held data when the
 	// capture began (rows with t_ns = 0 and writes = 0).
 	Initial bool

@@ -20,6 +20,11 @@ type WriterOptions struct {
 	// segment is a complete Parquet file, so a writer killed mid-way loses
 	// at most the open segment.
 	SegmentRows int64
+	// ZeroWrites adds the zero column: each written page says whether it
+	// held only zeros at the end of its epoch (WriteEpochZero). Without
+	// it the file has the three columns of every earlier trace, and a
+	// reader takes every write to leave data.
+	ZeroWrites bool
 }
 
 // bufferRows is how many rows the writer gathers before handing them to
@@ -44,10 +49,12 @@ type Writer struct {
 	segment    int // number of the open segment (segment mode)
 	file       *os.File
 	buf        *bufio.Writer
-	pw         *parquet.GenericWriter[row]
-	fileRows   int64 // rows in the open file
-	rows       int64 // rows in the whole trace
-	pending    []row
+	pw         *parquet.GenericWriter[row]     // without the zero column
+	pwz        *parquet.GenericWriter[zeroRow] // with it (WriterOptions.ZeroWrites)
+	narrow     []row                           // pending, converted for pw
+	fileRows   int64                           // rows in the open file
+	rows       int64                           // rows in the whole trace
+	pending    []zeroRow
 	lastT      int64
 	wroteEpoch bool
 	wroteInit  bool
@@ -75,7 +82,7 @@ func Create(path string, h Header, opts WriterOptions) (*Writer, error) {
 			return nil, fmt.Errorf("create trace %s: not a regular file (%v): a trace is written whole to a new file, then renamed over the old one", path, st.Mode().Type())
 		}
 	}
-	w := &Writer{path: path, opts: opts, header: h, lastT: -1, pending: make([]row, 0, bufferRows)}
+	w := &Writer{path: path, opts: opts, header: h, lastT: -1, pending: make([]zeroRow, 0, bufferRows)}
 	w.header.Regions = append([]Region(nil), h.Regions...)
 	if opts.SegmentRows > 0 {
 		if err := os.MkdirAll(path, 0o755); err != nil {
@@ -130,7 +137,7 @@ func (w *Writer) WriteInitial(pages []int64) error {
 	w.wroteInit = true
 	// Held back until the first epoch: an epoch at t = 0 must merge with it.
 	for _, p := range pages {
-		w.pending = append(w.pending, row{TNS: 0, Page: p, Writes: 0})
+		w.pending = append(w.pending, zeroRow{TNS: 0, Page: p, Writes: 0})
 	}
 	return nil
 }
@@ -141,8 +148,25 @@ func (w *Writer) WriteInitial(pages []int64) error {
 // When the initial image and an epoch share t = 0, their rows are merged so
 // that the file stays sorted by (t_ns, page).
 func (w *Writer) WriteEpoch(tNS int64, pages []int64, writes []int32) error {
+	return w.WriteEpochZero(tNS, pages, writes, nil)
+}
+
+// WriteEpochZero is WriteEpoch with zero parallel to pages (or nil): true
+// where the page held only zeros at the end of the epoch. A true needs a
+// writer made with WriterOptions.ZeroWrites.
+func (w *Writer) WriteEpochZero(tNS int64, pages []int64, writes []int32, zero []bool) error {
 	if w.err != nil {
 		return w.err
+	}
+	if zero != nil && len(zero) != len(pages) {
+		return fmt.Errorf("write epoch t_ns=%d: %d pages but %d zero flags", tNS, len(pages), len(zero))
+	}
+	if !w.opts.ZeroWrites {
+		for i, z := range zero {
+			if z {
+				return fmt.Errorf("write epoch t_ns=%d: page %d is marked zero, but the trace has no zero column (WriterOptions.ZeroWrites)", tNS, pages[i])
+			}
+		}
 	}
 	if tNS < 0 || (w.wroteEpoch && tNS <= w.lastT) {
 		return fmt.Errorf("write epoch t_ns=%d: times must be non-negative and increase (previous %d)", tNS, w.lastT)
@@ -166,14 +190,14 @@ func (w *Writer) WriteEpoch(tNS int64, pages []int64, writes []int32) error {
 	w.wroteEpoch = true
 	w.lastT = tNS
 	if tNS == 0 && w.wroteInit {
-		return w.mergeIntoInitial(pages, writes)
+		return w.mergeIntoInitial(pages, writes, zero)
 	}
 	for i, p := range pages {
 		c := int32(1)
 		if writes != nil {
 			c = writes[i]
 		}
-		if err := w.add(row{TNS: tNS, Page: p, Writes: c}); err != nil {
+		if err := w.add(zeroRow{TNS: tNS, Page: p, Writes: c, Zero: zero != nil && zero[i]}); err != nil {
 			return err
 		}
 	}
@@ -183,9 +207,9 @@ func (w *Writer) WriteEpoch(tNS int64, pages []int64, writes []int32) error {
 // mergeIntoInitial handles the rare epoch at t = 0 that follows an initial
 // image: the two share a time, so their rows interleave by page, and a page
 // may not appear in both.
-func (w *Writer) mergeIntoInitial(pages []int64, writes []int32) error {
+func (w *Writer) mergeIntoInitial(pages []int64, writes []int32, zero []bool) error {
 	initial := w.pending
-	merged := make([]row, 0, len(initial)+len(pages))
+	merged := make([]zeroRow, 0, len(initial)+len(pages))
 	i, j := 0, 0
 	for i < len(initial) || j < len(pages) {
 		switch {
@@ -197,7 +221,7 @@ func (w *Writer) mergeIntoInitial(pages []int64, writes []int32) error {
 			if writes != nil {
 				c = writes[j]
 			}
-			merged = append(merged, row{TNS: 0, Page: pages[j], Writes: c})
+			merged = append(merged, zeroRow{TNS: 0, Page: pages[j], Writes: c, Zero: zero != nil && zero[j]})
 			j++
 		default:
 			return fmt.Errorf("write epoch t_ns=0: page %d is in the initial image too; a page is either initial or written at t=0", pages[j])
@@ -221,7 +245,7 @@ func (w *Writer) checkPages(tNS int64, pages []int64) error {
 	return nil
 }
 
-func (w *Writer) add(r row) error {
+func (w *Writer) add(r zeroRow) error {
 	w.pending = append(w.pending, r)
 	return w.flushIfFull()
 }
@@ -237,7 +261,17 @@ func (w *Writer) flushPending() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	n, err := w.pw.Write(w.pending)
+	var n int
+	var err error
+	if w.pwz != nil {
+		n, err = w.pwz.Write(w.pending)
+	} else {
+		w.narrow = w.narrow[:0]
+		for _, r := range w.pending {
+			w.narrow = append(w.narrow, row{TNS: r.TNS, Page: r.Page, Writes: r.Writes})
+		}
+		n, err = w.pw.Write(w.narrow)
+	}
 	w.fileRows += int64(n)
 	w.rows += int64(n)
 	w.pending = w.pending[:0]
@@ -314,12 +348,17 @@ func (w *Writer) openFile() error {
 	}
 	w.file = f
 	w.buf = bufio.NewWriterSize(f, 1<<20)
-	w.pw = parquet.NewGenericWriter[row](w.buf,
+	opts := []parquet.WriterOption{
 		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.MaxRowsPerRowGroup(rowGroupRows),
-		parquet.PageBufferSize(1<<20),
+		parquet.PageBufferSize(1 << 20),
 		parquet.CreatedBy("microwiper", "trace/v1", ""),
-	)
+	}
+	if w.opts.ZeroWrites {
+		w.pwz = parquet.NewGenericWriter[zeroRow](w.buf, opts...)
+	} else {
+		w.pw = parquet.NewGenericWriter[row](w.buf, opts...)
+	}
 	w.fileRows = 0
 	return nil
 }
@@ -336,14 +375,18 @@ func (w *Writer) finishFile(last bool) error {
 		return w.fail(err)
 	}
 	// A fixed key order makes the same trace give the same bytes.
+	setKV, closePW := w.pw.SetKeyValueMetadata, w.pw.Close
+	if w.pwz != nil {
+		setKV, closePW = w.pwz.SetKeyValueMetadata, w.pwz.Close
+	}
 	for _, k := range MetadataKeys {
 		if v, ok := kv[k]; ok {
-			w.pw.SetKeyValueMetadata(k, v)
+			setKV(k, v)
 		}
 	}
-	w.pw.SetKeyValueMetadata(KeyFinished, strconv.FormatBool(last))
+	setKV(KeyFinished, strconv.FormatBool(last))
 	name := w.currentPath()
-	steps := []func() error{w.pw.Close, w.buf.Flush, w.file.Sync, w.file.Close}
+	steps := []func() error{closePW, w.buf.Flush, w.file.Sync, w.file.Close}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			w.abandon()

@@ -45,6 +45,7 @@ type captureOptions struct {
 	QEMUQMP   string
 	KeepZero  bool
 	Slowdown  float64
+	ZeroWrite bool
 	Verbose   bool
 }
 
@@ -62,6 +63,7 @@ func (o *captureOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.QEMUQMP, "qemu-qmp", "", "capture a whole VM: the QEMU serving this QMP socket, exactly its RAM blocks in its migration order (never the TCG buffer)")
 	fs.BoolVar(&o.KeepZero, "keep-zero-pages", false, "keep present pages that hold only zeros in the initial image (default: their content is checked and they are left out)")
 	fs.Float64Var(&o.Slowdown, "guest-slowdown", 0, "record that the traced guest ran this many times slower than hardware (e.g. 12.5: a benchmark's time in the guest over its time on the host), for 'replay --speed guest'; 0: unknown")
+	fs.BoolVar(&o.ZeroWrite, "zero-writes", false, "after every epoch, read each page written in it (read-only) and record in the trace's zero column those left all zeros, which a content-checking migration (QEMU) sends as zero pages")
 	fs.BoolVar(&o.Verbose, "v", false, "log each mapping left out and other details to stderr")
 }
 
@@ -139,6 +141,7 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 		TrackerOptions: capture.TrackerOptions{Backend: backend, Filter: filter},
 		KeepZeroPages:  o.KeepZero,
 		GuestSlowdown:  o.Slowdown,
+		ZeroWrites:     o.ZeroWrite,
 		Epoch:          o.Epoch,
 		Duration:       o.Duration,
 		Output:         o.Out,
@@ -183,6 +186,14 @@ func runCapture(ctx context.Context, cio *cmdIO, o *captureOptions, args []strin
 	}
 	fmt.Fprintf(cio.stderr, "captured %s for %.1fs (stopped: %s): %d processes, %d epochs, %d rows, %d initial pages (%d all-zero pages left out, checked in %v), memory %d pages (%.1f MiB) -> %s\n",
 		what, st.Elapsed.Seconds(), st.Stopped, st.Processes, st.Epochs, st.Rows, st.Initial, st.InitialZero, st.ZeroCheck.Round(10*time.Microsecond), st.Pages, float64(st.Pages*int64(os.Getpagesize()))/(1<<20), opts.Output)
+	if o.ZeroWrite {
+		perEpoch := time.Duration(0)
+		if st.Epochs > 0 {
+			perEpoch = st.ZeroWriteCheck / time.Duration(st.Epochs)
+		}
+		fmt.Fprintf(cio.stderr, "zero writes: %d of %d written pages held only zeros at the end of their epoch (checked in %v, %v an epoch)\n",
+			st.ZeroWrites, st.ZeroWriteChecked, st.ZeroWriteCheck.Round(10*time.Microsecond), perEpoch.Round(time.Microsecond))
+	}
 	fmt.Fprintf(cio.stderr, "backend %s%s\n", backend, why)
 	// The workload's failure is the command's failure (the trace is kept):
 	// a script must not mistake a crashed benchmark for a good trace.

@@ -214,3 +214,36 @@ func TestCaptureSignal(t *testing.T) {
 		})
 	}
 }
+
+// TestCaptureZeroWrites: --zero-writes through the binary. The capture
+// tests' writer fills 256 pages, sets every third back to zeros and
+// refills every ninth: the trace marks the 86 zeroed pages' writes, the
+// capture says how many it found, and trace info counts them.
+func TestCaptureZeroWrites(t *testing.T) {
+	needCaptureKernel(t)
+	dir := t.TempDir()
+	writer := filepath.Join(dir, "writer")
+	build, err := exec.Command("go", "build", "-o", writer, "../../capture/testdata/writer").CombinedOutput()
+	require.NoError(t, err, "%s", build)
+	out := filepath.Join(dir, "zero.parquet")
+	res := execBinary(t, "", "capture", "--zero-writes", "--epoch", "20ms", "-o", out, "--", writer, "-mode", "zero", "-pages", "256", "-gap", "200ms", "-settle", "100ms")
+	if res.code != 0 && strings.Contains(res.stderr, "not supported") {
+		t.Skipf("kernel lacks userfaultfd-wp: %s", res.stderr)
+	}
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Regexp(t, `zero writes: \d+ of \d+ written pages held only zeros at the end of their epoch \(checked in [^,]+, [^ ]+ an epoch\)`, res.stderr)
+	_, epochs, err := tracefmt.ReadAll(out)
+	require.NoError(t, err)
+	zero := 0
+	for _, e := range epochs {
+		for _, z := range e.Zero {
+			if z {
+				zero++
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, zero, 86, "every zeroed page's write is marked")
+	res = execBinary(t, "", "trace", "info", out)
+	require.Equal(t, 0, res.code, "stderr: %s", res.stderr)
+	assert.Contains(t, res.stdout, fmt.Sprintf("zero writes  %d (", zero))
+}

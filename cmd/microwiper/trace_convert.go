@@ -158,8 +158,8 @@ func csvToTrace(ctx context.Context, cio *cmdIO, o *traceConvertOptions, in, out
 		Scan: scan,
 		Note: func(msg string) { fmt.Fprintln(cio.stderr, msg) },
 	}
-	_, err = tracecsv.Import(ctx, src, opts, func(h tracefmt.Header) (*tracefmt.Writer, error) {
-		return tracefmt.Create(out, h, tracefmt.WriterOptions{})
+	_, err = tracecsv.Import(ctx, src, opts, func(h tracefmt.Header, wo tracefmt.WriterOptions) (*tracefmt.Writer, error) {
+		return tracefmt.Create(out, h, wo)
 	})
 	if errors.Is(err, tracecsv.ErrNeedEpoch) {
 		return usageErrorf("%v", err)

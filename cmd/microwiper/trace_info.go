@@ -146,6 +146,11 @@ func printTraceInfo(w io.Writer, path string, st *profile.Profile, procs *procSt
 		kv("initial", "%d pages hold data (%.1f%%), the rest are zero pages until written", st.Initial, 100*float64(st.Initial)/float64(h.Pages))
 	}
 	kv("writes", "%d counted (%.2f a row)", st.Writes, float64(st.Writes)/float64(max(st.Rows-st.Initial, 1)))
+	if st.HasZero {
+		kv("zero writes", "%d (%.2f%% of the rows outside the initial image left the page all zeros)", st.ZeroWrites, 100*float64(st.ZeroWrites)/float64(max(st.Dirtyings, 1)))
+	} else {
+		kv("zero writes", "not recorded (no zero column: capture with --zero-writes checks content)")
+	}
 	if st.WorkingSet != nil {
 		kv("written", "%d distinct pages (%.1f%% of memory)", st.EverWritten, 100*float64(st.EverWritten)/float64(h.Pages))
 	}

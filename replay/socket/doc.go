@@ -6,8 +6,9 @@
 // pages, outside the Go heap). A player goroutine plays the trace's
 // dirtying events (replay's time model, through the shared replay.Log)
 // into it in real time: each write bumps the page's version,
-// rewrites its content as a function of (page, version) and marks the
-// dirty log. The sender asks the policy exactly as the simulator does (at
+// rewrites its content as a function of (page, version) (all zeros for a
+// write the trace marks as leaving the page zero, which zero-page
+// detection then sends as a header) and marks the dirty log. The sender asks the policy exactly as the simulator does (at
 // each round start, and before each batch), copies the pages it picks
 // under the memory lock and streams them over TCP in wire.Batch frames;
 // each round ends with a RoundEnd/RoundAck exchange in which the receiver

@@ -180,13 +180,17 @@ func newMigration(tr *replay.Trace, cfg replay.Config, link Link, timeout time.D
 			m.hasData[i] = math.MaxUint64
 		}
 	}
-	m.log.Prehistory(func(ps []int32) {
-		for _, p := range ps {
-			m.hasData[p>>6] |= 1 << (uint(p) & 63)
+	m.log.Prehistory(func(ps []int32, z replay.Zeros) {
+		for i, p := range ps {
+			if z.At(i) {
+				m.hasData[p>>6] &^= 1 << (uint(p) & 63)
+			} else {
+				m.hasData[p>>6] |= 1 << (uint(p) & 63)
+			}
 		}
 	})
 	// The initial image: pages holding data get their version-0 content,
-	// the rest stay zero.
+	// the rest stay zero (written back to zeros before the start included).
 	for p := int64(0); p < n; p++ {
 		if m.has(int32(p)) {
 			fillPage(mem.page(uint64(p)), uint64(p), 0)
@@ -215,10 +219,16 @@ func (m *migration) release() {
 
 // write is a group of the trace's writes, applied by the log under mu: it
 // bumps each page's version and rewrites its content, as a guest's store
-// would.
-func (m *migration) write(ps []int32) {
-	for _, p := range ps {
+// would; a write that left the page all zeros (z) zeroes it, so that a
+// zero page sent as a header still verifies at the destination.
+func (m *migration) write(ps []int32, z replay.Zeros) {
+	for i, p := range ps {
 		m.versions[p]++
+		if z.At(i) {
+			clear(m.mem.page(uint64(p)))
+			m.hasData[p>>6] &^= 1 << (uint(p) & 63)
+			continue
+		}
 		fillPage(m.mem.page(uint64(p)), uint64(p), m.versions[p])
 		m.hasData[p>>6] |= 1 << (uint(p) & 63)
 	}

@@ -51,6 +51,11 @@ type Profile struct {
 	Writes int64
 	// Dirtyings counts page dirtyings (rows outside the initial image).
 	Dirtyings int64
+	// HasZero says the trace has the zero column (its writes were checked
+	// for content); ZeroWrites counts the dirtyings that left a page all
+	// zeros.
+	HasZero    bool
+	ZeroWrites int64
 	// WindowNS is the window of the tables below.
 	WindowNS int64
 	// Windows is the number of windows from the start to the last write.
@@ -83,7 +88,7 @@ func Measure(path string, opt Options) (*Profile, error) {
 	}
 	defer r.Close()
 	h := r.Header()
-	p := &Profile{Header: h, Finished: r.Finished(), Rows: r.Rows(), WindowNS: opt.WindowNS, EverWritten: -1, ColumnWindows: 1}
+	p := &Profile{Header: h, Finished: r.Finished(), Rows: r.Rows(), HasZero: r.HasZero(), WindowNS: opt.WindowNS, EverWritten: -1, ColumnWindows: 1}
 	if p.WindowNS <= 0 {
 		p.WindowNS = h.EpochNS
 	}
@@ -160,6 +165,11 @@ func Measure(path string, opt Options) (*Profile, error) {
 			}
 		}
 		p.Rate[w] += int64(len(e.Pages))
+		for _, z := range e.Zero {
+			if z {
+				p.ZeroWrites++
+			}
+		}
 		for i, pg := range e.Pages {
 			p.Writes += int64(e.Writes[i])
 			if cur != nil {

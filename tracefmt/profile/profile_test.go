@@ -94,3 +94,25 @@ func TestMeasureRefusesAbsurdWindows(t *testing.T) {
 	_, err = Measure(path, Options{})
 	assert.ErrorContains(t, err, "more than 10000000 windows")
 }
+
+// TestMeasureZeroWrites counts the writes that left a page all zeros, and
+// says whether the trace recorded them at all.
+func TestMeasureZeroWrites(t *testing.T) {
+	p, err := Measure(smallTrace(t), Options{})
+	require.NoError(t, err)
+	assert.False(t, p.HasZero)
+	assert.Zero(t, p.ZeroWrites)
+
+	path := filepath.Join(t.TempDir(), "zero.parquet")
+	w, err := tracefmt.Create(path, tracefmt.Header{PageSize: 4096, Pages: 10, EpochNS: 100e6, Backend: tracefmt.BackendSynthetic}, tracefmt.WriterOptions{ZeroWrites: true})
+	require.NoError(t, err)
+	require.NoError(t, w.WriteInitial([]int64{0, 1, 2}))
+	require.NoError(t, w.WriteEpochZero(100e6, []int64{1, 2, 7}, nil, []bool{true, false, true}))
+	require.NoError(t, w.WriteEpochZero(200e6, []int64{1}, nil, []bool{false}))
+	require.NoError(t, w.Close())
+	p, err = Measure(path, Options{})
+	require.NoError(t, err)
+	assert.True(t, p.HasZero)
+	assert.EqualValues(t, 2, p.ZeroWrites)
+	assert.EqualValues(t, 4, p.Dirtyings)
+}

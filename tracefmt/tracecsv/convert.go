@@ -21,6 +21,7 @@ const checkEvery = 1 << 16
 // t = 0 as on disk. It stops when ctx is cancelled.
 func Export(ctx context.Context, r *tracefmt.Reader, dst io.Writer) error {
 	w := NewWriter(dst)
+	w.Zero = r.HasZero()
 	if err := w.Header(r.Header()); err != nil {
 		return err
 	}
@@ -35,7 +36,7 @@ func Export(ctx context.Context, r *tracefmt.Reader, dst io.Writer) error {
 					return err
 				}
 			}
-			if err := w.Row(e.TNS, p, e.Writes[i]); err != nil {
+			if err := w.Row(e.TNS, p, e.Writes[i], e.Zero != nil && e.Zero[i]); err != nil {
 				return err
 			}
 		}
@@ -44,6 +45,7 @@ func Export(ctx context.Context, r *tracefmt.Reader, dst io.Writer) error {
 	for r.Scan() {
 		e := r.Epoch()
 		if e.Initial {
+			// Initial pages are never zero: Zero stays nil.
 			initial = tracefmt.Epoch{Pages: slices.Clone(e.Pages), Writes: slices.Clone(e.Writes), Initial: true}
 			continue
 		}
@@ -73,13 +75,14 @@ func Export(ctx context.Context, r *tracefmt.Reader, dst io.Writer) error {
 // mergeEpochs merges two page-sorted epochs at the same time into one.
 func mergeEpochs(a, b tracefmt.Epoch) tracefmt.Epoch {
 	m := tracefmt.Epoch{TNS: b.TNS}
+	zeroAt := func(e tracefmt.Epoch, i int) bool { return e.Zero != nil && e.Zero[i] }
 	i, j := 0, 0
 	for i < len(a.Pages) || j < len(b.Pages) {
 		if j == len(b.Pages) || (i < len(a.Pages) && a.Pages[i] < b.Pages[j]) {
-			m.Pages, m.Writes = append(m.Pages, a.Pages[i]), append(m.Writes, a.Writes[i])
+			m.Pages, m.Writes, m.Zero = append(m.Pages, a.Pages[i]), append(m.Writes, a.Writes[i]), append(m.Zero, zeroAt(a, i))
 			i++
 		} else {
-			m.Pages, m.Writes = append(m.Pages, b.Pages[j]), append(m.Writes, b.Writes[j])
+			m.Pages, m.Writes, m.Zero = append(m.Pages, b.Pages[j]), append(m.Writes, b.Writes[j]), append(m.Zero, zeroAt(b, j))
 			j++
 		}
 	}
@@ -145,11 +148,12 @@ type ImportOptions struct {
 }
 
 // Import converts CSV rows into a trace written by the writer create
-// returns. Rows must come in non-decreasing t_ns; within one t_ns any page
+// returns (given the writer options the CSV needs: the zero column when it
+// has one). Rows must come in non-decreasing t_ns; within one t_ns any page
 // order is accepted and sorted here, since tools that dump hash sets do not
 // sort. On success the trace is closed; on failure it is aborted, so that
 // nothing replaces the target. It returns the header written.
-func Import(ctx context.Context, src io.Reader, opts ImportOptions, create func(tracefmt.Header) (*tracefmt.Writer, error)) (h tracefmt.Header, err error) {
+func Import(ctx context.Context, src io.Reader, opts ImportOptions, create func(tracefmt.Header, tracefmt.WriterOptions) (*tracefmt.Writer, error)) (h tracefmt.Header, err error) {
 	note := opts.Note
 	if note == nil {
 		note = func(string) {}
@@ -179,7 +183,7 @@ func Import(ctx context.Context, src io.Reader, opts ImportOptions, create func(
 			return err
 		}
 		c.header, c.grow = h, grow
-		c.w, err = create(h)
+		c.w, err = create(h, tracefmt.WriterOptions{ZeroWrites: r.HasZero()})
 		return err
 	}
 	for n := 0; r.Scan(); n++ {
@@ -269,6 +273,7 @@ func importHeader(r *Reader, opts ImportOptions, note func(string)) (tracefmt.He
 type pendingRow struct {
 	page   int64
 	writes int32
+	zero   bool
 	line   int
 }
 
@@ -284,6 +289,7 @@ type importer struct {
 	epochT int64
 	pages  []int64
 	writes []int32
+	zero   []bool
 	seen   bool // a row has been added
 }
 
@@ -298,6 +304,8 @@ func (c *importer) add(row Row, line int) error {
 		return c.fail(line, "page %d outside the memory of %d pages: raise -pages", row.Page, c.header.Pages)
 	case row.Writes == 0 && row.TNS != 0:
 		return c.fail(line, "writes 0 at t_ns %d: only initial-image rows (t_ns 0) may have writes 0", row.TNS)
+	case row.Writes == 0 && row.Zero:
+		return c.fail(line, "initial-image row (page %d) has zero 1: the initial image lists pages that hold data", row.Page)
 	case c.seen && row.TNS < c.epochT:
 		return c.fail(line, "t_ns %d after %d: sort the rows by time first (sort -t, -k1,1n -k2,2n)", row.TNS, c.epochT)
 	case !c.seen || row.TNS > c.epochT:
@@ -306,7 +314,7 @@ func (c *importer) add(row Row, line int) error {
 		}
 		c.epochT, c.seen = row.TNS, true
 	}
-	c.epoch = append(c.epoch, pendingRow{page: row.Page, writes: row.Writes, line: line})
+	c.epoch = append(c.epoch, pendingRow{page: row.Page, writes: row.Writes, zero: row.Zero, line: line})
 	return nil
 }
 
@@ -326,7 +334,7 @@ func (c *importer) flush() error {
 		return 0
 	})
 	var initial []int64
-	c.pages, c.writes = c.pages[:0], c.writes[:0]
+	c.pages, c.writes, c.zero = c.pages[:0], c.writes[:0], c.zero[:0]
 	for i, row := range c.epoch {
 		if i > 0 && row.page == c.epoch[i-1].page {
 			return c.fail(row.line, "duplicate row (t_ns %d, page %d), first on line %d: merge them into one row with the summed writes", c.epochT, row.page, c.epoch[i-1].line)
@@ -337,6 +345,7 @@ func (c *importer) flush() error {
 		}
 		c.pages = append(c.pages, row.page)
 		c.writes = append(c.writes, row.writes)
+		c.zero = append(c.zero, row.zero)
 	}
 	if c.grow {
 		c.w.SetPages(c.epoch[len(c.epoch)-1].page + 1)
@@ -347,7 +356,7 @@ func (c *importer) flush() error {
 		}
 	}
 	if len(c.pages) > 0 {
-		if err := c.w.WriteEpoch(c.epochT, c.pages, c.writes); err != nil {
+		if err := c.w.WriteEpochZero(c.epochT, c.pages, c.writes, c.zero); err != nil {
 			return err
 		}
 	}

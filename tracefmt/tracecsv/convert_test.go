@@ -23,8 +23,8 @@ func importFile(t testing.TB, csv, path string, set map[string]string) (tracefmt
 		return tracefmt.Header{}, nil, err
 	}
 	h, err := Import(context.Background(), strings.NewReader(csv), ImportOptions{Set: set, Name: "in.csv", Scan: scan, Note: func(m string) { notes = append(notes, m) }},
-		func(h tracefmt.Header) (*tracefmt.Writer, error) {
-			return tracefmt.Create(path, h, tracefmt.WriterOptions{})
+		func(h tracefmt.Header, wo tracefmt.WriterOptions) (*tracefmt.Writer, error) {
+			return tracefmt.Create(path, h, wo)
 		})
 	return h, notes, err
 }
@@ -60,6 +60,41 @@ func TestExportImportRoundTrip(t *testing.T) {
 	assert.Equal(t, e1, e2)
 }
 
+// TestZeroRoundTrip: a trace with the zero column exports a fourth CSV
+// column and imports back to the same epochs; a CSV with zero 1 on an
+// initial-image row is refused.
+func TestZeroRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "a.parquet")
+	h := tracefmt.Header{PageSize: 4096, Pages: 16, EpochNS: 100, Backend: tracefmt.BackendUffdAsync, Workload: "w", Kernel: "6.18",
+		Regions: []tracefmt.Region{{FirstPage: 0, Pages: 16, StartAddr: 4096, Perms: "rw-p", Path: "[heap]"}}}
+	w, err := tracefmt.Create(src, h, tracefmt.WriterOptions{ZeroWrites: true})
+	require.NoError(t, err)
+	require.NoError(t, w.WriteInitial([]int64{1, 3}))
+	require.NoError(t, w.WriteEpochZero(0, []int64{2}, []int32{5}, []bool{true}))
+	require.NoError(t, w.WriteEpochZero(100, []int64{1, 15}, nil, []bool{false, true}))
+	require.NoError(t, w.Close())
+
+	r, err := tracefmt.Open(src)
+	require.NoError(t, err)
+	var csv bytes.Buffer
+	require.NoError(t, Export(context.Background(), r, &csv))
+	r.Close()
+	assert.Contains(t, csv.String(), "t_ns,page,writes,zero\n0,1,0,0\n0,2,5,1\n0,3,0,0\n100,1,1,0\n100,15,1,1\n")
+
+	back := filepath.Join(dir, "b.parquet")
+	_, _, err = importFile(t, csv.String(), back, nil)
+	require.NoError(t, err)
+	_, e1, err := tracefmt.ReadAll(src)
+	require.NoError(t, err)
+	_, e2, err := tracefmt.ReadAll(back)
+	require.NoError(t, err)
+	assert.Equal(t, e1, e2)
+
+	_, _, err = importFile(t, "# pages=8\n# epoch_ns=10\nt_ns,page,writes,zero\n0,1,0,1\n10,1,1,0\n", filepath.Join(dir, "c.parquet"), nil)
+	assert.ErrorContains(t, err, "line 4: initial-image row (page 1) has zero 1")
+}
+
 func TestImportSettlesTheHeader(t *testing.T) {
 	dir := t.TempDir()
 	h, notes, err := importFile(t, "t_ns,page\n100,7\n300,2\n", filepath.Join(dir, "a.parquet"), nil)
@@ -82,8 +117,8 @@ func TestImportSettlesTheHeader(t *testing.T) {
 
 	// One pass (stdin): no epoch anywhere is ErrNeedEpoch.
 	_, err = Import(context.Background(), strings.NewReader("t_ns,page\n1,1\n"), ImportOptions{Name: "-"},
-		func(h tracefmt.Header) (*tracefmt.Writer, error) {
-			return tracefmt.Create(filepath.Join(dir, "d.parquet"), h, tracefmt.WriterOptions{})
+		func(h tracefmt.Header, wo tracefmt.WriterOptions) (*tracefmt.Writer, error) {
+			return tracefmt.Create(filepath.Join(dir, "d.parquet"), h, wo)
 		})
 	assert.ErrorIs(t, err, ErrNeedEpoch)
 }
@@ -127,6 +162,7 @@ func TestExportStopsOnCancel(t *testing.T) {
 func FuzzImport(f *testing.F) {
 	f.Add("t_ns,page\n100,7\n100,3\n300,2\n")
 	f.Add("# pages=8\n# epoch_ns=10\nt_ns,page,writes\n0,1,0\n0,2,3\n10,1,1\n")
+	f.Add("# pages=8\n# epoch_ns=10\nt_ns,page,writes,zero\n0,1,0,0\n0,2,3,1\n10,1,1,1\n20,1,1,0\n")
 	f.Add("# regions=[{\"first_page\":0,\"pages\":99}]\nt_ns,page\n1,1\n2,2\n")
 	f.Fuzz(func(t *testing.T, csv string) {
 		dir := t.TempDir()

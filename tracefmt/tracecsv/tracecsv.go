@@ -1,6 +1,7 @@
 // Package tracecsv is the CSV form of a trace, so that traces can come
-// from and go to other tools: a header line "t_ns,page" or
-// "t_ns,page,writes", then one row per line. Lines starting with '#' are
+// from and go to other tools: a header line "t_ns,page",
+// "t_ns,page,writes" or "t_ns,page,writes,zero" (zero is 0 or 1: the page
+// held only zeros at the end of the epoch), then one row per line. Lines starting with '#' are
 // comments; before the header, a comment "# key=value" carries one metadata
 // key of the trace (page_size, pages, epoch_ns, ...; tracefmt's codec), so
 // that a trace converted to CSV and back keeps its metadata. Blank lines are
@@ -27,6 +28,7 @@ import (
 const (
 	HeaderTwo   = "t_ns,page"
 	HeaderThree = "t_ns,page,writes"
+	HeaderFour  = "t_ns,page,writes,zero"
 )
 
 // maxLine bounds a line, so that a binary file fed by mistake fails fast
@@ -41,6 +43,9 @@ type Row struct {
 	Page int64
 	// Writes is the write count; 1 when the file has no writes column.
 	Writes int32
+	// Zero says the page held only zeros at the end of the epoch; false
+	// when the file has no zero column.
+	Zero bool
 }
 
 // SyntaxError is a malformed line.
@@ -59,6 +64,7 @@ type Reader struct {
 	line      int
 	header    bool // header line seen
 	hasWrites bool
+	hasZero   bool
 	meta      map[string]string
 	row       Row
 	err       error
@@ -110,7 +116,7 @@ func (r *Reader) Scan() bool {
 		return false
 	}
 	if !r.header {
-		r.err = &SyntaxError{Line: r.line + 1, Msg: "no header line: the first line must be " + HeaderThree + " or " + HeaderTwo}
+		r.err = &SyntaxError{Line: r.line + 1, Msg: "no header line: the first line must be " + HeaderFour + ", " + HeaderThree + " or " + HeaderTwo}
 	}
 	return false
 }
@@ -127,6 +133,10 @@ func (r *Reader) Err() error { return r.err }
 // HasWrites reports whether the file has a writes column (valid once the
 // header is read, that is after the first Scan).
 func (r *Reader) HasWrites() bool { return r.hasWrites }
+
+// HasZero reports whether the file has a zero column (valid once the
+// header is read).
+func (r *Reader) HasZero() bool { return r.hasZero }
 
 // Meta returns the value of a "# key=value" comment seen before the header.
 func (r *Reader) Meta(key string) (string, bool) {
@@ -152,8 +162,10 @@ func (r *Reader) readHeader(b []byte) error {
 	case HeaderTwo:
 	case HeaderThree:
 		r.hasWrites = true
+	case HeaderFour:
+		r.hasWrites, r.hasZero = true, true
 	default:
-		return &SyntaxError{Line: r.line, Msg: fmt.Sprintf("header %q: want %s or %s", truncate(string(b)), HeaderThree, HeaderTwo)}
+		return &SyntaxError{Line: r.line, Msg: fmt.Sprintf("header %q: want %s, %s or %s", truncate(string(b)), HeaderFour, HeaderThree, HeaderTwo)}
 	}
 	r.header = true
 	return nil
@@ -164,7 +176,10 @@ func (r *Reader) parseRow(b []byte) error {
 	if r.hasWrites {
 		want = 3
 	}
-	var fields [3][]byte
+	if r.hasZero {
+		want = 4
+	}
+	var fields [4][]byte
 	n := 0
 	for {
 		i := bytes.IndexByte(b, ',')
@@ -197,11 +212,20 @@ func (r *Reader) parseRow(b []byte) error {
 			return &SyntaxError{Line: r.line, Msg: "writes " + err.Error()}
 		}
 	}
-	r.row = Row{TNS: t, Page: p, Writes: int32(w)}
+	z := int64(0)
+	if r.hasZero {
+		if z, err = parseInt(fields[3], math.MaxInt32); err != nil || z > 1 {
+			return &SyntaxError{Line: r.line, Msg: fmt.Sprintf("zero %q: want 0 or 1", truncate(string(bytes.TrimSpace(fields[3]))))}
+		}
+	}
+	r.row = Row{TNS: t, Page: p, Writes: int32(w), Zero: z == 1}
 	return nil
 }
 
 func (r *Reader) headerName() string {
+	if r.hasZero {
+		return HeaderFour
+	}
 	if r.hasWrites {
 		return HeaderThree
 	}
@@ -239,12 +263,15 @@ func truncate(s string) string {
 	return s
 }
 
-// Writer writes the CSV form. Call Meta for each metadata key first, then
-// Row for each row, then Flush.
+// Writer writes the CSV form. Call Header first, then Row for each row,
+// then Flush.
 type Writer struct {
 	w      *bufio.Writer
 	header bool
 	buf    []byte
+	// Zero adds the zero column (set before the first row): the trace
+	// records which writes left a page all zeros.
+	Zero bool
 }
 
 // NewWriter returns a writer to w.
@@ -274,19 +301,23 @@ func (w *Writer) Header(h tracefmt.Header) error {
 	return nil
 }
 
-// Row writes one row (t_ns, page, writes).
-func (w *Writer) Row(t, page int64, writes int32) error {
-	if !w.header {
-		w.header = true
-		if _, err := w.w.WriteString(HeaderThree + "\n"); err != nil {
-			return err
-		}
+// Row writes one row (t_ns, page, writes, and zero when Zero is set).
+func (w *Writer) Row(t, page int64, writes int32, zero bool) error {
+	if err := w.writeHeader(); err != nil {
+		return err
 	}
 	b := strconv.AppendInt(w.buf[:0], t, 10)
 	b = append(b, ',')
 	b = strconv.AppendInt(b, page, 10)
 	b = append(b, ',')
 	b = strconv.AppendInt(b, int64(writes), 10)
+	if w.Zero {
+		if zero {
+			b = append(b, ",1"...)
+		} else {
+			b = append(b, ",0"...)
+		}
+	}
 	b = append(b, '\n')
 	w.buf = b
 	_, err := w.w.Write(b)
@@ -295,11 +326,21 @@ func (w *Writer) Row(t, page int64, writes int32) error {
 
 // Flush writes the header if no row came, and flushes the buffer.
 func (w *Writer) Flush() error {
-	if !w.header {
-		w.header = true
-		if _, err := w.w.WriteString(HeaderThree + "\n"); err != nil {
-			return err
-		}
+	if err := w.writeHeader(); err != nil {
+		return err
 	}
 	return w.w.Flush()
+}
+
+func (w *Writer) writeHeader() error {
+	if w.header {
+		return nil
+	}
+	w.header = true
+	h := HeaderThree
+	if w.Zero {
+		h = HeaderFour
+	}
+	_, err := w.w.WriteString(h + "\n")
+	return err
 }

@@ -6,6 +6,11 @@
 //	  (with -wait) or -settle, then per phase print
 //	  "phase K START_UNIX_NS END_UNIX_NS" and finally "done CHECKSUM".
 //	writer -mode bench: random 8-byte writes for -duration; "ops N NS".
+//	writer -mode zero: print "buffer ADDR PAGES", wait like phases, then
+//	  fill every page with non-zero bytes, pause -gap, print "zeroed", set
+//	  the pages ZeroedPage says to all zeros (memset), pause -gap, rewrite
+//	  the pages RefilledPage says with non-zero bytes, pause -gap, and
+//	  print "done 0".
 //	writer -mode hold: map (and with -populate touch) the buffer, print
 //	  "buffer ADDR PAGES", then sleep until stdin closes.
 package main
@@ -27,6 +32,12 @@ import (
 // a different third each phase.
 func InPhase(p, k int) bool { return splitmix(uint64(p)*1000003+uint64(k))%3 == 0 }
 
+// ZeroedPage says whether -mode zero sets page p back to zeros: every
+// third page. RefilledPage says whether it writes it non-zero again after
+// that: every ninth.
+func ZeroedPage(p int) bool   { return p%3 == 0 }
+func RefilledPage(p int) bool { return p%9 == 0 }
+
 func splitmix(x uint64) uint64 {
 	x += 0x9E3779B97F4A7C15
 	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
@@ -35,7 +46,7 @@ func splitmix(x uint64) uint64 {
 }
 
 func main() {
-	mode := flag.String("mode", "phases", "phases, bench or hold")
+	mode := flag.String("mode", "phases", "phases, zero, bench or hold")
 	pages := flag.Int("pages", 4096, "buffer size in pages")
 	phases := flag.Int("phases", 4, "phases")
 	threads := flag.Int("threads", 4, "writing threads")
@@ -82,6 +93,35 @@ func main() {
 	switch *mode {
 	case "hold":
 		bufio.NewReader(os.Stdin).ReadString('\n')
+		return
+	case "zero":
+		if *wait {
+			bufio.NewReader(os.Stdin).ReadString('\n')
+		}
+		time.Sleep(*settle)
+		fill := func(p int) {
+			for i := p * ps; i < (p+1)*ps; i++ {
+				buf[i] = byte(i%251 + 1)
+			}
+		}
+		for p := 0; p < *pages; p++ {
+			fill(p)
+		}
+		time.Sleep(*gap)
+		fmt.Println("zeroed")
+		for p := 0; p < *pages; p++ {
+			if ZeroedPage(p) {
+				clear(buf[p*ps : (p+1)*ps])
+			}
+		}
+		time.Sleep(*gap)
+		for p := 0; p < *pages; p++ {
+			if RefilledPage(p) {
+				fill(p)
+			}
+		}
+		time.Sleep(*gap)
+		fmt.Println("done 0")
 		return
 	case "bench":
 		if *wait {
