@@ -95,7 +95,7 @@ run: build
 # from which a test
 # rebuilds REPRODUCTION.md's tables.
 REPRO_RESULTS := experiments/results/reproduce
-REPRO_TRACES  := $(wildcard traces/shipped/*.parquet traces/captured/*.parquet traces/vm/*.parquet)
+REPRO_TRACES  := $(wildcard traces/shipped/*.parquet traces/captured/*.parquet traces/vm/*ib.parquet)
 reproduce: build
 	rm -rf $(OUT)/reproduce $(REPRO_RESULTS)
 	./$(BIN) run --shard 0/2 --out $(OUT)/reproduce/shard-0 experiments/reproduce.json >/dev/null & pid=$$!; \
@@ -111,7 +111,8 @@ reproduce: build
 # their whole-VM traces with qemu-precopy and writes GROUNDTRUTH.md; the
 # traces and QEMU's figures go to traces/vm/ (checked by `make test`).
 # Needs root, qemu-system-x86, busybox-static and the Debian archive
-# (apt-get download of linux-image-amd64 on first use). About 10 minutes.
+# (apt-get download of linux-image-amd64 on first use). About 12 minutes
+# (11m26s on a quiet 2-core machine).
 groundtruth: build
 	nice -n -5 $(GO) run ./scripts/groundtruth -bin $(BIN) -o GROUNDTRUTH.md -traces traces/vm
 
