@@ -392,8 +392,8 @@ func workloadParagraph(g *grouping, trace string, cs []claimRow, tp *traceProfil
 	return out
 }
 
-// workloadClasses name the class of each shipped or captured trace (by
-// the prefix of its name; VM traces will carry their own) and the property
+// workloadClasses name the class of each shipped, captured or whole-VM
+// trace (by the prefix of its name) and the property
 // that, by construction of the class, decides whether holding stripes back
 // can pay.
 // scatteredWrites is the property that decides the key-value and
@@ -401,6 +401,24 @@ func workloadParagraph(g *grouping, trace string, cs []claimRow, tp *traceProfil
 const scatteredWrites = "the locality of writes within stripes. Scattered small writes dirty many stripes a little, so stripe rates tell hot from cold poorly and the variants stay close to Xen."
 
 var workloadClasses = []struct{ prefix, class, note string }{
+	// Whole-VM traces first: their names share prefixes with process ones.
+	{"idle-512mib", "whole VM: an idle guest, the kernel's background writes",
+		"nothing to hold: a few pages are written, every policy's final round is tiny and they differ by the zero pages and round counts alone."},
+	{"redis-1gib", "whole VM: redis-server under redis-benchmark in the guest",
+		scatteredWrites},
+	{"sqlite-1gib", "whole VM: SQLite under a TPC-B (pgbench-like) load in the guest",
+		scatteredWrites},
+	{"compile-2gib", "whole VM: gcc compiling in a loop in the guest",
+		"phase changes: each compiler process writes fresh memory for a short life, so the written set moves and a held stripe is often clean by the final round."},
+	{"stress-1gib", "whole VM: stress-ng's vm stressor, memory-bound",
+		"the working set's size against bandwidth: the stressor sweeps hundreds of MB, faster than the slower links drain, so no reading keeps it out of the final round there."},
+	{"idle-rep", "whole VM (ground truth): an idle 256 MiB guest", "nothing to hold: every policy's final round is tiny."},
+	{"hotset", "whole VM (ground truth): a 3 MiB hot set rewritten every 50 ms",
+		"the hot set's rewriting rate against the link: held back, it still makes up the final round."},
+	{"kv", "whole VM (ground truth): a Go key-value store with its garbage collector",
+		scatteredWrites},
+	{"stream", "whole VM (ground truth): 8 MiB rewritten as fast as the vCPU runs",
+		"the working set's size against bandwidth: rewritten faster than the slower links drain, it is the whole final round under any reading."},
 	{"hotcold", "synthetic: a Zipf-hot set of page clusters over a cold rest",
 		"the hot set's rewriting rate against the link. Where the hot clusters outrun the link, holding them saves re-sends but they still make up the final round; where the link outruns them, every policy's final round is small and the variants meet Xen."},
 	{"wws", "synthetic: a fixed writable working set, Clark-style",
