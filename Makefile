@@ -79,7 +79,7 @@ run: build
 	./$(BIN) trace validate $(RUN_TRACES)
 	./$(BIN) run --out $(OUT)/results experiments/sweep.json
 	./$(BIN) run --out $(OUT)/results-once experiments/sweep-once.json >/dev/null
-	./$(BIN) report --out $(OUT)/report --title "microwiper: shipped traces, continuous dirtying" \
+	./$(BIN) report --out $(OUT)/report --title "microwiper: shipped, captured and whole-VM traces, continuous dirtying" \
 		--trace traces/shipped/wws-512mib.parquet --trace traces/captured/redis.parquet \
 		--rounds-trace wws-512mib --rounds-bw 1Gbit $(OUT)/results
 	./$(BIN) report --out $(OUT)/report-once --title "microwiper: shipped traces, 'once' dirtying" \
