@@ -124,6 +124,12 @@ func (g *grouping) scenarioName(s Scenario, withBandwidth bool, sep string) stri
 	if withBandwidth && (g.Varies.Bandwidth || len(parts) == 0) {
 		parts = append(parts, s.bandwidthName())
 	}
+	return strings.Join(g.appendVaried(parts, s), sep)
+}
+
+// appendVaried appends the RTT, dirty model and engine of s where they
+// vary across the grouping.
+func (g *grouping) appendVaried(parts []string, s Scenario) []string {
 	if g.Varies.RTT {
 		parts = append(parts, "rtt "+fmtDuration(s.RTTNS))
 	}
@@ -133,7 +139,7 @@ func (g *grouping) scenarioName(s Scenario, withBandwidth bool, sep string) stri
 	if g.Varies.Engine {
 		parts = append(parts, s.engineName())
 	}
-	return strings.Join(parts, sep)
+	return parts
 }
 
 func fmtDuration(ns int64) string {
@@ -406,17 +412,7 @@ func metricFigure(g *grouping, name, caption, ylabel string, metric func(*Cell) 
 // restName names a scenario without its trace: the link, and the RTT,
 // dirty model and engine where they vary.
 func (g *grouping) restName(s Scenario) string {
-	parts := []string{"link " + s.bandwidthName()}
-	if g.Varies.RTT {
-		parts = append(parts, "rtt "+fmtDuration(s.RTTNS))
-	}
-	if g.Varies.DirtyModel {
-		parts = append(parts, s.DirtyModel)
-	}
-	if g.Varies.Engine {
-		parts = append(parts, s.engineName())
-	}
-	return strings.Join(parts, ", ")
+	return strings.Join(g.appendVaried([]string{"link " + s.bandwidthName()}, s), ", ")
 }
 
 // sweepFigure draws downtime against bandwidth, a line per algorithm and a
