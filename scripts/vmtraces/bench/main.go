@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is the fixed CPU benchmark `make traces` runs both inside
 // each guest, just before its workload starts, and on the host: the ratio of
 // the two times is the guest's slowdown, recorded in the trace as
