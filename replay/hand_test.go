@@ -200,6 +200,23 @@ func TestMicrowiperHand(t *testing.T) {
 	assert.Equal(t, 83*ms, res.TotalNS)
 }
 
+// setQemuHandImage gives tr TestQemuHand's initial image: pages 0..63
+// hold data, the rest are zero pages.
+func setQemuHandImage(t *testing.T, tr *Trace) {
+	t.Helper()
+	img := make([]int32, 64)
+	for i := range img {
+		img[i] = int32(i)
+	}
+	require.NoError(t, tr.SetInitial(img))
+}
+
+// qemuHandConfig is TestQemuHand's link: 1024-byte headers at 40.96
+// Mbit/s (a full page 1 ms, a header 0.2 ms), dirty=end, idle after.
+func qemuHandConfig() Config {
+	return Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+}
+
 // TestQemuHand: 128 pages, initial image {0..63} (so 64..127 are zero
 // pages), 1024-byte headers on a 40.96 Mbit/s link: a full page (5120
 // bytes) takes 1 ms, a zero page (header only) 0.2 ms. No rate cap, RTT 0,
@@ -218,12 +235,8 @@ func TestMicrowiperHand(t *testing.T) {
 // 4 full pages, downtime 4 ms, total 81.6 ms.
 func TestQemuHand(t *testing.T) {
 	tr := newTestTrace(t, 128, epoch{30, []int32{10, 11, 12}}, epoch{70, []int32{100}})
-	var img []int32
-	for p := int32(0); p < 64; p++ {
-		img = append(img, p)
-	}
-	require.NoError(t, tr.SetInitial(img))
-	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+	setQemuHandImage(t, tr)
+	cfg := qemuHandConfig()
 	res := runAlg(t, tr, "qemu-precopy", cfg, "max_bandwidth", "0", "buffer_delay", "10ms",
 		"downtime_limit", "5ms", "max_wait", "1ms", "zero_page_scan", "0")
 	require.Len(t, res.RoundRows, 2)
@@ -277,12 +290,8 @@ func TestQemuMidPassSyncHand(t *testing.T) {
 // 4 ms (no zero page in it). Total 87.9 ms.
 func TestQemuZeroPageScan(t *testing.T) {
 	tr := newTestTrace(t, 128, epoch{30, []int32{10, 11, 12}}, epoch{70, []int32{100}})
-	var img []int32
-	for p := int32(0); p < 64; p++ {
-		img = append(img, p)
-	}
-	require.NoError(t, tr.SetInitial(img))
-	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+	setQemuHandImage(t, tr)
+	cfg := qemuHandConfig()
 	res := runAlg(t, tr, "qemu-precopy", cfg, "max_bandwidth", "0", "buffer_delay", "10ms",
 		"downtime_limit", "5ms", "max_wait", "1ms", "zero_page_scan", "100us")
 	require.Len(t, res.RoundRows, 2)

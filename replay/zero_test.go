@@ -15,11 +15,7 @@ import (
 func zeroHandTrace(t *testing.T, zero bool) *Trace {
 	t.Helper()
 	tr := NewTrace("hand", tracefmt.Header{PageSize: 4096, Pages: 128, EpochNS: epochMS, Backend: tracefmt.BackendSynthetic})
-	var img []int32
-	for p := int32(0); p < 64; p++ {
-		img = append(img, p)
-	}
-	require.NoError(t, tr.SetInitial(img))
+	setQemuHandImage(t, tr)
 	require.NoError(t, tr.AddEpochZero(20*ms, []int32{50}, []bool{zero}))
 	require.NoError(t, tr.AddEpoch(30*ms, []int32{10, 11, 12}))
 	require.NoError(t, tr.AddEpoch(70*ms, []int32{100}))
@@ -44,7 +40,7 @@ func zeroHandTrace(t *testing.T, zero bool) *Trace {
 // Without the zero mark page 50 holds data throughout: round 1 ends at
 // 77.6 ms and the final round takes 5 ms, 82.6 ms in all.
 func TestQemuZeroWriteHand(t *testing.T) {
-	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+	cfg := qemuHandConfig()
 	params := []string{"max_bandwidth", "0", "buffer_delay", "10ms", "downtime_limit", "5ms", "max_wait", "1ms", "zero_page_scan", "0"}
 	res := runAlg(t, zeroHandTrace(t, true), "qemu-precopy", cfg, params...)
 	require.Len(t, res.RoundRows, 2)
@@ -70,7 +66,7 @@ func TestQemuZeroWriteHand(t *testing.T) {
 // zero page, 4.3 ms. Round 3 (87.5 ms): nothing dirty (idle since 70 ms):
 // switch over with an empty final round. Total 87.5 ms.
 func TestQemuZeroWriteScan(t *testing.T) {
-	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+	cfg := qemuHandConfig()
 	res := runAlg(t, zeroHandTrace(t, true), "qemu-precopy", cfg, "max_bandwidth", "0", "buffer_delay", "10ms",
 		"downtime_limit", "5ms", "max_wait", "1ms", "zero_page_scan", "100us")
 	require.Len(t, res.RoundRows, 3)
@@ -83,7 +79,7 @@ func TestQemuZeroWriteScan(t *testing.T) {
 // send every page in full whatever it holds: the zero mark changes
 // nothing.
 func TestZeroWriteContentBlind(t *testing.T) {
-	cfg := Config{Link: Link{Bps: 40_960_000, HeaderBytes: 1024}, Time: TimeModel{Dirty: End, After: Idle}}
+	cfg := qemuHandConfig()
 	for _, alg := range []string{"xen-precopy", "xen-v2", "stop-and-copy"} {
 		with := runAlg(t, zeroHandTrace(t, true), alg, cfg)
 		without := runAlg(t, zeroHandTrace(t, false), alg, cfg)
