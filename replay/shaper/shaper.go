@@ -76,9 +76,28 @@ func (b *Bucket) Idle() {
 	b.mu.Unlock()
 }
 
+// Drain blocks until the bytes reserved so far are through: until a link
+// at the bucket's rate would have sent them, which the burst lets a writer
+// run ahead of. A writer that decides next (what to send, whether to stop)
+// then sees the moment the link is at, not one up to a burst earlier.
+func (b *Bucket) Drain(ctx context.Context) error {
+	return sleep(ctx, b.ahead())
+}
+
+// ahead is how far the bytes reserved so far run ahead of the link.
+func (b *Bucket) ahead() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(b.tat.Sub(b.now()), 0)
+}
+
 // Wait blocks until n bytes may be sent, or ctx ends.
 func (b *Bucket) Wait(ctx context.Context, n int) error {
-	d := b.Reserve(n)
+	return sleep(ctx, b.Reserve(n))
+}
+
+// sleep waits d (nothing when d <= 0), or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -54,6 +54,33 @@ func TestReserveSchedule(t *testing.T) {
 	assert.Equal(t, -900*time.Microsecond, b.Reserve(100))
 }
 
+// TestDrain: the burst lets a writer run ahead of the link; Drain waits
+// until the link has caught up with every byte reserved.
+func TestDrain(t *testing.T) {
+	b, err := New(8e6, 1000)
+	require.NoError(t, err)
+	now := time.Unix(0, 0)
+	b.now = func() time.Time { return now }
+	assert.Zero(t, b.ahead(), "a new bucket has nothing in flight")
+	assert.Negative(t, b.Reserve(800), "within the burst: no wait to send")
+	assert.Equal(t, 800*time.Microsecond, b.ahead(), "but the link needs 800 µs for it")
+	now = now.Add(300 * time.Microsecond)
+	assert.Equal(t, 500*time.Microsecond, b.ahead())
+	now = now.Add(time.Second)
+	assert.Zero(t, b.ahead())
+
+	real, err := New(8e6, 4000) // 1 byte/µs
+	require.NoError(t, err)
+	start := time.Now()
+	require.Negative(t, real.Reserve(3000))
+	require.NoError(t, real.Drain(context.Background()))
+	assert.GreaterOrEqual(t, time.Since(start), 3*time.Millisecond, "Drain returned before the link sent the bytes")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	real.Reserve(3000)
+	assert.ErrorIs(t, real.Drain(ctx), context.Canceled)
+}
+
 func TestWaitCancel(t *testing.T) {
 	b, err := New(8, 1) // one byte per second
 	require.NoError(t, err)

@@ -137,6 +137,15 @@ func (s *senderConn) setBucket(b *shaper.Bucket) {
 	s.w.B = b
 }
 
+// drainBucket waits until the shaping bucket's link has sent what was
+// written through it.
+func (s *senderConn) drainBucket(ctx context.Context) error {
+	if s.w.B == nil {
+		return nil
+	}
+	return s.w.B.Drain(ctx)
+}
+
 // write sends b whole, shaped.
 func (s *senderConn) write(b []byte) error {
 	if _, err := s.w.Write(b); err != nil {
