@@ -53,6 +53,23 @@ func New(bitsPerSec float64, burstBytes int) (*Bucket, error) {
 // Reserve charges n bytes and returns how long the caller must wait before
 // sending them.
 func (b *Bucket) Reserve(n int) time.Duration {
+	return b.reserve(time.Duration(float64(n) * b.nsPerByte))
+}
+
+// Hold keeps the link busy for d without sending, as a sender's own work
+// between two writes would when the model charges it serially with the
+// transfer (QEMU reading a page to find it zero): the next write waits d
+// longer. A writer that slept d instead would find the schedule behind
+// and catch up on it, overlapping the work with the transfer.
+func (b *Bucket) Hold(d time.Duration) {
+	if d > 0 {
+		b.reserve(d)
+	}
+}
+
+// reserve takes d of link time and returns how long the caller must wait
+// before using it.
+func (b *Bucket) reserve(d time.Duration) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
@@ -63,7 +80,7 @@ func (b *Bucket) Reserve(n int) time.Duration {
 		b.tat = now
 	}
 	b.streaming = true
-	b.tat = b.tat.Add(time.Duration(float64(n) * b.nsPerByte))
+	b.tat = b.tat.Add(d)
 	return b.tat.Sub(now) - b.burst
 }
 

@@ -81,6 +81,22 @@ func TestDrain(t *testing.T) {
 	assert.ErrorIs(t, real.Drain(ctx), context.Canceled)
 }
 
+// TestHold: held link time delays the next write like bytes would, and a
+// writer that is late on its schedule does not win it back.
+func TestHold(t *testing.T) {
+	b, err := New(8e6, 1000) // 1 byte/µs
+	require.NoError(t, err)
+	now := time.Unix(0, 0)
+	b.now = func() time.Time { return now }
+	assert.Equal(t, -500*time.Microsecond, b.Reserve(500))
+	b.Hold(2 * time.Millisecond)
+	assert.Equal(t, 2000*time.Microsecond, b.Reserve(500), "500 µs of bytes, 2 ms held, 1 ms of burst")
+	assert.Equal(t, 3000*time.Microsecond, b.ahead())
+	b.Hold(0)
+	b.Hold(-time.Second)
+	assert.Equal(t, 3000*time.Microsecond, b.ahead(), "no time or negative time holds nothing")
+}
+
 func TestWaitCancel(t *testing.T) {
 	b, err := New(8, 1) // one byte per second
 	require.NoError(t, err)

@@ -146,6 +146,18 @@ func (s *senderConn) drainBucket(ctx context.Context) error {
 	return s.w.B.Drain(ctx)
 }
 
+// hold spends d of the source's own time outside the transfer: on a
+// userspace-shaped link the bucket holds the link for d; unshaped or
+// kernel-shaped, the sender sleeps, and the kernel's queue may drain
+// meanwhile (a real source's work overlaps its socket buffer too).
+func (s *senderConn) hold(d time.Duration) {
+	if s.w.B != nil {
+		s.w.B.Hold(d)
+		return
+	}
+	time.Sleep(d)
+}
+
 // write sends b whole, shaped.
 func (s *senderConn) write(b []byte) error {
 	if _, err := s.w.Write(b); err != nil {

@@ -406,8 +406,9 @@ func (m *migration) sendPages(pages []int32) (int64, error) {
 	}
 	m.mu.Unlock()
 	if zeros > 0 && m.zeroNS > 0 {
-		// The source's time to find the pages zero (QEMU reads each).
-		time.Sleep(time.Duration(int64(zeros) * m.zeroNS))
+		// The source's time to find the pages zero (QEMU reads each),
+		// charged serially with the transfer as the simulator does.
+		m.conn.hold(time.Duration(int64(zeros) * m.zeroNS))
 	}
 	if err := m.conn.write(m.bb.Frame()); err != nil {
 		return 0, err
