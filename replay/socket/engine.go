@@ -296,6 +296,11 @@ func (m *migration) Unlock() { m.mu.Unlock() }
 // Start starts the clock and the player.
 func (m *migration) Start(_ context.Context, traits algorithms.Traits) error {
 	m.zero, m.zeroNS = traits.ZeroPages, traits.ZeroPageNS
+	if m.linkBucket != nil {
+		// The handshake wrote through the link's bucket; the migration's
+		// schedule starts now, with nothing to catch up on.
+		m.linkBucket.Idle()
+	}
 	m.t0 = time.Now()
 	m.stop = make(chan struct{})
 	m.player.Add(1)
@@ -334,7 +339,7 @@ func (m *migration) StartRound(rateBps int64) error {
 		}
 		bucket = m.capBucket
 	}
-	m.conn.setBucket(bucket)
+	m.conn.setBucket(bucket, false)
 	return nil
 }
 
@@ -372,7 +377,9 @@ func (m *migration) SendHeaders(pages []int32) (int64, error) {
 // downtime runs from the pause to the destination's acknowledgement, plus
 // the emulated RTT.
 func (m *migration) Final(_ context.Context, round int, pauseAt int64, pages []int32) (int64, int64, error) {
-	m.conn.setBucket(m.linkBucket)
+	// The final round's schedule starts at the pause: catching up on the
+	// live rounds' lateness would shorten the downtime.
+	m.conn.setBucket(m.linkBucket, true)
 	b, err := m.Send(pages)
 	if err != nil {
 		return 0, 0, err

@@ -25,7 +25,11 @@ import (
 // hotColdTrace is pages pages of 4 KiB over epochs epochs of 10 ms: a hot
 // set of hot pages written every epoch, plus cold random pages each epoch,
 // and an initial image of the lower half of memory (so the upper half holds
-// zero pages until written).
+// zero pages until written). The first epoch starts 10 ms in: under the
+// continuous reading an epoch from 0 would dirty its pages from 1 ns, so
+// the simulator's first peek (at 0) would see none of them and the socket
+// engine's (a fraction of a millisecond later) all of them, a 7% swing in
+// Xen's and Microwiper's pages that says nothing about either engine.
 func hotColdTrace(t testing.TB, pages, epochs, hot, cold int, seed uint64) *replay.Trace {
 	t.Helper()
 	tr := replay.NewTrace("hotcold", tracefmt.Header{PageSize: 4096, Pages: int64(pages), EpochNS: 10e6, Backend: tracefmt.BackendSynthetic})
@@ -48,7 +52,7 @@ func hotColdTrace(t testing.TB, pages, epochs, hot, cold int, seed uint64) *repl
 			ps = append(ps, p)
 		}
 		slices.Sort(ps)
-		require.NoError(t, tr.AddEpoch(int64(e)*10e6, ps))
+		require.NoError(t, tr.AddEpoch(int64(e+1)*10e6, ps))
 	}
 	return tr
 }
@@ -262,15 +266,16 @@ func TestVariantsAgreeWithSim(t *testing.T) {
 			// A real-time run on a shared machine can lose the CPU at the
 			// moment a policy decides; such an attempt is logged and the
 			// run measured again, up to three attempts.
-			var dd, dp, slowdown float64
+			var dd, dp, dt, slowdown float64
 			for attempt := 1; attempt <= 3; attempt++ {
 				sock, err := Engine{Link: LinkConfig{Kind: LinkLoopback}}.Run(context.Background(), tc.tr, alg(), cfg)
 				require.NoError(t, err)
 				require.Zero(t, sock.LostPages)
-				dd, dp, slowdown = rel(sock.DowntimeNS, sim.DowntimeNS), rel(sock.PagesSent, sim.PagesSent), sock.Slowdown
-				t.Logf("attempt %d: downtime sim %.1f ms socket %.1f ms (%+.1f%%), pages sim %d socket %d (%+.1f%%), slowdown sim %.3f socket %.3f",
-					attempt, float64(sim.DowntimeNS)/1e6, float64(sock.DowntimeNS)/1e6, 100*dd, sim.PagesSent, sock.PagesSent, 100*dp, sim.Slowdown, sock.Slowdown)
-				if math.Abs(dd) <= 0.10 && math.Abs(dp) <= 0.10 && (!autoConverge || slowdown > 0) {
+				dd, dp, dt, slowdown = rel(sock.DowntimeNS, sim.DowntimeNS), rel(sock.PagesSent, sim.PagesSent), rel(sock.TotalNS, sim.TotalNS), sock.Slowdown
+				t.Logf("attempt %d: downtime sim %.1f ms socket %.1f ms (%+.1f%%), pages sim %d socket %d (%+.1f%%), total sim %.1f ms socket %.1f ms (%+.1f%%), slowdown sim %.3f socket %.3f",
+					attempt, float64(sim.DowntimeNS)/1e6, float64(sock.DowntimeNS)/1e6, 100*dd, sim.PagesSent, sock.PagesSent, 100*dp,
+					float64(sim.TotalNS)/1e6, float64(sock.TotalNS)/1e6, 100*dt, sim.Slowdown, sock.Slowdown)
+				if math.Abs(dd) <= 0.10 && math.Abs(dp) <= 0.10 && math.Abs(dt) <= 0.05 && (!autoConverge || slowdown > 0) {
 					break
 				}
 			}
@@ -279,6 +284,7 @@ func TestVariantsAgreeWithSim(t *testing.T) {
 			}
 			assert.InDelta(t, 0, dd, 0.10, "downtime differs from the simulator's")
 			assert.InDelta(t, 0, dp, 0.10, "pages sent differ from the simulator's")
+			assert.InDelta(t, 0, dt, 0.05, "total time differs from the simulator's")
 		})
 	}
 }
