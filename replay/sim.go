@@ -165,6 +165,7 @@ func NewResult(tr *Trace, alg algorithms.Algorithm, engine, link string, cfg Con
 		Rep:              cfg.Rep,
 	}}
 	tm := cfg.Time.withDefaults(tr.Header)
+	r.Speed = tm.Speed
 	i64 := func(v int64) string { return strconv.FormatInt(v, 10) }
 	r.RunID = results.ID(r.Trace, r.TraceID, r.Algorithm, r.Params, r.Engine, r.Link, i64(r.BandwidthBps), i64(r.RTTNS),
 		i64(cfg.Link.HeaderBytes), r.DirtyModel, string(tm.After), fmt.Sprint(tm.StartNS, tm.Speed, cfg.ResumeOverheadNS, r.Seed, r.Rep))

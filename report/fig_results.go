@@ -293,8 +293,7 @@ func layoutMetric(g *grouping, metric func(*Cell) Summary) metricLayout {
 		var rests []Scenario
 		idx := map[Scenario]int{}
 		for _, sc := range g.Scenarios {
-			rest := sc
-			rest.Trace, rest.TraceID = "", ""
+			rest := sc.withoutTrace()
 			i, ok := idx[rest]
 			if !ok {
 				i = len(panels)

@@ -20,16 +20,28 @@ const baseline = "xen-precopy"
 // repetition: runs of one scenario are directly comparable.
 type Scenario struct {
 	// Trace is the trace's name, with its content id when two traces of
-	// one name are in the set ("redis@1a2b3c").
+	// one name are in the set ("redis@1a2b3c") and its speed when that is
+	// not 1 ("sqlite-1gib ×5.1": a TCG guest's trace at hardware speed).
 	Trace string
+	// TraceName is the trace's own name (results.Run's Trace).
+	TraceName string
 	// TraceID identifies the trace by content.
-	TraceID      string
+	TraceID string
+	// Speed is trace time per migration time (1: as captured).
+	Speed        float64
 	BandwidthBps int64
 	// Link is the link kind (sim, loopback, netns, remote).
 	Link       string
 	RTTNS      int64
 	DirtyModel string
 	Engine     string
+}
+
+// withoutTrace is the scenario with everything that names the workload
+// cleared (the trace and the speed it played at): the rest of its settings.
+func (s Scenario) withoutTrace() Scenario {
+	s.Trace, s.TraceName, s.TraceID, s.Speed = "", "", "", 0
+	return s
 }
 
 // Cell is the repetitions of one algorithm (label) in one scenario,
@@ -95,7 +107,13 @@ func group(s *Set) *grouping {
 		if len(ids[r.Trace]) > 1 {
 			name += "@" + r.TraceID[:min(6, len(r.TraceID))]
 		}
-		sc := Scenario{Trace: name, TraceID: r.TraceID, BandwidthBps: r.BandwidthBps, Link: r.Link, RTTNS: r.RTTNS, DirtyModel: r.DirtyModel, Engine: r.Engine}
+		// A trace played at another speed is another workload: its runs
+		// stay apart, under a name that says so.
+		speed := r.SpeedOrOne()
+		if speed != 1 {
+			name += " ×" + results.FormatSpeed(speed)
+		}
+		sc := Scenario{Trace: name, TraceName: r.Trace, TraceID: r.TraceID, Speed: speed, BandwidthBps: r.BandwidthBps, Link: r.Link, RTTNS: r.RTTNS, DirtyModel: r.DirtyModel, Engine: r.Engine}
 		note("trace", name)
 		note("bw", r.BandwidthBps)
 		note("rtt", r.RTTNS)

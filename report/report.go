@@ -334,6 +334,7 @@ func forcedMark(c *Cell) string {
 // must see them.
 func settings(runs []Run) string {
 	var rtts, overheads, models, links []string
+	faster := false
 	seen := map[string]bool{}
 	add := func(list *[]string, key, v string) {
 		if !seen[key+v] {
@@ -350,9 +351,16 @@ func settings(runs []Run) string {
 			link = "sim"
 		}
 		add(&links, "ln", link)
+		if r.SpeedOrOne() != 1 {
+			faster = true
+		}
 	}
-	return fmt.Sprintf("Settings: dirty reading %s; RTT %s (paid once, at switch-over); resume overhead %s; link %s; cap: a migration not stopped by 10 × the time to send memory once (at least 60 s) is force-stopped. Downtime = final round's transfer + RTT + resume overhead.",
-		strings.Join(models, ", "), strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(links, ", "))
+	speed := ""
+	if faster {
+		speed = "; speed: traces as captured, those marked ×S played S times faster (a TCG guest's trace at its recorded slowdown: hardware speed)"
+	}
+	return fmt.Sprintf("Settings: dirty reading %s; RTT %s (paid once, at switch-over); resume overhead %s; link %s%s; cap: a migration not stopped by 10 × the time to send memory once (at least 60 s) is force-stopped. Downtime = final round's transfer + RTT + resume overhead.",
+		strings.Join(models, ", "), strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(links, ", "), speed)
 }
 
 // fmtInterval renders "median [lo, hi]", or the median alone when every

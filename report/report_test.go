@@ -95,6 +95,46 @@ func countRoundsOf(rounds []Round, runs []Run) int {
 	return n
 }
 
+// TestSpeedsStayApart: runs of one trace played at two speeds are two
+// workloads: separate scenarios under names that say the speed, and the
+// settings say what the mark means.
+func TestSpeedsStayApart(t *testing.T) {
+	runs, _ := fixtureRuns()
+	var keep []Run
+	for _, r := range runs {
+		if r.Trace == "kv" && r.BandwidthBps == 1e9 {
+			keep = append(keep, r)
+			fast := r
+			fast.RunID += "-fast"
+			fast.Speed = 4.5
+			fast.DowntimeNS *= 3
+			keep = append(keep, fast)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "speeds")
+	writeResultDir(t, dir, keep, nil)
+	s, err := Load(dir)
+	require.NoError(t, err)
+	g := group(s)
+	require.Len(t, g.Scenarios, 2)
+	assert.Equal(t, "kv", g.Scenarios[0].Trace)
+	assert.Equal(t, 1.0, g.Scenarios[0].Speed)
+	assert.Equal(t, "kv ×4.5", g.Scenarios[1].Trace)
+	assert.Equal(t, "kv", g.Scenarios[1].TraceName)
+	assert.Equal(t, 4.5, g.Scenarios[1].Speed)
+	for _, sc := range g.Scenarios {
+		for _, c := range g.Cells[sc] {
+			for _, r := range c.Runs {
+				assert.Equal(t, sc.Speed, r.SpeedOrOne(), "a cell holds runs of one speed")
+			}
+		}
+	}
+	md, err := markdown(s, nil, Options{OutDir: "unused"})
+	require.NoError(t, err)
+	assert.Contains(t, md, "kv ×4.5")
+	assert.Contains(t, md, "those marked ×S played S times faster")
+}
+
 func TestLostPagesWarn(t *testing.T) {
 	runs, _ := fixtureRuns()
 	runs[3].LostPages = 7

@@ -279,8 +279,13 @@ func Reproduction(s *Set, opt ReproductionOptions) (string, []*Figure, error) {
 		}
 		profiles[tp.Name] = tp
 	}
+	played := map[string]Scenario{} // a table's trace name: its file's name and speed
+	for _, sc := range g.Scenarios {
+		played[sc.Trace] = sc
+	}
 	for _, k := range uniqueTraces(keys) {
-		b.WriteString(workloadParagraph(g, k, byCellTrace(claims, k), profiles[k]))
+		sc := played[k]
+		b.WriteString(workloadParagraph(g, k, byCellTrace(claims, k), profiles[sc.TraceName], sc.Speed))
 		b.WriteString("\n\n")
 	}
 
@@ -335,7 +340,7 @@ func byCellTrace(claims []claimRow, trace string) []claimRow {
 // best variant fare at each link and what the trace's dirtying suggests
 // decides it: the rate at which the working set is rewritten against the
 // link, and whether holding stripes paid.
-func workloadParagraph(g *grouping, trace string, cs []claimRow, tp *traceProfile) string {
+func workloadParagraph(g *grouping, trace string, cs []claimRow, tp *traceProfile, speed float64) string {
 	var parts []string
 	byBw := map[int64][]claimRow{}
 	var bws []int64
@@ -380,8 +385,11 @@ func workloadParagraph(g *grouping, trace string, cs []claimRow, tp *traceProfil
 	}
 	class, note := workloadClass(trace)
 	out := fmt.Sprintf("**%s** (%s).", trace, class)
+	if speed != 1 && speed > 0 {
+		out += fmt.Sprintf(" Played at %s× the speed it was captured at: the guest's slowdown under TCG, so the workload runs at hardware speed.", results.FormatSpeed(speed))
+	}
 	if tp != nil {
-		out += " " + traceProperties(tp, bws)
+		out += " " + traceProperties(tp, bws, speed)
 	}
 	out += " Results: " + strings.Join(parts, "; ") + "."
 	if base != nil {
@@ -451,11 +459,16 @@ func workloadClass(trace string) (class, note string) {
 // traceProperties describes a trace's dirtying against the links: its
 // rate in pages per second and as a share of each link, the locality of
 // writes within stripes, and the persistence of the written stripes.
-func traceProperties(tp *traceProfile, bws []int64) string {
+func traceProperties(tp *traceProfile, bws []int64, speed float64) string {
 	span := float64(tp.Windows*tp.WindowNS) / 1e9
 	if span <= 0 {
 		return "It has no writes after its initial image."
 	}
+	if speed <= 0 {
+		speed = 1
+	}
+	// Played at speed S, the trace's span passes S times faster.
+	span /= speed
 	rate := float64(tp.Dirtyings) / span
 	var links []string
 	for _, bw := range bws {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -277,7 +278,8 @@ var maxReadBytes int64 = 2 << 30
 const readChunk = 4096
 
 // readParquet reads every row of a Parquet file into T by column name. A
-// file that lacks one of T's columns is refused, naming the column.
+// file that lacks one of T's columns is refused, naming the column, unless
+// the column is optional (added later: older files read as its zero).
 func readParquet[T any](path string) ([]T, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -334,8 +336,8 @@ func readParquet[T any](path string) ([]T, error) {
 func hasColumns[T any](s *parquet.Schema) error {
 	t := reflect.TypeFor[T]()
 	for i := range t.NumField() {
-		name := t.Field(i).Tag.Get("parquet")
-		if name == "" || name == "-" {
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("parquet"), ",")
+		if name == "" || name == "-" || slices.Contains(strings.Split(opts, ","), "optional") {
 			continue
 		}
 		if _, ok := s.Lookup(name); !ok {

@@ -26,6 +26,10 @@ type Run struct {
 	// ResumeOverheadNS is added to every downtime (--resume-overhead).
 	ResumeOverheadNS int64   `json:"resume_overhead_ns" parquet:"resume_overhead_ns"`
 	DirtyModel       string  `json:"dirty_model" parquet:"dirty_model"`
+	// Speed is trace time per migration time (--speed; at --speed guest,
+	// the trace's guest_slowdown). Files older than the column read as 0,
+	// which means 1 (SpeedOrOne).
+	Speed float64 `json:"speed" parquet:"speed,optional"`
 	Seed             int64   `json:"seed" parquet:"seed"`
 	Rep              int64   `json:"rep" parquet:"rep"`
 	Rounds           int64   `json:"rounds" parquet:"rounds"`
@@ -100,11 +104,23 @@ func FormatBps(bps int64) string {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._+-]`)
 
+// SpeedOrOne is the run's speed, 1 for a run recorded before the column.
+func (r *Run) SpeedOrOne() float64 {
+	if r.Speed == 0 {
+		return 1
+	}
+	return r.Speed
+}
+
+// FormatSpeed writes a speed as the report and benchmark names show it.
+func FormatSpeed(speed float64) string { return strconv.FormatFloat(speed, 'g', -1, 64) }
+
 // BenchName is the Go benchmark name of a run, without the "Benchmark"
 // prefix: Migrate/trace=T/alg=A/bw=B, then /link=K for a link other than
-// the simulator's, /rtt=Nns when the RTT is not zero and /dirty=M for the
-// once and end readings. Result directories and benchmark files of the
-// same runs thus compare name by name.
+// the simulator's, /rtt=Nns when the RTT is not zero, /dirty=M for the
+// once and end readings and /speed=S when the trace did not play at its
+// own speed. Result directories and benchmark files of the same runs thus
+// compare name by name.
 func BenchName(r *Run) string {
 	clean := func(s string) string { return unsafeName.ReplaceAllString(s, "_") }
 	name := fmt.Sprintf("Migrate/trace=%s/alg=%s/bw=%s", clean(r.Trace), clean(r.Algorithm), FormatBps(r.BandwidthBps))
@@ -116,6 +132,9 @@ func BenchName(r *Run) string {
 	}
 	if r.DirtyModel != "" && r.DirtyModel != "continuous" && r.DirtyModel != "exact" {
 		name += "/dirty=" + clean(r.DirtyModel)
+	}
+	if sp := r.SpeedOrOne(); sp != 1 {
+		name += "/speed=" + FormatSpeed(sp)
 	}
 	return name
 }

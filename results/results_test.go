@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -20,7 +21,7 @@ func sample() []*Result {
 		RoundRows: []Round{{RunID: "a1", Round: 1, DurationNS: 4e6, PagesSent: 8}, {RunID: "a1", Round: 2, StartNS: 4e6, DurationNS: 5e6, PagesSent: 2}},
 		Curve:     []CurvePoint{{SwitchNS: 0, Unclean: 10, DowntimeNS: 7e6}, {SwitchNS: 4e6, Unclean: 2, DowntimeNS: 5e6}}}
 	b := &Result{Run: Run{RunID: "b2", Trace: "redis", TraceID: "t1", Algorithm: "xen-precopy", Engine: "socket",
-		Link: "netns", BandwidthBps: 25e8, DirtyModel: "once"}}
+		Link: "netns", BandwidthBps: 25e8, DirtyModel: "once", Speed: 4.75}}
 	return []*Result{a, b}
 }
 
@@ -58,6 +59,7 @@ func TestWriteRead(t *testing.T) {
 	assert.Len(t, entries, 4, "no temporary file left behind")
 	bench := setFiles(t, dir)["bench-"]
 	assert.Contains(t, string(bench), "BenchmarkMigrate/trace=redis/alg=oracle/bw=1Gbit/rtt=1000000ns 1 9000000 ns/op")
+	assert.Contains(t, string(bench), "BenchmarkMigrate/trace=redis/alg=xen-precopy/bw=2500Mbit/link=netns/dirty=once/speed=4.75 1 0 ns/op")
 
 	require.NoError(t, Write(t.TempDir(), nil), "no results, no set")
 }
@@ -166,7 +168,9 @@ func TestReadRefuses(t *testing.T) {
 func TestBenchName(t *testing.T) {
 	rs := sample()
 	assert.Equal(t, "Migrate/trace=redis/alg=oracle/bw=1Gbit/rtt=1000000ns", BenchName(&rs[0].Run))
-	assert.Equal(t, "Migrate/trace=redis/alg=xen-precopy/bw=2500Mbit/link=netns/dirty=once", BenchName(&rs[1].Run))
+	assert.Equal(t, "Migrate/trace=redis/alg=xen-precopy/bw=2500Mbit/link=netns/dirty=once/speed=4.75", BenchName(&rs[1].Run))
+	rs[1].Speed = 1
+	assert.Equal(t, "Migrate/trace=redis/alg=xen-precopy/bw=2500Mbit/link=netns/dirty=once", BenchName(&rs[1].Run), "at its own speed")
 	var buf bytes.Buffer
 	require.NoError(t, WriteBenchLines(&buf, rs[:1]))
 	assert.Equal(t, "BenchmarkMigrate/trace=redis/alg=oracle/bw=1Gbit/rtt=1000000ns 1 9000000 ns/op 5.000 downtime-ms 10 pages-sent 41120 bytes-sent 2 rounds 1 forced-stop\n", buf.String())
@@ -240,4 +244,35 @@ func TestFooterClaimBounded(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "footer claims 10000 rows")
 	assert.Regexp(t, `more than the \d+ rows \(0 MiB\) results are read into`, err.Error())
+}
+
+// TestReadBeforeSpeed: runs.parquet files written before the speed column
+// still read, their runs at speed 1.
+func TestReadBeforeSpeed(t *testing.T) {
+	var fields []reflect.StructField
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[Run]()) {
+		if f.Name != "Speed" {
+			f.Index, f.Offset = nil, 0
+			fields = append(fields, f)
+		}
+	}
+	old := reflect.StructOf(fields)
+	row := reflect.New(old).Elem()
+	row.FieldByName("RunID").SetString("r1")
+	row.FieldByName("Trace").SetString("redis")
+	row.FieldByName("BandwidthBps").SetInt(1e9)
+	var buf bytes.Buffer
+	w := parquet.NewWriter(&buf, parquet.SchemaOf(row.Interface()))
+	require.NoError(t, w.Write(row.Interface()))
+	require.NoError(t, w.Close())
+	path := filepath.Join(t.TempDir(), "runs.parquet")
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o644))
+
+	runs, err := ReadRuns(path)
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	assert.Equal(t, "r1", runs[0].RunID)
+	assert.Zero(t, runs[0].Speed)
+	assert.Equal(t, 1.0, runs[0].SpeedOrOne())
+	assert.Equal(t, "Migrate/trace=redis/alg=/bw=1Gbit", BenchName(&runs[0]))
 }

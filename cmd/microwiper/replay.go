@@ -545,7 +545,7 @@ func (p *replayPlan) capWarnings(bwGiven bool) []string {
 
 // writeSettings prints the settings every downtime in the table includes.
 func writeSettings(w io.Writer, rs []*results.Result) error {
-	var rtts, overheads, models []string
+	var rtts, overheads, models, speeds []string
 	seen := map[string]bool{}
 	add := func(list *[]string, v string) {
 		if !seen[v] {
@@ -557,8 +557,15 @@ func writeSettings(w io.Writer, rs []*results.Result) error {
 		add(&rtts, "rtt "+time.Duration(r.RTTNS).String())
 		add(&overheads, "resume overhead "+time.Duration(r.ResumeOverheadNS).String())
 		add(&models, "dirty "+r.DirtyModel)
+		if sp := r.SpeedOrOne(); sp != 1 {
+			add(&speeds, r.Trace+" at speed "+results.FormatSpeed(sp))
+		}
 	}
-	_, err := fmt.Fprintf(w, "settings: %s (at switch-over); %s; %s\n", strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(models, ", "))
+	speed := ""
+	if len(speeds) > 0 {
+		speed = "; " + strings.Join(speeds, ", ")
+	}
+	_, err := fmt.Fprintf(w, "settings: %s (at switch-over); %s; %s%s\n", strings.Join(rtts, ", "), strings.Join(overheads, ", "), strings.Join(models, ", "), speed)
 	return err
 }
 

@@ -248,12 +248,17 @@ func TestReplaySpeedGuest(t *testing.T) {
 	assert.Equal(t, four.PagesSent, guest.PagesSent)
 	assert.Equal(t, four.TotalNS, guest.TotalNS)
 	assert.NotEqual(t, one.PagesSent, guest.PagesSent, "the trace's writes come four times as fast")
+	assert.Equal(t, 4.0, guest.Speed, "the run records the speed it played at")
+	assert.Equal(t, 1.0, one.Speed)
+	res := execBinary(t, "", "replay", "-alg", "xen-precopy", "-bw", "100Mbit", "-speed", "guest", slow)
+	require.Equal(t, 0, res.code, res.stderr)
+	assert.Contains(t, res.stdout, "slow at speed 4", "the table's settings say the speed")
 
 	// An experiment file says it the same way.
 	exp := filepath.Join(dir, "exp.json")
 	require.NoError(t, os.WriteFile(exp, []byte(`{"experiments": [{"name": "slow", "traces": ["slow.parquet"],
 	  "replay": ["-alg", "xen-precopy", "-bw", "100Mbit", "-speed", "guest"]}]}`), 0o644))
-	res := execBinary(t, dir, "run", "--out", "run-out", exp)
+	res = execBinary(t, dir, "run", "--out", "run-out", exp)
 	require.Equal(t, 0, res.code, res.stderr)
 	d, err := results.Read(filepath.Join(dir, "run-out"))
 	require.NoError(t, err)
