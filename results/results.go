@@ -24,21 +24,21 @@ type Run struct {
 	BandwidthBps int64  `json:"bandwidth_bps" parquet:"bandwidth_bps"`
 	RTTNS        int64  `json:"rtt_ns" parquet:"rtt_ns"`
 	// ResumeOverheadNS is added to every downtime (--resume-overhead).
-	ResumeOverheadNS int64   `json:"resume_overhead_ns" parquet:"resume_overhead_ns"`
-	DirtyModel       string  `json:"dirty_model" parquet:"dirty_model"`
+	ResumeOverheadNS int64  `json:"resume_overhead_ns" parquet:"resume_overhead_ns"`
+	DirtyModel       string `json:"dirty_model" parquet:"dirty_model"`
 	// Speed is trace time per migration time (--speed; at --speed guest,
 	// the trace's guest_slowdown). Files older than the column read as 0,
 	// which means 1 (SpeedOrOne).
-	Speed float64 `json:"speed" parquet:"speed,optional"`
-	Seed             int64   `json:"seed" parquet:"seed"`
-	Rep              int64   `json:"rep" parquet:"rep"`
-	Rounds           int64   `json:"rounds" parquet:"rounds"`
-	PagesSent        int64   `json:"pages_sent" parquet:"pages_sent"`
-	BytesSent        int64   `json:"bytes_sent" parquet:"bytes_sent"`
-	DowntimeNS       int64   `json:"downtime_ns" parquet:"downtime_ns"`
-	TotalNS          int64   `json:"total_ns" parquet:"total_ns"`
-	Slowdown         float64 `json:"slowdown" parquet:"slowdown"`
-	LostPages        int64   `json:"lost_pages" parquet:"lost_pages"`
+	Speed      float64 `json:"speed" parquet:"speed,optional"`
+	Seed       int64   `json:"seed" parquet:"seed"`
+	Rep        int64   `json:"rep" parquet:"rep"`
+	Rounds     int64   `json:"rounds" parquet:"rounds"`
+	PagesSent  int64   `json:"pages_sent" parquet:"pages_sent"`
+	BytesSent  int64   `json:"bytes_sent" parquet:"bytes_sent"`
+	DowntimeNS int64   `json:"downtime_ns" parquet:"downtime_ns"`
+	TotalNS    int64   `json:"total_ns" parquet:"total_ns"`
+	Slowdown   float64 `json:"slowdown" parquet:"slowdown"`
+	LostPages  int64   `json:"lost_pages" parquet:"lost_pages"`
 	// ForcedStop: the policy had not stopped by the engine's bound and the
 	// engine forced the final round; the downtime is not an ordinary one.
 	ForcedStop bool `json:"forced_stop" parquet:"forced_stop"`
