@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,15 +26,11 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/internal/guest"
+	"github.com/microwiper/microwiper/internal/scriptmain"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "zerocost:", err)
-		os.Exit(1)
-	}
+	scriptmain.Main("zerocost", run)
 }
 
 type options struct {
@@ -46,14 +41,16 @@ type options struct {
 	dur  time.Duration
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context, args []string) error {
 	var o options
 	flag.StringVar(&o.bin, "bin", "./microwiper", "the microwiper binary")
 	flag.IntVar(&o.reps, "reps", 3, "captures with and without the check, per workload")
 	flag.StringVar(&o.only, "only", "sqlite,redis,vm", "workloads to measure")
 	flag.StringVar(&o.hot, "hot", "256,2048", "vm: hot-set sizes in MiB, one guest each")
 	flag.DurationVar(&o.dur, "duration", 15*time.Second, "length of each capture")
-	flag.Parse()
+	if err := flag.CommandLine.Parse(args); err != nil {
+		return err
+	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
 		return err
