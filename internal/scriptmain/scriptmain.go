@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // Main runs a script's run function with the command-line arguments and a
@@ -33,19 +32,6 @@ func Logger(verbose bool) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
-
-// Sleep waits for d, or less when ctx ends first (then it returns ctx's
-// error), so that a wait in a polling loop never outlasts a Ctrl-C.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // LoadAvg is the machine's 1, 5 and 15 minute load averages as

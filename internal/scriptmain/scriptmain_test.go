@@ -1,9 +1,7 @@
 package scriptmain
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -18,14 +16,4 @@ func TestLastLine(t *testing.T) {
 	assert.Equal(t, "three", LastLine("one\ntwo\nthree\n\n"))
 	assert.Equal(t, "only", LastLine("  only  "))
 	assert.Equal(t, "", LastLine(""))
-}
-
-// A Ctrl-C during a long wait ends the wait at once.
-func TestSleepEndsWithItsContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	start := time.Now()
-	assert.ErrorIs(t, Sleep(ctx, time.Hour), context.Canceled)
-	assert.Less(t, time.Since(start), time.Minute)
-	assert.NoError(t, Sleep(context.Background(), time.Millisecond))
 }

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/microwiper/microwiper/internal/ctxtime"
 	vmtruth "github.com/microwiper/microwiper/internal/groundtruth"
 	"github.com/microwiper/microwiper/internal/guest"
 	"github.com/microwiper/microwiper/internal/qmp"
@@ -303,7 +304,7 @@ func runScenario(ctx context.Context, o options, k *guest.Kernel, work string, s
 		cancel()
 		if err == nil {
 			// Let the boot's own writes settle.
-			err = scriptmain.Sleep(ctx, 2*time.Second)
+			err = ctxtime.Sleep(ctx, 2*time.Second)
 		}
 		if err != nil {
 			v.stop()
@@ -376,7 +377,7 @@ func runScenario(ctx context.Context, o options, k *guest.Kernel, work string, s
 		// the guest survived the move (see guestCPU).
 		src.stop()
 		src = dst
-		if err := scriptmain.Sleep(ctx, 2*time.Second); err != nil {
+		if err := ctxtime.Sleep(ctx, 2*time.Second); err != nil {
 			return res, err
 		}
 		if why := crashed(dst); why != "" {
@@ -429,7 +430,7 @@ func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scen
 			stopCapture()
 		}
 	}()
-	if err := scriptmain.Sleep(ctx, sc.window); err != nil {
+	if err := ctxtime.Sleep(ctx, sc.window); err != nil {
 		return fig, 0, err
 	}
 	traceEnd := time.Now()

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/internal/atomicfile"
+	"github.com/microwiper/microwiper/internal/ctxtime"
 	"github.com/microwiper/microwiper/internal/guest"
 	"github.com/microwiper/microwiper/internal/scriptmain"
 	"github.com/microwiper/microwiper/internal/vmtraces"
@@ -271,7 +272,7 @@ func capture(ctx context.Context, o options, k *guest.Kernel, w vmtraces.Workloa
 			return fmt.Errorf("the guest ended before its benchmark; console ends: %s", tail(vm.Console(), 10))
 		default:
 		}
-		if err := scriptmain.Sleep(bootCtx, 100*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(bootCtx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("wait for the guest's benchmark: %w; console ends: %s", err, tail(vm.Console(), 10))
 		}
 		if runs, err = benchAll(vm.Console()); err != nil {
@@ -289,7 +290,7 @@ func capture(ctx context.Context, o options, k *guest.Kernel, w vmtraces.Workloa
 		return err
 	}
 	// Let the workload's start-up settle: the window is its steady state.
-	if err := scriptmain.Sleep(ctx, 3*time.Second); err != nil {
+	if err := ctxtime.Sleep(ctx, 3*time.Second); err != nil {
 		return err
 	}
 	if st, ok := vm.ScriptExit(); ok {
