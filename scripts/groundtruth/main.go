@@ -42,6 +42,7 @@ import (
 	vmtruth "github.com/microwiper/microwiper/internal/groundtruth"
 	"github.com/microwiper/microwiper/internal/guest"
 	"github.com/microwiper/microwiper/internal/qmp"
+	"github.com/microwiper/microwiper/internal/scriptguest"
 	"github.com/microwiper/microwiper/internal/scriptmain"
 	"github.com/microwiper/microwiper/tracefmt"
 )
@@ -165,19 +166,13 @@ func run(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(o.traces, 0o755); err != nil {
 		return err
 	}
-	cache, err := guest.DefaultCacheDir()
-	if err != nil {
-		return err
-	}
-	k, err := guest.FetchKernel(ctx, cache, "linux-image-amd64")
+	k, err := scriptguest.Kernel(ctx)
 	if err != nil {
 		return err
 	}
 	work := filepath.Join(o.work, "workload")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", work, "./scripts/groundtruth/workload")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build the guest workload: %v\n%s", err, out)
+	if err := scriptguest.BuildWorkload(ctx, work); err != nil {
+		return err
 	}
 	var results []vmtruth.Run
 	for _, sc := range scenarios(o.reps) {

@@ -34,6 +34,7 @@ import (
 	"github.com/microwiper/microwiper/internal/atomicfile"
 	"github.com/microwiper/microwiper/internal/ctxtime"
 	"github.com/microwiper/microwiper/internal/guest"
+	"github.com/microwiper/microwiper/internal/scriptguest"
 	"github.com/microwiper/microwiper/internal/scriptmain"
 	"github.com/microwiper/microwiper/internal/vmtraces"
 )
@@ -78,11 +79,7 @@ func run(ctx context.Context, args []string) error {
 		o.work = d
 	}
 	start := time.Now()
-	cache, err := guest.DefaultCacheDir()
-	if err != nil {
-		return err
-	}
-	k, err := guest.FetchKernel(ctx, cache, "linux-image-amd64")
+	k, err := scriptguest.Kernel(ctx)
 	if err != nil {
 		return err
 	}
@@ -252,13 +249,8 @@ func capture(ctx context.Context, o options, k *guest.Kernel, w vmtraces.Workloa
 	if err := (guest.Initramfs{Files: files, Script: script(w)}).Write(ctx, initrd); err != nil {
 		return err
 	}
-	ctl, capSock := filepath.Join(dir, "ctl.qmp"), filepath.Join(dir, "cap.qmp")
 	o.log.Info("boot", "workload", w.Name, "memory_mib", w.MemoryMiB, "load", scriptmain.LoadAvg())
-	vm, err := guest.Start(ctx, guest.Config{Kernel: k.Image(), Initrd: initrd, MemoryMiB: w.MemoryMiB, CPUs: w.CPUs,
-		Console: filepath.Join(dir, "console"), QMP: ctl,
-		// The capture gets a QMP socket of its own: QEMU serves one client
-		// per socket, and Stop uses the first.
-		Args: []string{"-qmp", "unix:" + capSock + ",server=on,wait=off"}})
+	vm, capSock, err := scriptguest.StartCapturable(ctx, dir, guest.Config{Kernel: k.Image(), Initrd: initrd, MemoryMiB: w.MemoryMiB, CPUs: w.CPUs})
 	if err != nil {
 		return err
 	}
