@@ -20,11 +20,39 @@ import (
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
-var (
-	writerOnce sync.Once
-	writerPath string
-	writerErr  error
-)
+// builtOnce is a test program built at most once per test binary, in a
+// temporary directory of its own that TestMain removes.
+type builtOnce struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// get builds the program on first use, build making it in dir and
+// returning its path, and returns that path; a failed build fails every
+// test that asks for the program.
+func (b *builtOnce) get(t testing.TB, pattern string, build func(dir string) (string, error)) string {
+	t.Helper()
+	b.once.Do(func() {
+		b.dir, b.err = os.MkdirTemp("", pattern)
+		if b.err == nil {
+			b.path, b.err = build(b.dir)
+		}
+	})
+	require.NoError(t, b.err)
+	return b.path
+}
+
+var writerProgram, treeProgram builtOnce
+
+// removeBuiltPrograms removes what the tests built.
+func removeBuiltPrograms() {
+	for _, b := range []*builtOnce{&writerProgram, &treeProgram} {
+		if b.dir != "" {
+			os.RemoveAll(b.dir)
+		}
+	}
+}
 
 // writerBin builds testdata/writer once per test binary, or takes
 // $CAPTURE_WRITER (a guest has no Go toolchain: make test-kernels).
@@ -33,24 +61,15 @@ func writerBin(t testing.TB) string {
 	if p := os.Getenv("CAPTURE_WRITER"); p != "" {
 		return p
 	}
-	writerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "capture-writer-")
-		if err != nil {
-			writerErr = err
-			return
-		}
+	return writerProgram.get(t, "capture-writer-", func(dir string) (string, error) {
 		// Readable by everyone: the permission test runs it as nobody.
 		os.Chmod(dir, 0o755)
-		writerPath = filepath.Join(dir, "writer")
-		out, err := exec.Command("go", "build", "-o", writerPath, "./testdata/writer").CombinedOutput()
-		if err != nil {
-			writerErr = fmt.Errorf("go build ./testdata/writer: %v\n%s", err, out)
+		path := filepath.Join(dir, "writer")
+		if out, err := exec.Command("go", "build", "-o", path, "./testdata/writer").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build ./testdata/writer: %w\n%s", err, out)
 		}
+		return path, nil
 	})
-	if writerErr != nil {
-		t.Fatal(writerErr)
-	}
-	return writerPath
 }
 
 // needUffdWP skips when the kernel lacks what backend (any backend,

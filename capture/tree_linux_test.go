@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,12 +19,6 @@ import (
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
-var (
-	treeOnce sync.Once
-	treePath string
-	treeErr  error
-)
-
 // treeBin compiles testdata/tree/tree.c once per test binary, with the
 // tree-exec link its exec'ing child runs through.
 func treeBin(t testing.TB) string {
@@ -33,21 +26,13 @@ func treeBin(t testing.TB) string {
 	if _, err := exec.LookPath("cc"); err != nil {
 		t.Skip("needs a C compiler (cc) for the process-tree target")
 	}
-	treeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "capture-tree-")
-		if err != nil {
-			treeErr = err
-			return
+	return treeProgram.get(t, "capture-tree-", func(dir string) (string, error) {
+		path := filepath.Join(dir, "tree")
+		if out, err := exec.Command("cc", "-O1", "-o", path, "testdata/tree/tree.c").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("cc testdata/tree/tree.c: %w\n%s", err, out)
 		}
-		treePath = filepath.Join(dir, "tree")
-		if out, err := exec.Command("cc", "-O1", "-o", treePath, "testdata/tree/tree.c").CombinedOutput(); err != nil {
-			treeErr = fmt.Errorf("cc testdata/tree/tree.c: %v\n%s", err, out)
-			return
-		}
-		treeErr = os.Symlink("tree", treePath+"-exec")
+		return path, os.Symlink("tree", path+"-exec")
 	})
-	require.NoError(t, treeErr)
-	return treePath
 }
 
 // treeRun is what a tree process printed.
