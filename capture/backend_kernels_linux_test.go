@@ -120,28 +120,8 @@ func knownPatternBlocks(t *testing.T, backend string, launch bool, block int, ex
 	want := expectedSum(t, args...)
 	out := filepath.Join(t.TempDir(), "trace.parquet")
 	opts := Options{TrackerOptions: TrackerOptions{Backend: backend}, Epoch: 50 * time.Millisecond, Output: out, SegmentEvery: time.Second}
-	var w *writerRun
-	var wait func() (Stats, error)
-	if launch {
-		w = newWriter(t, append(args, "-settle", "500ms")...)
-		wait, _ = recordAsync(context.Background(), Target{Cmd: w.cmd}, opts)
-		w.readBuffer(t)
-	} else {
-		w = newWriter(t, append(args, "-wait")...)
-		require.NoError(t, w.cmd.Start())
-		w.readBuffer(t)
-		var cancel context.CancelFunc
-		wait, cancel = recordAsync(context.Background(), Target{PID: w.cmd.Process.Pid}, opts)
-		defer cancel()
-		time.Sleep(300 * time.Millisecond)
-		w.stdin.Write([]byte("go\n"))
-	}
-	w.readRest(t)
-	_, err := wait()
-	require.NoError(t, err)
-	if !launch {
-		require.NoError(t, w.cmd.Wait())
-	}
+	w := captureWriter(t, launch, 500*time.Millisecond, opts, nil, args...)
+	w.finish(t)
 	assert.Equal(t, want, w.sum)
 	slack, before := 600*time.Millisecond, time.Duration(0)
 	// Sync rows carry fault times, except first touches found by presence
@@ -151,74 +131,9 @@ func knownPatternBlocks(t *testing.T, backend string, launch bool, block int, ex
 		slack, before = 50*time.Millisecond, 20*time.Millisecond
 	}
 	if block == 1 {
-		return scoreTrace(t, out, w, before, slack)
+		return scoreTrace(t, out, w.writerRun, before, slack)
 	}
-	return scoreTraceBlocks(t, out, w, before, slack, block)
-}
-
-// scoreTraceBlocks is scoreTrace over blocks of pages: the precision a
-// backend can reach when it sees writes at huge-page granularity.
-func scoreTraceBlocks(t *testing.T, path string, w *writerRun, slackBefore, slackAfter time.Duration, block int) score {
-	t.Helper()
-	h, epochs, err := tracefmt.ReadAll(path)
-	require.NoError(t, err)
-	require.NotEmpty(t, w.phases)
-	ps := uint64(h.PageSize)
-	bufPage := func(p int64) int {
-		for _, r := range h.Regions {
-			if p >= r.FirstPage && p < r.FirstPage+r.Pages {
-				a := r.StartAddr + uint64(p-r.FirstPage)*ps
-				if a >= w.base && a < w.base+uint64(w.pages)*ps {
-					return int((a - w.base) / ps)
-				}
-			}
-		}
-		return -1
-	}
-	start := h.StartedAt.UnixNano()
-	obs := make([]map[int]bool, len(w.phases))
-	for k := range obs {
-		obs[k] = map[int]bool{}
-	}
-	var sc score
-	for _, e := range epochs {
-		if e.Initial {
-			continue
-		}
-		wall := start + e.TNS
-		k := -1
-		for i, ph := range w.phases {
-			if wall >= ph.start-slackBefore.Nanoseconds() && wall <= ph.end+slackAfter.Nanoseconds() {
-				k = i
-			}
-		}
-		for _, p := range e.Pages {
-			b := bufPage(p)
-			switch {
-			case b < 0:
-			case k >= 0:
-				obs[k][b/block] = true
-			case wall > w.phases[0].start:
-				sc.stray++
-			}
-		}
-	}
-	for k := range w.phases {
-		truth := map[int]bool{}
-		for b := 0; b < w.pages; b++ {
-			if inPhase(b, k) {
-				truth[b/block] = true
-			}
-		}
-		for blk := range truth {
-			sc.truth++
-			if obs[k][blk] {
-				sc.hit++
-			}
-		}
-		sc.observed += len(obs[k])
-	}
-	return sc
+	return scoreTraceBlocks(t, out, w.writerRun, before, slack, block)
 }
 
 // Soft-dirty bits of a transparent huge page live in its PMD, and a write

@@ -20,11 +20,39 @@ import (
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
-var (
-	writerOnce sync.Once
-	writerPath string
-	writerErr  error
-)
+// builtOnce is a test program built at most once per test binary, in a
+// temporary directory of its own that TestMain removes.
+type builtOnce struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// get builds the program on first use, build making it in dir and
+// returning its path, and returns that path; a failed build fails every
+// test that asks for the program.
+func (b *builtOnce) get(t testing.TB, pattern string, build func(dir string) (string, error)) string {
+	t.Helper()
+	b.once.Do(func() {
+		b.dir, b.err = os.MkdirTemp("", pattern)
+		if b.err == nil {
+			b.path, b.err = build(b.dir)
+		}
+	})
+	require.NoError(t, b.err)
+	return b.path
+}
+
+var writerProgram, treeProgram builtOnce
+
+// removeBuiltPrograms removes what the tests built.
+func removeBuiltPrograms() {
+	for _, b := range []*builtOnce{&writerProgram, &treeProgram} {
+		if b.dir != "" {
+			os.RemoveAll(b.dir)
+		}
+	}
+}
 
 // writerBin builds testdata/writer once per test binary, or takes
 // $CAPTURE_WRITER (a guest has no Go toolchain: make test-kernels).
@@ -33,24 +61,15 @@ func writerBin(t testing.TB) string {
 	if p := os.Getenv("CAPTURE_WRITER"); p != "" {
 		return p
 	}
-	writerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "capture-writer-")
-		if err != nil {
-			writerErr = err
-			return
-		}
+	return writerProgram.get(t, "capture-writer-", func(dir string) (string, error) {
 		// Readable by everyone: the permission test runs it as nobody.
 		os.Chmod(dir, 0o755)
-		writerPath = filepath.Join(dir, "writer")
-		out, err := exec.Command("go", "build", "-o", writerPath, "./testdata/writer").CombinedOutput()
-		if err != nil {
-			writerErr = fmt.Errorf("go build ./testdata/writer: %v\n%s", err, out)
+		path := filepath.Join(dir, "writer")
+		if out, err := exec.Command("go", "build", "-o", path, "./testdata/writer").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build ./testdata/writer: %w\n%s", err, out)
 		}
+		return path, nil
 	})
-	if writerErr != nil {
-		t.Fatal(writerErr)
-	}
-	return writerPath
 }
 
 // needUffdWP skips when the kernel lacks what backend (any backend,
@@ -184,26 +203,18 @@ func (s score) String() string {
 
 func scoreTrace(t testing.TB, path string, w *writerRun, slackBefore, slackAfter time.Duration) score {
 	t.Helper()
+	return scoreTraceBlocks(t, path, w, slackBefore, slackAfter, 1)
+}
+
+// scoreTraceBlocks is scoreTrace over blocks of block pages, a block
+// written in a phase if any of its pages is: the precision a backend can
+// reach when it sees writes at huge-page granularity.
+func scoreTraceBlocks(t testing.TB, path string, w *writerRun, slackBefore, slackAfter time.Duration, block int) score {
+	t.Helper()
 	h, epochs, err := tracefmt.ReadAll(path)
 	require.NoError(t, err)
 	require.NotEmpty(t, w.phases, "writer ran no phases")
-	ps := uint64(h.PageSize)
-	// buffer page of each dense page, -1 outside the buffer.
-	bufPage := func(p int64) int {
-		for _, r := range h.Regions {
-			if p >= r.FirstPage && p < r.FirstPage+r.Pages {
-				if r.PID != 0 && w.cmd.Process != nil && r.PID != w.cmd.Process.Pid {
-					return -1 // another process's memory
-				}
-				a := r.StartAddr + uint64(p-r.FirstPage)*ps
-				if a >= w.base && a < w.base+uint64(w.pages)*ps {
-					return int((a - w.base) / ps)
-				}
-				return -1
-			}
-		}
-		return -1
-	}
+	bufPage := w.bufferPage(h)
 	start := h.StartedAt.UnixNano()
 	obs := make([]map[int]bool, len(w.phases))
 	for k := range obs {
@@ -228,19 +239,23 @@ func scoreTrace(t testing.TB, path string, w *writerRun, slackBefore, slackAfter
 			}
 			switch {
 			case k >= 0:
-				obs[k][b] = true
+				obs[k][b/block] = true
 			case wall > w.phases[0].start:
 				sc.stray++
 			}
 		}
 	}
 	for k := range w.phases {
+		truth := map[int]bool{}
 		for b := 0; b < w.pages; b++ {
 			if inPhase(b, k) {
-				sc.truth++
-				if obs[k][b] {
-					sc.hit++
-				}
+				truth[b/block] = true
+			}
+		}
+		for blk := range truth {
+			sc.truth++
+			if obs[k][blk] {
+				sc.hit++
 			}
 		}
 		sc.observed += len(obs[k])
@@ -248,19 +263,53 @@ func scoreTrace(t testing.TB, path string, w *writerRun, slackBefore, slackAfter
 	return sc
 }
 
-// record runs Record in the background.
+// bufferPage maps a trace's dense page numbers to the writer's buffer
+// pages, -1 outside the buffer.
+func (w *writerRun) bufferPage(h tracefmt.Header) func(page int64) int {
+	ps := uint64(h.PageSize)
+	return func(p int64) int {
+		for _, r := range h.Regions {
+			if p >= r.FirstPage && p < r.FirstPage+r.Pages {
+				if r.PID != 0 && w.cmd.Process != nil && r.PID != w.cmd.Process.Pid {
+					return -1 // another process's memory
+				}
+				a := r.StartAddr + uint64(p-r.FirstPage)*ps
+				if a >= w.base && a < w.base+uint64(w.pages)*ps {
+					return int((a - w.base) / ps)
+				}
+				return -1
+			}
+		}
+		return -1
+	}
+}
+
+// backgroundRecord is a Record running in a goroutine.
+type backgroundRecord struct {
+	done  chan struct{} // closed when Record has returned
+	stats Stats
+	err   error
+}
+
+func startRecord(ctx context.Context, target Target, opts Options) *backgroundRecord {
+	r := &backgroundRecord{done: make(chan struct{})}
+	go func() {
+		r.stats, r.err = Record(ctx, target, opts)
+		close(r.done)
+	}()
+	return r
+}
+
+// wait waits for Record to return and returns what it returned.
+func (r *backgroundRecord) wait() (Stats, error) {
+	<-r.done
+	return r.stats, r.err
+}
+
+// recordAsync runs Record in the background.
 func recordAsync(ctx context.Context, target Target, opts Options) (func() (Stats, error), context.CancelFunc) {
 	ctx, cancel := context.WithCancel(ctx)
-	type res struct {
-		st  Stats
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		st, err := Record(ctx, target, opts)
-		ch <- res{st, err}
-	}()
-	return func() (Stats, error) { r := <-ch; return r.st, r.err }, cancel
+	return startRecord(ctx, target, opts).wait, cancel
 }
 
 // testLogger sends capture's warnings to the test log.
@@ -283,28 +332,63 @@ func recordReady(t testing.TB, target Target, opts Options) (func() (Stats, erro
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	opts.Ready = func() { close(ready) }
-	type res struct {
-		st  Stats
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		st, err := Record(ctx, target, opts)
-		ch <- res{st, err}
-	}()
-	var early *res
+	r := startRecord(ctx, target, opts)
 	select {
 	case <-ready:
-	case r := <-ch:
-		early = &r
+	case <-r.done:
 	case <-time.After(2 * time.Minute):
 		t.Fatal("capture did not start within 2 minutes")
 	}
-	return func() (Stats, error) {
-		if early != nil {
-			return early.st, early.err
-		}
-		r := <-ch
-		return r.st, r.err
-	}, cancel
+	return r.wait, cancel
+}
+
+// writerCapture is the test writer under a capture, launched by Record or
+// attached to once it has printed its buffer and before it writes.
+type writerCapture struct {
+	*writerRun
+	launched bool
+	wait     func() (Stats, error)
+}
+
+// captureWriter starts the writer with args under a capture with opts and
+// returns once its buffer is known and the capture will see its phases. A
+// launched writer waits settle before its first phase, for Record to set
+// up; an attached one waits for "go" on stdin, sent once the capture is
+// ready. beforeAttach, if not nil, sees an attached writer before the
+// capture touches it.
+func captureWriter(t *testing.T, launch bool, settle time.Duration, opts Options, beforeAttach func(*writerRun), args ...string) *writerCapture {
+	t.Helper()
+	c := &writerCapture{launched: launch}
+	if launch {
+		c.writerRun = newWriter(t, append(args, "-settle", settle.String())...)
+		var cancel context.CancelFunc
+		c.wait, cancel = recordAsync(context.Background(), Target{Cmd: c.cmd}, opts)
+		t.Cleanup(cancel)
+		c.readBuffer(t)
+		return c
+	}
+	c.writerRun = newWriter(t, append(args, "-wait")...)
+	require.NoError(t, c.cmd.Start())
+	c.readBuffer(t)
+	if beforeAttach != nil {
+		beforeAttach(c.writerRun)
+	}
+	var cancel context.CancelFunc
+	c.wait, cancel = recordReady(t, Target{PID: c.cmd.Process.Pid}, opts)
+	t.Cleanup(cancel)
+	fmt.Fprintln(c.stdin, "go")
+	return c
+}
+
+// finish reads the writer's output to its end, waits for the capture, and
+// for an attached writer, which the capture does not reap, for its exit.
+func (c *writerCapture) finish(t *testing.T) Stats {
+	t.Helper()
+	c.readRest(t)
+	st, err := c.wait()
+	require.NoError(t, err)
+	if !c.launched {
+		require.NoError(t, c.cmd.Wait())
+	}
+	return st
 }

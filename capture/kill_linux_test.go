@@ -192,16 +192,11 @@ func TestErrors(t *testing.T) {
 		defer syscall.Unmount(dir, 0)
 		args := []string{"-pages", "4096", "-phases", "3", "-phase", "300ms", "-gap", "50ms"}
 		want := expectedSum(t, args...)
-		w := newWriter(t, append(args, "-wait")...)
-		require.NoError(t, w.cmd.Start())
-		w.readBuffer(t)
-		wait, cancel := recordReady(t, Target{PID: w.cmd.Process.Pid},
-			Options{Epoch: 20 * time.Millisecond, Output: filepath.Join(dir, "t.parquet"), SegmentEvery: 50 * time.Millisecond})
-		defer cancel()
-		fmt.Fprintln(w.stdin, "go")
+		opts := Options{Epoch: 20 * time.Millisecond, Output: filepath.Join(dir, "t.parquet"), SegmentEvery: 50 * time.Millisecond}
+		w := captureWriter(t, false, 0, opts, nil, args...)
 		w.readRest(t)
 		require.NoError(t, w.cmd.Wait())
-		_, err := wait()
+		_, err := w.wait()
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "disk full")
 		assert.Equal(t, want, w.sum, "the target must not suffer from the capture's full disk")

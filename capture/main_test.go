@@ -3,7 +3,6 @@ package capture
 import (
 	"flag"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -17,8 +16,6 @@ func TestMain(m *testing.M) {
 		os.Exit(helperMain(mode))
 	}
 	code := m.Run()
-	if writerPath != "" {
-		os.RemoveAll(filepath.Dir(writerPath))
-	}
+	removeBuiltPrograms()
 	os.Exit(code)
 }

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +26,22 @@ func startQEMU(t *testing.T, mem string) (string, *exec.Cmd) {
 	if err != nil {
 		t.Skip("needs qemu-system-x86_64 (Debian package qemu-system-x86)")
 	}
+	sock, cmd, err := startQMPServer(t, bin, nil, "-S", "-machine", "pc", "-m", mem, "-display", "none", "-monitor", "none", "-serial", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sock, cmd
+}
+
+// startQMPServer starts QEMU bin with args and a QMP socket, its stderr to
+// stderr (nil: discarded), kills it at cleanup, and returns the socket's
+// path once the socket is there; an error when QEMU did not create it
+// within 20 s.
+func startQMPServer(t *testing.T, bin string, stderr io.Writer, args ...string) (string, *exec.Cmd, error) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "qmp.sock")
-	cmd := exec.Command(bin, "-S", "-machine", "pc", "-m", mem, "-display", "none", "-monitor", "none", "-serial", "none",
-		"-qmp", "unix:"+sock+",server=on,wait=off")
+	cmd := exec.Command(bin, append(args, "-qmp", "unix:"+sock+",server=on,wait=off")...)
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -36,10 +50,10 @@ func startQEMU(t *testing.T, mem string) (string, *exec.Cmd) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := os.Stat(sock); err == nil {
-			return sock, cmd
+			return sock, cmd, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("QEMU's QMP socket %s did not appear", sock)
+		if cmd.ProcessState != nil || time.Now().After(deadline) {
+			return "", nil, fmt.Errorf("QEMU's QMP socket %s did not appear", sock)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -108,28 +122,13 @@ func TestQEMUKVMWrites(t *testing.T) {
 		t.Skipf("no usable /dev/kvm: %v", err)
 	}
 	f.Close()
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "qmp.sock")
 	// -cpu host fails on this kind of nested host (QEMU cannot set MSR
 	// 0x10a); qemu64 runs.
-	cmd := exec.Command(bin, "-accel", "kvm", "-cpu", "qemu64", "-machine", "pc", "-m", "64M", "-nodefaults",
-		"-display", "none", "-monitor", "none", "-serial", "none", "-qmp", "unix:"+sock+",server=on,wait=off")
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			t.Skipf("QEMU with -accel kvm did not start: %s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	sock, _, err := startQMPServer(t, bin, &stderr, "-accel", "kvm", "-cpu", "qemu64", "-machine", "pc", "-m", "64M", "-nodefaults",
+		"-display", "none", "-monitor", "none", "-serial", "none")
+	if err != nil {
+		t.Skipf("QEMU with -accel kvm did not start: %s", stderr.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -138,7 +137,7 @@ func TestQEMUKVMWrites(t *testing.T) {
 		t.Skipf("QEMU with -accel kvm failed: %s", stderr.String())
 	}
 	require.NoError(t, err)
-	out := filepath.Join(dir, "kvm.parquet")
+	out := filepath.Join(t.TempDir(), "kvm.parquet")
 	_, err = Record(ctx, Target{PID: pid}, Options{TrackerOptions: TrackerOptions{Filter: Filter{Ranges: Ranges(blocks)}},
 		Epoch: 100 * time.Millisecond, Duration: 3 * time.Second, Output: out})
 	require.NoError(t, err)

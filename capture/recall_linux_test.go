@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,30 +48,12 @@ func TestRecallPrecision(t *testing.T) {
 			epoch := 50 * time.Millisecond
 			out := filepath.Join(t.TempDir(), "trace.parquet")
 			opts := Options{TrackerOptions: TrackerOptions{Backend: c.backend}, Epoch: epoch, Output: out, SegmentEvery: time.Second}
-			var w *writerRun
-			var wait func() (Stats, error)
-			if c.launch {
-				w = newWriter(t, append(args, "-settle", "500ms")...)
-				wait, _ = recordAsync(context.Background(), Target{Cmd: w.cmd}, opts)
-				w.readBuffer(t)
-			} else {
-				w = newWriter(t, append(args, "-wait")...)
-				require.NoError(t, w.cmd.Start())
-				w.readBuffer(t)
-				if c.huge {
-					logHugePages(t, w.cmd.Process.Pid, w.base)
-				}
-				var cancel context.CancelFunc
-				wait, cancel = recordReady(t, Target{PID: w.cmd.Process.Pid}, opts)
-				defer cancel()
-				fmt.Fprintln(w.stdin, "go")
+			var beforeAttach func(*writerRun)
+			if c.huge {
+				beforeAttach = func(w *writerRun) { logHugePages(t, w.cmd.Process.Pid, w.base) }
 			}
-			w.readRest(t)
-			st, err := wait()
-			require.NoError(t, err)
-			if !c.launch {
-				require.NoError(t, w.cmd.Wait())
-			}
+			w := captureWriter(t, c.launch, 500*time.Millisecond, opts, beforeAttach, args...)
+			st := w.finish(t)
 			assert.Equal(t, want, w.sum, "the captured program computed a different result")
 			assert.Equal(t, "exit", st.Stopped, "the target's exit should end the capture")
 			require.NoError(t, tracefmt.Validate(out))
@@ -86,7 +67,7 @@ func TestRecallPrecision(t *testing.T) {
 				// delays the write too, so a small slack suffices.
 				slack, before = 50*time.Millisecond, 20*time.Millisecond
 			}
-			sc := scoreTrace(t, out, w, before, slack)
+			sc := scoreTrace(t, out, w.writerRun, before, slack)
 			t.Logf("%s: %s (%d epochs, %d rows)", c.name, sc, st.Epochs, st.Rows)
 			assert.GreaterOrEqual(t, sc.recall(), 0.99, "recall: %s", sc)
 			assert.GreaterOrEqual(t, sc.precision(), 0.99, "precision: %s", sc)

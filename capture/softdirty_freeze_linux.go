@@ -185,40 +185,33 @@ func (f *freezer) stop(tid int, stopped map[int]unix.Signal) error {
 	// thread's exit (which only its tracer can reap), is consumed.
 	// A thread in uninterruptible sleep stops when it wakes: the scan
 	// waits for it.
-	for {
-		var info unix.Siginfo
-		err := unix.Waitid(unix.P_PID, tid, &info, unix.WSTOPPED|unix.WEXITED|unix.WNOWAIT|unix.WALL, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			if errors.Is(err, unix.ECHILD) {
-				delete(stopped, tid)
-				return nil // gone
-			}
-			return fmt.Errorf("wait for thread %d: %w", tid, err)
-		}
-		const cldExited, cldKilled, cldDumped = 1, 2, 3
-		if c := info.Code; (c == cldExited || c == cldKilled || c == cldDumped) && tid == f.pid && f.child {
-			delete(stopped, tid)
-			return nil
-		}
-		break
+	var info unix.Siginfo
+	gone, err := waitThread(tid, func() error {
+		return unix.Waitid(unix.P_PID, tid, &info, unix.WSTOPPED|unix.WEXITED|unix.WNOWAIT|unix.WALL, nil)
+	})
+	if err != nil {
+		return err
+	}
+	if gone {
+		delete(stopped, tid)
+		return nil
+	}
+	const cldExited, cldKilled, cldDumped = 1, 2, 3
+	if c := info.Code; (c == cldExited || c == cldKilled || c == cldDumped) && tid == f.pid && f.child {
+		delete(stopped, tid)
+		return nil
 	}
 	var ws unix.WaitStatus
-	for {
+	gone, err = waitThread(tid, func() error {
 		_, err := unix.Wait4(tid, &ws, unix.WALL, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			if errors.Is(err, unix.ECHILD) {
-				delete(stopped, tid)
-				return nil // gone
-			}
-			return fmt.Errorf("wait for thread %d: %w", tid, err)
-		}
-		break
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if gone {
+		delete(stopped, tid)
+		return nil
 	}
 	switch {
 	case ws.Exited() || ws.Signaled():
@@ -229,6 +222,24 @@ func (f *freezer) stop(tid int, stopped map[int]unix.Signal) error {
 		stopped[tid] = ws.StopSignal()
 	}
 	return nil
+}
+
+// waitThread runs wait, a waitid or wait4 for thread tid, again until a
+// signal does not interrupt it; gone is true when there is no tid left to
+// wait for (ECHILD: it has exited and been reaped).
+func waitThread(tid int, wait func() error) (gone bool, err error) {
+	for {
+		err := wait()
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ECHILD):
+			return true, nil
+		case err != nil:
+			return false, fmt.Errorf("wait for thread %d: %w", tid, err)
+		}
+		return false, nil
+	}
 }
 
 // doSignals stops our child with SIGSTOP, waits until every thread is

@@ -371,13 +371,12 @@ func (t *uffdTracker) scanSync() (Scan, error) {
 	faults := t.faults
 	t.faults = make(map[uint64]int64, len(faults))
 	t.mu.Unlock()
-	type pt struct{ page, t int64 }
-	pts := make([]pt, 0, len(faults)+len(t.pending))
+	pts := make([]timedPage, 0, len(faults)+len(t.pending))
 	addrs := make([]uint64, 0, len(faults))
 	for a, ft := range faults {
 		addrs = append(addrs, a)
 		if p, ok := t.writtenPage(a); ok {
-			pts = append(pts, pt{p, ft})
+			pts = append(pts, timedPage{p, ft})
 		}
 	}
 	seen := make(map[int64]bool, len(pts))
@@ -386,7 +385,7 @@ func (t *uffdTracker) scanSync() (Scan, error) {
 	}
 	for _, p := range t.pending {
 		if !seen[p] {
-			pts = append(pts, pt{p, now})
+			pts = append(pts, timedPage{p, now})
 			seen[p] = true
 		}
 	}
@@ -403,17 +402,7 @@ func (t *uffdTracker) scanSync() (Scan, error) {
 		}
 		i = j
 	}
-	sort.Slice(pts, func(i, j int) bool {
-		if pts[i].t != pts[j].t {
-			return pts[i].t < pts[j].t
-		}
-		return pts[i].page < pts[j].page
-	})
-	t.out, t.times = t.out[:0], t.times[:0]
-	for _, p := range pts {
-		t.out = append(t.out, p.page)
-		t.times = append(t.times, p.t)
-	}
+	t.out, t.times = inTimeOrder(pts, t.out, t.times)
 	select {
 	case <-t.handler:
 		if t.herr != nil {
@@ -476,4 +465,26 @@ func (t *uffdTracker) page(addr uint64) (int64, bool) {
 		return 0, false
 	}
 	return t.idx.page(t.views[i].key, addr-t.views[i].delta)
+}
+
+// timedPage is a page and when it was written, in ns since the capture's
+// start: a row of a sync backend's epoch.
+type timedPage struct{ page, t int64 }
+
+// inTimeOrder sorts pts by time, ties by page, and returns their pages and
+// times in that order in pages[:0] and times[:0], so that a tracker reuses
+// its buffers from one epoch to the next.
+func inTimeOrder(pts []timedPage, pages, times []int64) ([]int64, []int64) {
+	sort.Slice(pts, func(i, j int) bool {
+		if pts[i].t != pts[j].t {
+			return pts[i].t < pts[j].t
+		}
+		return pts[i].page < pts[j].page
+	})
+	pages, times = pages[:0], times[:0]
+	for _, p := range pts {
+		pages = append(pages, p.page)
+		times = append(times, p.t)
+	}
+	return pages, times
 }

@@ -182,12 +182,11 @@ func (t *treeTracker) Scan() (Scan, error) {
 	}
 	sort.Ints(pids)
 	now := time.Since(t.opts.Start).Nanoseconds()
-	type pt struct{ page, t int64 }
-	var pts []pt
+	var pts []timedPage
 	t.out = append(t.out[:0], t.pending...)
 	if t.sync {
 		for _, p := range t.pending {
-			pts = append(pts, pt{p, now})
+			pts = append(pts, timedPage{p, now})
 		}
 	}
 	t.pending = t.pending[:0]
@@ -205,7 +204,7 @@ func (t *treeTracker) Scan() (Scan, error) {
 		grew = grew || sc.Grew
 		if t.sync {
 			for i, p := range sc.Pages {
-				pts = append(pts, pt{p, sc.TimesNS[i]})
+				pts = append(pts, timedPage{p, sc.TimesNS[i]})
 			}
 			continue
 		}
@@ -229,17 +228,7 @@ func (t *treeTracker) Scan() (Scan, error) {
 			uniq = append(uniq, p)
 		}
 	}
-	sort.Slice(uniq, func(i, j int) bool {
-		if uniq[i].t != uniq[j].t {
-			return uniq[i].t < uniq[j].t
-		}
-		return uniq[i].page < uniq[j].page
-	})
-	t.out, t.times = t.out[:0], t.times[:0]
-	for _, p := range uniq {
-		t.out = append(t.out, p.page)
-		t.times = append(t.times, p.t)
-	}
+	t.out, t.times = inTimeOrder(uniq, t.out, t.times)
 	return Scan{Pages: t.out, TimesNS: t.times, Grew: grew}, nil
 }
 

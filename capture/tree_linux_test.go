@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,12 +19,6 @@ import (
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
-var (
-	treeOnce sync.Once
-	treePath string
-	treeErr  error
-)
-
 // treeBin compiles testdata/tree/tree.c once per test binary, with the
 // tree-exec link its exec'ing child runs through.
 func treeBin(t testing.TB) string {
@@ -33,21 +26,13 @@ func treeBin(t testing.TB) string {
 	if _, err := exec.LookPath("cc"); err != nil {
 		t.Skip("needs a C compiler (cc) for the process-tree target")
 	}
-	treeOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "capture-tree-")
-		if err != nil {
-			treeErr = err
-			return
+	return treeProgram.get(t, "capture-tree-", func(dir string) (string, error) {
+		path := filepath.Join(dir, "tree")
+		if out, err := exec.Command("cc", "-O1", "-o", path, "testdata/tree/tree.c").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("cc testdata/tree/tree.c: %w\n%s", err, out)
 		}
-		treePath = filepath.Join(dir, "tree")
-		if out, err := exec.Command("cc", "-O1", "-o", treePath, "testdata/tree/tree.c").CombinedOutput(); err != nil {
-			treeErr = fmt.Errorf("cc testdata/tree/tree.c: %v\n%s", err, out)
-			return
-		}
-		treeErr = os.Symlink("tree", treePath+"-exec")
+		return path, os.Symlink("tree", path+"-exec")
 	})
-	require.NoError(t, treeErr)
-	return treePath
 }
 
 // treeRun is what a tree process printed.
@@ -104,6 +89,26 @@ func readTree(t testing.TB, r io.Reader) *treeRun {
 		}
 	}
 	return tr
+}
+
+// captureTree launches the tree program with args under a capture with
+// opts (its Ready is taken) and returns what the tree printed, once all of
+// it has exited, with the capture's stats and the launched command.
+func captureTree(t *testing.T, opts Options, args ...string) (*treeRun, Stats, *exec.Cmd) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	cmd := exec.Command(treeBin(t), args...)
+	cmd.Stdout, cmd.Stderr = pw, os.Stderr
+	wait, cancel := recordReady(t, Target{Cmd: cmd}, opts)
+	t.Cleanup(cancel)
+	// The tree's processes hold the only write ends left: readTree ends
+	// when the last of them exits.
+	pw.Close()
+	run := readTree(t, pr)
+	st, err := wait()
+	require.NoError(t, err)
+	return run, st, cmd
 }
 
 // treeSums runs the tree uncaptured and fast for the checksums each role
@@ -273,23 +278,12 @@ func TestTreeRecallPrecision(t *testing.T) {
 	for _, backend := range []string{"uffd-wp-async", "uffd-wp-sync"} {
 		t.Run(backend, func(t *testing.T) {
 			needUffdWP(t, backend)
-			bin := treeBin(t)
 			const pages, phases = "2048", "3"
 			want := treeSums(t, pages, phases)
 			out := filepath.Join(t.TempDir(), "trace.parquet")
-			pr, pw, err := os.Pipe()
-			require.NoError(t, err)
-			cmd := exec.Command(bin, pages, phases, "400", "1000", "1200")
-			cmd.Stdout, cmd.Stderr = pw, os.Stderr
-			ready := make(chan struct{})
 			opts := Options{TrackerOptions: TrackerOptions{Backend: backend}, Epoch: 50 * time.Millisecond, Output: out,
-				SegmentEvery: time.Second, Ready: func() { close(ready) }}
-			wait, _ := recordAsync(context.Background(), Target{Cmd: cmd}, opts)
-			<-ready
-			pw.Close()
-			run := readTree(t, pr)
-			st, err := wait()
-			require.NoError(t, err)
+				SegmentEvery: time.Second}
+			run, st, _ := captureTree(t, opts, pages, phases, "400", "1000", "1200")
 			assert.Equal(t, "exit", st.Stopped)
 			assert.Equal(t, 6, st.Processes, "five processes and one exec")
 			assert.Equal(t, want, run.sums, "the captured processes computed a different result")
@@ -475,18 +469,9 @@ func TestCgroupLateJoiner(t *testing.T) {
 // as before process trees; its children run uncaptured and unharmed.
 func TestTreeNoFollow(t *testing.T) {
 	needUffdWP(t, "uffd-wp-async")
-	bin := treeBin(t)
 	want := treeSums(t, "512", "2")
 	out := filepath.Join(t.TempDir(), "trace.parquet")
-	pr, pw, err := os.Pipe()
-	require.NoError(t, err)
-	cmd := exec.Command(bin, "512", "2", "100", "100", "300")
-	cmd.Stdout, cmd.Stderr = pw, os.Stderr
-	wait, _ := recordReady(t, Target{Cmd: cmd}, Options{Epoch: 50 * time.Millisecond, Output: out, NoFollow: true})
-	pw.Close()
-	run := readTree(t, pr)
-	st, err := wait()
-	require.NoError(t, err)
+	run, st, cmd := captureTree(t, Options{Epoch: 50 * time.Millisecond, Output: out, NoFollow: true}, "512", "2", "100", "100", "300")
 	assert.Equal(t, 1, st.Processes)
 	assert.Equal(t, want, run.sums, "the uncaptured children computed the same result")
 	h, _, err := tracefmt.ReadAll(out)
@@ -516,19 +501,9 @@ func TestTreeCopyOnWrite(t *testing.T) {
 			require.NoError(t, err)
 			want := readTree(t, strings.NewReader(string(fast))).sums
 			out := filepath.Join(t.TempDir(), "trace.parquet")
-			pr, pw, err := os.Pipe()
-			require.NoError(t, err)
-			cmd := exec.Command(bin, args(400, 1000, 1200)...)
-			cmd.Stdout, cmd.Stderr = pw, os.Stderr
-			ready := make(chan struct{})
 			opts := Options{TrackerOptions: TrackerOptions{Backend: backend}, Epoch: 50 * time.Millisecond, Output: out,
-				SegmentEvery: time.Second, Ready: func() { close(ready) }}
-			wait, _ := recordAsync(context.Background(), Target{Cmd: cmd}, opts)
-			<-ready
-			pw.Close()
-			run := readTree(t, pr)
-			st, err := wait()
-			require.NoError(t, err)
+				SegmentEvery: time.Second}
+			run, st, _ := captureTree(t, opts, args(400, 1000, 1200)...)
 			require.True(t, run.cow)
 			assert.Equal(t, 2, st.Processes)
 			assert.Equal(t, want, run.sums, "the captured processes computed a different result")

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -44,48 +43,14 @@ func TestZeroWrites(t *testing.T) {
 			args := []string{"-mode", "zero", "-pages", "2048", "-gap", "400ms"}
 			out := filepath.Join(t.TempDir(), "trace.parquet")
 			opts := Options{TrackerOptions: TrackerOptions{Backend: c.backend}, Epoch: 50 * time.Millisecond, Output: out, ZeroWrites: true, Logger: testLogger(t)}
-			var w *writerRun
-			var wait func() (Stats, error)
-			if c.launch {
-				w = newWriter(t, append(args, "-settle", "300ms")...)
-				wait, _ = recordAsync(context.Background(), Target{Cmd: w.cmd}, opts)
-				w.readBuffer(t)
-			} else {
-				w = newWriter(t, append(args, "-wait")...)
-				require.NoError(t, w.cmd.Start())
-				w.readBuffer(t)
-				var cancel context.CancelFunc
-				wait, cancel = recordReady(t, Target{PID: w.cmd.Process.Pid}, opts)
-				defer cancel()
-				fmt.Fprintln(w.stdin, "go")
-			}
-			w.readRest(t)
-			st, err := wait()
-			require.NoError(t, err)
-			if !c.launch {
-				require.NoError(t, w.cmd.Wait())
-			}
+			w := captureWriter(t, c.launch, 300*time.Millisecond, opts, nil, args...)
+			st := w.finish(t)
 			require.Equal(t, "0", w.sum, "the writer did not finish")
 			require.NoError(t, tracefmt.Validate(out))
 
 			h, epochs, err := tracefmt.ReadAll(out)
 			require.NoError(t, err)
-			ps := uint64(h.PageSize)
-			bufPage := func(p int64) int {
-				for _, r := range h.Regions {
-					if p >= r.FirstPage && p < r.FirstPage+r.Pages {
-						if r.PID != 0 && r.PID != w.cmd.Process.Pid {
-							return -1
-						}
-						a := r.StartAddr + uint64(p-r.FirstPage)*ps
-						if a >= w.base && a < w.base+uint64(w.pages)*ps {
-							return int((a - w.base) / ps)
-						}
-						return -1
-					}
-				}
-				return -1
-			}
+			bufPage := w.bufferPage(h)
 			zeroRows := map[int]int{} // buffer page -> rows marking it zero
 			last := map[int]bool{}    // buffer page -> its last row's flag
 			for _, e := range epochs {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/algorithms"
+	"github.com/microwiper/microwiper/internal/bytesize"
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
@@ -80,7 +81,7 @@ func checkMemory(h tracefmt.Header, rows, epochs int64, engine string, dm DirtyM
 	need, perPage, perRow := memoryNeeded(h, rows, epochs, engine, dm)
 	if need > limit {
 		return fmt.Errorf("the run needs %s (%d pages × %d B/page + %d rows × %d B + %d epochs × %d B); have %s (--max-memory)",
-			formatBytes(need), h.Pages, perPage, rows, perRow, epochs, epochBytes, formatBytes(limit))
+			bytesize.Format(need), h.Pages, perPage, rows, perRow, epochs, epochBytes, bytesize.Format(limit))
 	}
 	return nil
 }
@@ -93,7 +94,7 @@ func checkLoad(path string, rows, limit int64) error {
 	}
 	if need := float64(rows) * loadRowBytes; need > float64(limit) {
 		return fmt.Errorf("trace %s claims %d rows: loading needs %s (%d rows × %d B); have %s (--max-memory)",
-			path, rows, formatBytes(int64(min(need, math.MaxInt64))), rows, loadRowBytes, formatBytes(limit))
+			path, rows, bytesize.Format(int64(min(need, math.MaxInt64))), rows, loadRowBytes, bytesize.Format(limit))
 	}
 	return nil
 }
@@ -115,7 +116,7 @@ func CheckRun(tr *Trace, alg algorithms.Algorithm, engine string, cfg Config) er
 	memNS := transferNS(h.Pages, pageBits, cfg.Link.Bps)
 	if memNS > MaxSimNS {
 		return fmt.Errorf("trace %s: sending its %s once takes %s at %s; runs are limited to %s of migration time: use a faster --bw or a smaller --memory",
-			tr.Name, formatBytes(h.Pages*h.PageSize), formatNS(memNS), cfg.Link.Name(), formatNS(MaxSimNS))
+			tr.Name, bytesize.Format(h.Pages*h.PageSize), formatNS(memNS), cfg.Link.Name(), formatNS(MaxSimNS))
 	}
 	simNS := float64(memNS)
 	var capBps int64
@@ -192,20 +193,6 @@ func estimateWork(tr *Trace, cfg Config, simNS float64, memNS int64, oracle bool
 		work += (passes*instants + maxOraclePoints) * scan
 	}
 	return work, passes
-}
-
-// formatBytes writes n in binary units with one decimal ("2.3 GiB").
-func formatBytes(n int64) string {
-	const units = "KMGTPE"
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/1024, 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, units[i])
 }
 
 // formatNS writes a duration in the largest sensible unit, days and years

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/microwiper/microwiper/internal/ctxtime"
 )
 
 // DefaultBurst is the least burst used when New gets 0: one write chunk,
@@ -98,7 +100,7 @@ func (b *Bucket) Idle() {
 // run ahead of. A writer that decides next (what to send, whether to stop)
 // then sees the moment the link is at, not one up to a burst earlier.
 func (b *Bucket) Drain(ctx context.Context) error {
-	return sleep(ctx, b.ahead())
+	return ctxtime.Sleep(ctx, b.ahead())
 }
 
 // ahead is how far the bytes reserved so far run ahead of the link.
@@ -110,22 +112,7 @@ func (b *Bucket) ahead() time.Duration {
 
 // Wait blocks until n bytes may be sent, or ctx ends.
 func (b *Bucket) Wait(ctx context.Context, n int) error {
-	return sleep(ctx, b.Reserve(n))
-}
-
-// sleep waits d (nothing when d <= 0), or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return ctxtime.Sleep(ctx, b.Reserve(n))
 }
 
 // chunk is the most a Writer passes on per wait, so a large write is

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/microwiper/microwiper/internal/bytesize"
 	"github.com/microwiper/microwiper/replay/wire"
 )
 
@@ -455,12 +456,12 @@ func (s *session) allocate(h wire.Hello) error {
 	need, frame := sessionBytes(h)
 	if need > uint64(s.cfg.MaxMemory) {
 		return s.refuse(wire.StatusTooLarge, "session needs %s (%d pages × %d B/page + %s of buffers); --max-memory is %s",
-			formatBytes(need), h.Pages, h.PageSize+8, formatBytes(need-h.Pages*(uint64(h.PageSize)+8)), formatBytes(uint64(s.cfg.MaxMemory)))
+			bytesize.Format(need), h.Pages, h.PageSize+8, bytesize.Format(need-h.Pages*(uint64(h.PageSize)+8)), bytesize.Format(uint64(s.cfg.MaxMemory)))
 	}
 	held, ok := s.reserve(int64(need))
 	if !ok {
 		return s.refuse(wire.StatusUnavailable, "session needs %s; %s of --max-memory %s held by other sessions",
-			formatBytes(need), formatBytes(uint64(held)), formatBytes(uint64(s.cfg.MaxMemory)))
+			bytesize.Format(need), bytesize.Format(uint64(held)), bytesize.Format(uint64(s.cfg.MaxMemory)))
 	}
 	s.held = int64(need)
 	var err error
@@ -610,18 +611,4 @@ func (l *limiter) give(now time.Time) {
 	defer l.mu.Unlock()
 	l.refill(now)
 	l.tokens = min(l.burst, l.tokens+1)
-}
-
-// formatBytes writes n in binary units with one decimal ("2.3 GiB").
-func formatBytes(n uint64) string {
-	const units = "KMGTPE"
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/1024, 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, units[i])
 }

@@ -31,27 +31,24 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/microwiper/microwiper/internal/ctxtime"
 	vmtruth "github.com/microwiper/microwiper/internal/groundtruth"
 	"github.com/microwiper/microwiper/internal/guest"
 	"github.com/microwiper/microwiper/internal/qmp"
+	"github.com/microwiper/microwiper/internal/scriptguest"
+	"github.com/microwiper/microwiper/internal/scriptmain"
 	"github.com/microwiper/microwiper/tracefmt"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "groundtruth:", err)
-		os.Exit(1)
-	}
+	scriptmain.Main("groundtruth", run)
 }
 
 // scenario is one workload migrated at one setting.
@@ -153,11 +150,7 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	o.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	o.log = scriptmain.Logger(*verbose)
 	if o.work == "" {
 		d, err := os.MkdirTemp("", "groundtruth-")
 		if err != nil {
@@ -173,23 +166,17 @@ func run(ctx context.Context, args []string) error {
 	if err := os.MkdirAll(o.traces, 0o755); err != nil {
 		return err
 	}
-	cache, err := guest.DefaultCacheDir()
-	if err != nil {
-		return err
-	}
-	k, err := guest.FetchKernel(ctx, cache, "linux-image-amd64")
+	k, err := scriptguest.Kernel(ctx)
 	if err != nil {
 		return err
 	}
 	work := filepath.Join(o.work, "workload")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", work, "./scripts/groundtruth/workload")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build the guest workload: %v\n%s", err, out)
+	if err := scriptguest.BuildWorkload(ctx, work); err != nil {
+		return err
 	}
 	var results []vmtruth.Run
 	for _, sc := range scenarios(o.reps) {
-		if o.only != "" && !contains(strings.Split(o.only, ","), sc.name) {
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), sc.name) {
 			continue
 		}
 		r, err := runScenario(ctx, o, k, work, sc)
@@ -199,15 +186,6 @@ func run(ctx context.Context, args []string) error {
 		results = append(results, r)
 	}
 	return writeReport(o, results)
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // vm is one QEMU with its control and capture QMP sockets.
@@ -321,7 +299,7 @@ func runScenario(ctx context.Context, o options, k *guest.Kernel, work string, s
 		cancel()
 		if err == nil {
 			// Let the boot's own writes settle.
-			err = sleep(ctx, 2*time.Second)
+			err = ctxtime.Sleep(ctx, 2*time.Second)
 		}
 		if err != nil {
 			v.stop()
@@ -394,7 +372,7 @@ func runScenario(ctx context.Context, o options, k *guest.Kernel, work string, s
 		// the guest survived the move (see guestCPU).
 		src.stop()
 		src = dst
-		if err := sleep(ctx, 2*time.Second); err != nil {
+		if err := ctxtime.Sleep(ctx, 2*time.Second); err != nil {
 			return res, err
 		}
 		if why := crashed(dst); why != "" {
@@ -419,7 +397,7 @@ func runScenario(ctx context.Context, o options, k *guest.Kernel, work string, s
 // QEMU's figures and the trace time at which the migration started.
 func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scenario, tracePath string) (vmtruth.QEMU, int64, error) {
 	var fig vmtruth.QEMU
-	fig.Uptime = loadavg()
+	fig.Uptime = scriptmain.LoadAvg()
 	set := sc.settings
 	if err := src.q.Execute(ctx, "migrate-set-capabilities", map[string]any{"capabilities": []map[string]any{
 		{"capability": "events", "state": true},
@@ -447,7 +425,7 @@ func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scen
 			stopCapture()
 		}
 	}()
-	if err := sleep(ctx, sc.window); err != nil {
+	if err := ctxtime.Sleep(ctx, sc.window); err != nil {
 		return fig, 0, err
 	}
 	traceEnd := time.Now()
@@ -505,7 +483,7 @@ func migrateOnce(ctx context.Context, o options, src, dst *vm, port int, sc scen
 			return fig, 0, err
 		}
 	}
-	o.log.Debug("capture", "log", lastLine(capLog.String()))
+	o.log.Debug("capture", "log", scriptmain.LastLine(capLog.String()))
 	fig.Status = last.Status
 	fig.TotalMS, fig.DowntimeMS, fig.SetupMS = last.TotalTime, last.Downtime, last.SetupTime
 	fig.Transferred, fig.Normal, fig.Duplicate = last.RAM.Transferred, last.RAM.Normal, last.RAM.Duplicate
@@ -667,7 +645,7 @@ func replayOnly(ctx context.Context, o options) error {
 		if sc, ok := byName[run.Name]; ok {
 			run.About, run.Bound, run.SimOnly = sc.about, sc.bound, sc.noSocket
 		}
-		if o.only != "" && !contains(strings.Split(o.only, ","), run.Name) {
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), run.Name) {
 			runs = append(runs, run)
 			continue
 		}
@@ -700,27 +678,6 @@ func replayTrace(ctx context.Context, o options, trace string, startNS int64, se
 		return vmtruth.Ours{}, fmt.Errorf("%s %s: %v: %s", o.bin, strings.Join(args, " "), err, stderr.String())
 	}
 	return vmtruth.ReadSummary(out)
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func copyFile(from, to string) error {
@@ -943,12 +900,4 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }

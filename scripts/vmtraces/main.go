@@ -24,27 +24,23 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/microwiper/microwiper/internal/atomicfile"
+	"github.com/microwiper/microwiper/internal/ctxtime"
 	"github.com/microwiper/microwiper/internal/guest"
+	"github.com/microwiper/microwiper/internal/scriptguest"
+	"github.com/microwiper/microwiper/internal/scriptmain"
 	"github.com/microwiper/microwiper/internal/vmtraces"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "vmtraces:", err)
-		os.Exit(1)
-	}
+	scriptmain.Main("vmtraces", run)
 }
 
 type options struct {
@@ -69,7 +65,7 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	o.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	o.log = scriptmain.Logger(false)
 	readme := filepath.Join(o.out, "README.md")
 	if o.readmeOnly {
 		return writeREADME(o.out, readme)
@@ -83,11 +79,7 @@ func run(ctx context.Context, args []string) error {
 		o.work = d
 	}
 	start := time.Now()
-	cache, err := guest.DefaultCacheDir()
-	if err != nil {
-		return err
-	}
-	k, err := guest.FetchKernel(ctx, cache, "linux-image-amd64")
+	k, err := scriptguest.Kernel(ctx)
 	if err != nil {
 		return err
 	}
@@ -100,7 +92,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, w := range vmtraces.Workloads {
-		if o.only != "" && !contains(strings.Split(o.only, ","), w.Name) {
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), w.Name) {
 			continue
 		}
 		extra := []guest.File{{Path: "/bin/bench", Source: bench}}
@@ -118,7 +110,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		o.log.Info("host benchmark", "cpu", time.Duration(hostNS), "load", loadavg())
+		o.log.Info("host benchmark", "cpu", time.Duration(hostNS), "load", scriptmain.LoadAvg())
 		if err := capture(ctx, o, k, w, extra, hostNS); err != nil {
 			return fmt.Errorf("%s: %w", w.Name, err)
 		}
@@ -128,7 +120,7 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	o.log.Info("done", "took", time.Since(start).Round(time.Second), "load", loadavg())
+	o.log.Info("done", "took", time.Since(start).Round(time.Second), "load", scriptmain.LoadAvg())
 	return nil
 }
 
@@ -138,15 +130,6 @@ func writeREADME(dir, path string) error {
 		return err
 	}
 	return atomicfile.WriteFile(path, []byte(text))
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // buildHelpers builds the static benchmark (Go) and the TPC-B program (C
@@ -266,13 +249,8 @@ func capture(ctx context.Context, o options, k *guest.Kernel, w vmtraces.Workloa
 	if err := (guest.Initramfs{Files: files, Script: script(w)}).Write(ctx, initrd); err != nil {
 		return err
 	}
-	ctl, capSock := filepath.Join(dir, "ctl.qmp"), filepath.Join(dir, "cap.qmp")
-	o.log.Info("boot", "workload", w.Name, "memory_mib", w.MemoryMiB, "load", loadavg())
-	vm, err := guest.Start(ctx, guest.Config{Kernel: k.Image(), Initrd: initrd, MemoryMiB: w.MemoryMiB, CPUs: w.CPUs,
-		Console: filepath.Join(dir, "console"), QMP: ctl,
-		// The capture gets a QMP socket of its own: QEMU serves one client
-		// per socket, and Stop uses the first.
-		Args: []string{"-qmp", "unix:" + capSock + ",server=on,wait=off"}})
+	o.log.Info("boot", "workload", w.Name, "memory_mib", w.MemoryMiB, "load", scriptmain.LoadAvg())
+	vm, capSock, err := scriptguest.StartCapturable(ctx, dir, guest.Config{Kernel: k.Image(), Initrd: initrd, MemoryMiB: w.MemoryMiB, CPUs: w.CPUs})
 	if err != nil {
 		return err
 	}
@@ -286,7 +264,7 @@ func capture(ctx context.Context, o options, k *guest.Kernel, w vmtraces.Workloa
 			return fmt.Errorf("the guest ended before its benchmark; console ends: %s", tail(vm.Console(), 10))
 		default:
 		}
-		if err := sleep(bootCtx, 100*time.Millisecond); err != nil {
+		if err := ctxtime.Sleep(bootCtx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("wait for the guest's benchmark: %w; console ends: %s", err, tail(vm.Console(), 10))
 		}
 		if runs, err = benchAll(vm.Console()); err != nil {
@@ -304,14 +282,14 @@ func capture(ctx context.Context, o options, k *guest.Kernel, w vmtraces.Workloa
 		return err
 	}
 	// Let the workload's start-up settle: the window is its steady state.
-	if err := sleep(ctx, 3*time.Second); err != nil {
+	if err := ctxtime.Sleep(ctx, 3*time.Second); err != nil {
 		return err
 	}
 	if st, ok := vm.ScriptExit(); ok {
 		return fmt.Errorf("the guest's workload ended (status %d) before the capture; console ends: %s", st, tail(vm.Console(), 10))
 	}
 	trace := filepath.Join(dir, "trace.parquet")
-	o.log.Info("capture", "workload", w.Name, "window", o.window, "epoch", o.epoch, "load", loadavg())
+	o.log.Info("capture", "workload", w.Name, "window", o.window, "epoch", o.epoch, "load", scriptmain.LoadAvg())
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, o.bin, "capture", "--qemu-qmp", capSock, "--epoch", o.epoch.String(),
 		"--duration", o.window.String(), "--segment", "0", "--guest-slowdown", strconv.FormatFloat(slowdown, 'f', 3, 64), "-o", trace)
@@ -326,7 +304,7 @@ func capture(ctx context.Context, o options, k *guest.Kernel, w vmtraces.Workloa
 	if st, ok := vm.ScriptExit(); ok {
 		return fmt.Errorf("the guest's workload ended (status %d) during the capture; console ends: %s", st, tail(vm.Console(), 10))
 	}
-	o.log.Info("captured", "workload", w.Name, "log", lastLine(stderr.String()))
+	o.log.Info("captured", "workload", w.Name, "log", scriptmain.LastLine(stderr.String()))
 	if err := vm.Stop(); err != nil {
 		return err
 	}
@@ -339,37 +317,6 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return atomicfile.WriteFile(to, b)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 func tail(s string, n int) string {

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,15 +26,12 @@ import (
 	"time"
 
 	"github.com/microwiper/microwiper/internal/guest"
+	"github.com/microwiper/microwiper/internal/scriptguest"
+	"github.com/microwiper/microwiper/internal/scriptmain"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "zerocost:", err)
-		os.Exit(1)
-	}
+	scriptmain.Main("zerocost", run)
 }
 
 type options struct {
@@ -46,14 +42,16 @@ type options struct {
 	dur  time.Duration
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context, args []string) error {
 	var o options
 	flag.StringVar(&o.bin, "bin", "./microwiper", "the microwiper binary")
 	flag.IntVar(&o.reps, "reps", 3, "captures with and without the check, per workload")
 	flag.StringVar(&o.only, "only", "sqlite,redis,vm", "workloads to measure")
 	flag.StringVar(&o.hot, "hot", "256,2048", "vm: hot-set sizes in MiB, one guest each")
 	flag.DurationVar(&o.dur, "duration", 15*time.Second, "length of each capture")
-	flag.Parse()
+	if err := flag.CommandLine.Parse(args); err != nil {
+		return err
+	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
 		return err
@@ -274,19 +272,13 @@ func redis(ctx context.Context, o options, work string, zero bool) (*result, err
 // of a hot set of hot MiB every 100 ms, and captures it over QMP with and
 // without the check, alternating.
 func vm(ctx context.Context, o options, work, hot string) error {
-	cache, err := guest.DefaultCacheDir()
-	if err != nil {
-		return err
-	}
-	k, err := guest.FetchKernel(ctx, cache, "linux-image-amd64")
+	k, err := scriptguest.Kernel(ctx)
 	if err != nil {
 		return err
 	}
 	wl := filepath.Join(work, "workload")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", wl, "./scripts/groundtruth/workload")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build the guest workload: %v\n%s", err, b)
+	if err := scriptguest.BuildWorkload(ctx, wl); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp(work, "vm-")
 	if err != nil {
@@ -298,10 +290,7 @@ func vm(ctx context.Context, o options, work, hot string) error {
 	if err := rd.Write(ctx, initrd); err != nil {
 		return err
 	}
-	ctl, capSock := filepath.Join(dir, "ctl.qmp"), filepath.Join(dir, "cap.qmp")
-	g, err := guest.Start(ctx, guest.Config{Kernel: k.Image(), Initrd: initrd, MemoryMiB: 4096,
-		Console: filepath.Join(dir, "console"), QMP: ctl,
-		Args: []string{"-qmp", "unix:" + capSock + ",server=on,wait=off"}})
+	g, capSock, err := scriptguest.StartCapturable(ctx, dir, guest.Config{Kernel: k.Image(), Initrd: initrd, MemoryMiB: 4096})
 	if err != nil {
 		return err
 	}
