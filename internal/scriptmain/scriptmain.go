@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -62,4 +63,20 @@ func LastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// Only reads an -only flag: a comma-separated subset of names, "" for all.
+// It returns whether a name is selected, or an error naming what is not
+// one of names, so a typo fails at once instead of running nothing.
+func Only(only, what string, names []string) (func(name string) bool, error) {
+	if only == "" {
+		return func(string) bool { return true }, nil
+	}
+	picked := strings.Split(only, ",")
+	for _, p := range picked {
+		if !slices.Contains(names, p) {
+			return nil, fmt.Errorf("-only %s: no %s %q (want a comma-separated list of: %s)", only, what, p, strings.Join(names, ", "))
+		}
+	}
+	return func(name string) bool { return slices.Contains(picked, name) }, nil
 }

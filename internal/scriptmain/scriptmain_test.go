@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestLoadAverages(t *testing.T) {
@@ -16,4 +17,17 @@ func TestLastLine(t *testing.T) {
 	assert.Equal(t, "three", LastLine("one\ntwo\nthree\n\n"))
 	assert.Equal(t, "only", LastLine("  only  "))
 	assert.Equal(t, "", LastLine(""))
+}
+
+func TestOnly(t *testing.T) {
+	all := []string{"idle", "kv", "stream-ac"}
+	sel, err := Only("", "scenario", all)
+	require.NoError(t, err)
+	assert.True(t, sel("kv"))
+	sel, err = Only("kv,idle", "scenario", all)
+	require.NoError(t, err)
+	assert.True(t, sel("idle"))
+	assert.False(t, sel("stream-ac"))
+	_, err = Only("kv,stream", "scenario", all)
+	assert.EqualError(t, err, `-only kv,stream: no scenario "stream" (want a comma-separated list of: idle, kv, stream-ac)`)
 }

@@ -151,6 +151,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	o.log = scriptmain.Logger(*verbose)
+	var names []string
+	for _, sc := range scenarios(o.reps) {
+		names = append(names, sc.name)
+	}
+	selected, err := scriptmain.Only(o.only, "scenario", names)
+	if err != nil {
+		return err
+	}
 	if o.work == "" {
 		d, err := os.MkdirTemp("", "groundtruth-")
 		if err != nil {
@@ -176,7 +184,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	var results []vmtruth.Run
 	for _, sc := range scenarios(o.reps) {
-		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), sc.name) {
+		if !selected(sc.name) {
 			continue
 		}
 		r, err := runScenario(ctx, o, k, work, sc)

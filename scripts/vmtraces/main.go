@@ -66,6 +66,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	o.log = scriptmain.Logger(false)
+	var names []string
+	for _, w := range vmtraces.Workloads {
+		names = append(names, w.Name)
+	}
+	selected, err := scriptmain.Only(o.only, "workload", names)
+	if err != nil {
+		return err
+	}
 	readme := filepath.Join(o.out, "README.md")
 	if o.readmeOnly {
 		return writeREADME(o.out, readme)
@@ -92,7 +100,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, w := range vmtraces.Workloads {
-		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), w.Name) {
+		if !selected(w.Name) {
 			continue
 		}
 		extra := []guest.File{{Path: "/bin/bench", Source: bench}}
