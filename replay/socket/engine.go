@@ -296,11 +296,9 @@ func (m *migration) Unlock() { m.mu.Unlock() }
 // Start starts the clock and the player.
 func (m *migration) Start(_ context.Context, traits algorithms.Traits) error {
 	m.zero, m.zeroNS = traits.ZeroPages, traits.ZeroPageNS
-	if m.linkBucket != nil {
-		// The handshake wrote through the link's bucket; the migration's
-		// schedule starts now, with nothing to catch up on.
-		m.linkBucket.Idle()
-	}
+	// The handshake wrote through the link's bucket; the migration's
+	// schedule starts now, with nothing to catch up on.
+	m.conn.setBucket(m.linkBucket, true)
 	m.t0 = time.Now()
 	m.stop = make(chan struct{})
 	m.player.Add(1)
